@@ -1,0 +1,52 @@
+# notebook-operator. `make demo` and `make test` do all set-up on a fresh machine.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+BIN := .cluster/bin
+KUBE_BINS := $(BIN)/etcd $(BIN)/kube-apiserver $(BIN)/kubectl
+PYTEST_ARGS ?=
+
+.PHONY: help venv cluster-bins cluster cluster-down crds lint test test-unit demo bench clean
+
+help:
+	@echo "make demo | test | test-unit | lint | crds | cluster | cluster-down | bench | clean"
+
+# The virtualenv, with the exact versions of constraints.txt; rebuilt when either file changes.
+$(VENV)/.installed: pyproject.toml constraints.txt
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -c constraints.txt -e '.[test]'
+	@touch $@
+
+venv: $(VENV)/.installed
+
+cluster-bins:
+	@hack/build-kube.sh $(BIN)
+
+cluster: venv cluster-bins
+	$(PY) -m notebook_operator.localcluster up --dir .cluster --bin-dir $(BIN)
+
+cluster-down: venv
+	$(PY) -m notebook_operator.localcluster down --dir .cluster
+
+crds: venv
+	$(VENV)/bin/notebook-operator crds --output crds
+
+lint: venv
+	$(VENV)/bin/ruff check operator tests hack
+	$(VENV)/bin/ruff format --check operator tests hack
+	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports
+
+test: venv cluster-bins lint
+	$(VENV)/bin/pytest $(PYTEST_ARGS)
+
+test-unit: venv
+	$(VENV)/bin/pytest tests/unit $(PYTEST_ARGS)
+
+demo: venv cluster-bins
+	$(VENV)/bin/notebook-operator demo
+
+clean: cluster-down
+	rm -rf $(VENV) .cluster .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,3 @@
+from notebook_operator.cli import main
+
+raise SystemExit(main())
