@@ -35,6 +35,29 @@ def _cmd_crds(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_emulator(args: argparse.Namespace) -> int:
+    import logging
+
+    from notebook_operator.cloudsim.auth import Credential
+    from notebook_operator.cloudsim.server import EmulatorOptions, serve
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        credentials = [Credential.parse(text) for text in args.credential or []]
+    except ValueError as e:
+        print(f"notebook-operator emulator: --credential: {e}", file=sys.stderr)
+        return 2
+    options = EmulatorOptions(
+        credentials=credentials,
+        iam_tokens=args.iam_token or [],
+        time_scale=args.time_scale,
+        transition_delay=args.transition_delay,
+        state_file=Path(args.state) if args.state else None,
+    )
+    serve(args.host, args.port, options)
+    return 0
+
+
 def _cmd_demo(_: argparse.Namespace) -> int:
     print("notebook-operator demo: not yet - the demo lands with the 'Ship it' issue.")
     return 0
@@ -67,6 +90,22 @@ def build_parser() -> argparse.ArgumentParser:
     crds = sub.add_parser("crds", help="write the CRD YAML generated from the models")
     crds.add_argument("-o", "--output", default="crds", help="directory to write to (default crds/)")
     crds.set_defaults(func=_cmd_crds)
+
+    emulator = sub.add_parser("emulator", help="serve the local PAI-DSW / ModelArts / ROMA Connect emulator")
+    emulator.add_argument("--host", default="127.0.0.1")
+    emulator.add_argument("--port", type=int, default=8765)
+    emulator.add_argument(
+        "--credential", action="append", metavar="AK:SK[:TOKEN]", help="an accepted access key pair (repeatable)"
+    )
+    emulator.add_argument("--iam-token", action="append", metavar="TOKEN", help="an accepted Huawei X-Auth-Token")
+    emulator.add_argument(
+        "--time-scale", type=float, default=1.0, help="emulated seconds per real second (60: a minute a second)"
+    )
+    emulator.add_argument(
+        "--transition-delay", type=float, default=2.0, help="real seconds between two statuses (0: instant)"
+    )
+    emulator.add_argument("--state", metavar="FILE", help="keep state in this SQLite file across restarts")
+    emulator.set_defaults(func=_cmd_emulator)
 
     demo = sub.add_parser("demo", help="run the local demo")
     demo.set_defaults(func=_cmd_demo)

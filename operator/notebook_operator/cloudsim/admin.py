@@ -1,0 +1,195 @@
+"""The emulator's admin API under /_emulator/: seed and inspect state, script utilization, inject faults."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+
+from notebook_operator.cloudsim.clock import iso
+from notebook_operator.cloudsim.context import Sim, json_body, sim
+from notebook_operator.cloudsim.errors import CloudError
+from notebook_operator.cloudsim.faults import Faults
+from notebook_operator.cloudsim.lifecycle import RUNNING
+from notebook_operator.cloudsim.store import CLOUDS, SimInstance, new_id
+
+routes = web.RouteTableDef()
+P = "/_emulator"
+
+
+def summary(s: Sim, instance: SimInstance) -> dict[str, Any]:
+    now = s.clock.now()
+    return {
+        "id": instance.id,
+        "cloud": instance.cloud,
+        "account": instance.account,
+        "name": instance.name,
+        "status": instance.status,
+        "gpu": instance.gpu,
+        "createdAt": iso(instance.created_at),
+        "runningMs": s.lifecycle.running_ms(instance),
+        "utilization": instance.level(now),
+        "culler": instance.culler,
+        "shutdownTimer": {"dueTime": iso(instance.timer["due"])} if instance.timer else None,
+        "lease": instance.lease,
+        "events": instance.events[-20:],
+        "attrs": instance.attrs,
+    }
+
+
+def _found(request: web.Request) -> SimInstance:
+    instance = sim(request).store.instances.get(request.match_info["id"])
+    if instance is None:
+        raise CloudError(404, "NotFound", f"no instance {request.match_info['id']}")
+    return instance
+
+
+@routes.get(f"{P}/health")
+async def health(request: web.Request) -> web.Response:
+    s = sim(request)
+    return web.json_response(
+        {"ok": True, "now": iso(s.clock.now()), "timeScale": s.clock.scale, "transitionDelay": s.lifecycle.delay}
+    )
+
+
+@routes.get(f"{P}/instances")
+async def list_all(request: web.Request) -> web.Response:
+    s = sim(request)
+    cloud = request.query.get("cloud")
+    items = [summary(s, i) for i in s.store.instances.values() if not cloud or i.cloud == cloud]
+    return web.json_response({"instances": items, "total": len(items)})
+
+
+def _seed(s: Sim, spec: dict[str, Any]) -> SimInstance:
+    cloud = spec.get("cloud")
+    if cloud not in CLOUDS:
+        raise ValueError(f"cloud must be one of {', '.join(CLOUDS)}")
+    if not spec.get("account") or not spec.get("name"):
+        raise ValueError("account and name are required")
+    now = s.clock.now()
+    status = spec.get("status", RUNNING[cloud])
+    instance = SimInstance(
+        cloud,
+        spec["account"],
+        spec.get("id") or new_id(cloud),
+        spec["name"],
+        "",
+        now,
+        now,
+        dict(spec.get("attrs") or {}),
+        gpu=int(spec.get("gpu", 0)),
+    )
+    if cloud == "modelarts":
+        lease = spec.get("lease") or {"duration": 259_200_000, "type": "TIMING", "enable": True}
+        instance.lease = {**lease, "create_at": int(now * 1000), "update_at": int(now * 1000)}
+    if spec.get("utilization"):
+        instance.utilization.append([now - 1e-3, dict(spec["utilization"])])
+    s.store.put(instance)
+    s.lifecycle.set_status(instance, status, "seeded")
+    return instance
+
+
+@routes.post(f"{P}/instances")
+async def seed(request: web.Request) -> web.Response:
+    """One instance ({cloud, account, name, ...}) or many ({"instances": [...]})."""
+    s = sim(request)
+    body = await json_body(request)
+    specs = body.get("instances", [body])
+    created = [_seed(s, spec) for spec in specs]
+    if "instances" in body:
+        return web.json_response({"ids": [i.id for i in created]}, status=201)
+    return web.json_response(summary(s, created[0]), status=201)
+
+
+@routes.get(P + "/instances/{id}")
+async def get_one(request: web.Request) -> web.Response:
+    return web.json_response(summary(sim(request), _found(request)))
+
+
+@routes.delete(P + "/instances/{id}")
+async def remove(request: web.Request) -> web.Response:
+    instance = _found(request)
+    sim(request).store.remove(instance.id)
+    return web.json_response({"deleted": instance.id})
+
+
+@routes.put(P + "/instances/{id}/utilization")
+async def utilization(request: web.Request) -> web.Response:
+    s = sim(request)
+    instance = _found(request)
+    body = await json_body(request)
+    levels = {}
+    for key in ("cpu", "gpu", "memory"):
+        if key in body:
+            value = float(body[key])
+            if not 0 <= value <= 100:
+                raise ValueError(f"{key} must be a percentage 0..100")
+            levels[key] = value
+    if not levels:
+        raise ValueError("give at least one of cpu, gpu, memory")
+    instance.utilization.append([s.clock.now(), levels])
+    s.store.save(instance)
+    return web.json_response(summary(s, instance))
+
+
+@routes.put(P + "/instances/{id}/status")
+async def force_status(request: web.Request) -> web.Response:
+    """An out-of-band change, as if someone used the console."""
+    s = sim(request)
+    instance = _found(request)
+    body = await json_body(request)
+    instance.steps = []
+    s.lifecycle.set_status(instance, str(body["status"]), body.get("reason", "changed out of band"))
+    return web.json_response(summary(s, instance))
+
+
+@routes.get(f"{P}/faults")
+async def get_faults(request: web.Request) -> web.Response:
+    faults = sim(request).faults
+    return web.json_response(faults.to_json() if faults else {})
+
+
+@routes.put(f"{P}/faults")
+async def put_faults(request: web.Request) -> web.Response:
+    s = sim(request)
+    s.faults = Faults.from_json(await json_body(request))
+    return web.json_response(s.faults.to_json())
+
+
+@routes.delete(f"{P}/faults")
+async def clear_faults(request: web.Request) -> web.Response:
+    sim(request).faults = None
+    return web.json_response({})
+
+
+@routes.get(f"{P}/calls")
+async def calls(request: web.Request) -> web.Response:
+    counts = sim(request).calls
+    return web.json_response({"calls": dict(counts), "total": sum(counts.values())})
+
+
+@routes.delete(f"{P}/calls")
+async def reset_calls(request: web.Request) -> web.Response:
+    sim(request).calls.clear()
+    return web.json_response({})
+
+
+@routes.put(f"{P}/config")
+async def config(request: web.Request) -> web.Response:
+    s = sim(request)
+    body = await json_body(request)
+    if "transitionDelay" in body:
+        delay = float(body["transitionDelay"])
+        if delay < 0:
+            raise ValueError("transitionDelay must not be negative")
+        s.lifecycle.delay = delay
+    return web.json_response({"transitionDelay": s.lifecycle.delay, "timeScale": s.clock.scale})
+
+
+@routes.post(f"{P}/reset")
+async def reset(request: web.Request) -> web.Response:
+    s = sim(request)
+    s.store.clear()
+    s.calls.clear()
+    s.faults = None
+    return web.json_response({})

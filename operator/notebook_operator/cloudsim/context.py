@@ -1,0 +1,44 @@
+"""What every route of the emulator shares: the store, the state machines, auth, faults, call counts."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+
+from notebook_operator.cloudsim.auth import Verifier
+from notebook_operator.cloudsim.clock import Clock
+from notebook_operator.cloudsim.faults import Faults
+from notebook_operator.cloudsim.lifecycle import Lifecycle
+from notebook_operator.cloudsim.store import Store
+
+
+@dataclass
+class Sim:
+    store: Store
+    clock: Clock
+    lifecycle: Lifecycle
+    verifier: Verifier
+    faults: Faults | None = None
+    calls: Counter[str] = field(default_factory=Counter)
+
+
+SIM: web.AppKey[Sim] = web.AppKey("sim", Sim)
+
+
+def sim(request: web.Request) -> Sim:
+    return request.app[SIM]
+
+
+async def json_body(request: web.Request) -> dict[str, Any]:
+    """The request's JSON object body ({} when empty); ValueError when it is not an object."""
+    raw = await request.read()
+    if not raw:
+        return {}
+    data = json.loads(raw)
+    if not isinstance(data, dict):
+        raise ValueError("the request body must be a JSON object")
+    return data

@@ -1,0 +1,189 @@
+"""Each cloud's instance state machine, and what the cloud enforces by itself (culler, timer, lease).
+
+Operations move an instance through a list of statuses, one every `delay` real seconds (all at
+once with delay 0). `tick` advances due steps and applies server-side stops; the server calls
+it a few times a second.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from notebook_operator.cloudsim.clock import Clock, iso
+from notebook_operator.cloudsim.store import Cloud, SimInstance, Store
+
+GONE = "__gone__"
+
+RUNNING: dict[Cloud, str] = {"pai-dsw": "Running", "modelarts": "RUNNING", "devenv": "RUNNING", "roma": "RUNNING"}
+
+STEPS: dict[tuple[Cloud, str], list[str]] = {
+    ("pai-dsw", "create"): ["Creating", "EnvPreparing", "Running"],
+    ("pai-dsw", "start"): ["Starting", "EnvPreparing", "Running"],
+    ("pai-dsw", "stop"): ["Stopping", "Stopped"],
+    ("pai-dsw", "stop-save"): ["Saving", "Stopping", "Stopped"],
+    ("pai-dsw", "update"): ["Updating", "Stopped"],
+    ("pai-dsw", "delete"): ["Deleting", GONE],
+    ("modelarts", "create"): ["CREATING", "STARTING", "RUNNING"],
+    ("modelarts", "start"): ["STARTING", "RUNNING"],
+    ("modelarts", "stop"): ["STOPPING", "STOPPED"],
+    ("modelarts", "delete"): ["DELETING", GONE],
+    ("devenv", "start"): ["STARTING", "RUNNING"],
+    ("devenv", "stop"): ["STOPPING", "STOPPED"],
+}
+
+# Statuses each operation may start from; anything else is the cloud's illegal-state error.
+ALLOWED_FROM: dict[tuple[Cloud, str], set[str]] = {
+    ("pai-dsw", "start"): {"Stopped", "Failed", "Saved", "SaveFailed"},
+    ("pai-dsw", "stop"): {"Running", "Starting", "EnvPreparing", "ResourceAllocating", "Queuing", "Recovering"},
+    ("pai-dsw", "update"): {"Stopped", "Failed", "Saved", "SaveFailed"},
+    ("pai-dsw", "delete"): {
+        "Stopped",
+        "Failed",
+        "Saved",
+        "SaveFailed",
+        "Running",
+        "Creating",
+        "EnvPreparing",
+        "Queuing",
+        "ResourceAllocating",
+        "Stopping",
+        "Starting",
+        "Updating",
+        "Recovering",
+        "Saving",
+    },
+    ("modelarts", "start"): {"STOPPED", "START_FAILED", "ERROR"},
+    ("modelarts", "stop"): {"RUNNING", "STARTING"},
+    ("modelarts", "update"): {"STOPPED", "RUNNING"},
+    ("modelarts", "delete"): {"RUNNING", "STOPPED", "ERROR", "CREATE_FAILED", "START_FAILED", "FROZEN", "STARTING"},
+    ("devenv", "start"): {"STOPPED", "START_FAILED"},
+    ("devenv", "stop"): {"RUNNING"},
+}
+
+
+class IllegalState(Exception):
+    def __init__(self, instance: SimInstance, operation: str) -> None:
+        super().__init__(f"{operation} is not allowed while the instance {instance.id} is {instance.status}")
+        self.instance = instance
+        self.operation = operation
+
+
+@dataclass
+class Lifecycle:
+    store: Store
+    clock: Clock
+    delay: float = 2.0  # real seconds between two statuses of one operation
+
+    def check(self, instance: SimInstance, operation: str) -> None:
+        allowed = ALLOWED_FROM.get((instance.cloud, operation))
+        if allowed is not None and instance.status not in allowed:
+            raise IllegalState(instance, operation)
+
+    def begin(self, instance: SimInstance, operation: str, reason: str = "") -> None:
+        """Start an operation: first status now, the rest on the delay schedule."""
+        self.check(instance, operation)
+        steps = STEPS[(instance.cloud, operation)]
+        wall = time.time()
+        instance.steps = [[status, wall + self.delay * (n + 1)] for n, status in enumerate(steps[1:])]
+        self.set_status(instance, steps[0], reason or operation)
+        if self.delay <= 0:
+            self.advance(instance, float("inf"))
+        elif instance.id in self.store.instances:
+            self.store.save(instance)
+
+    def set_status(self, instance: SimInstance, status: str, reason: str = "") -> None:
+        now = self.clock.now()
+        if status == GONE:
+            self.store.remove(instance.id)
+            return
+        running = RUNNING[instance.cloud]
+        if instance.status == running and status != running and instance.running_since is not None:
+            instance.accumulated_ms += int((now - instance.running_since) * 1000)
+            instance.running_since = None
+            if instance.intervals and instance.intervals[-1][1] is None:
+                instance.intervals[-1][1] = now
+            instance.idle_since = None
+        if status == running and instance.status != running:
+            instance.running_since = now
+            instance.intervals.append([now, None])
+            if instance.lease is not None:
+                instance.lease["create_at"] = int(now * 1000)
+                instance.lease["update_at"] = int(now * 1000)
+        if instance.lifecycle:
+            instance.lifecycle[-1]["GmtEndTime"] = iso(now)
+        instance.lifecycle.append(
+            {"Status": status, "ReasonCode": reason, "ReasonMessage": reason, "GmtCreateTime": iso(now)}
+        )
+        del instance.lifecycle[:-100]
+        instance.status = status
+        instance.modified_at = now
+        if instance.id in self.store.instances:
+            self.store.save(instance)
+
+    def advance(self, instance: SimInstance, wall: float) -> None:
+        while instance.steps and instance.steps[0][1] <= wall:
+            status, _ = instance.steps.pop(0)
+            self.set_status(instance, status)
+
+    def running_ms(self, instance: SimInstance) -> int:
+        extra = 0 if instance.running_since is None else int((self.clock.now() - instance.running_since) * 1000)
+        return instance.accumulated_ms + extra
+
+    def tick(self) -> None:
+        wall, now = time.time(), self.clock.now()
+        for instance in list(self.store.instances.values()):
+            self.advance(instance, wall)
+            if instance.id not in self.store.instances or instance.status != RUNNING[instance.cloud]:
+                continue
+            if instance.steps:
+                continue
+            reason = self._server_side_stop(instance, now)
+            if reason:
+                instance.events.append(f"{iso(now)} {reason}")
+                operation = "stop"
+                self.begin(instance, operation, reason)
+
+    def _server_side_stop(self, instance: SimInstance, now: float) -> str | None:
+        if instance.timer and instance.timer.get("due", float("inf")) <= now:
+            instance.timer = None
+            return "ShutdownTimer: the scheduled stop time was reached"
+        if instance.culler:
+            since = idle_since(
+                instance, instance.culler.get("CpuPercentThreshold"), instance.culler.get("GpuPercentThreshold"), now
+            )
+            instance.idle_since = since
+            limit = float(instance.culler.get("MaxIdleTimeInMinutes") or 0) * 60
+            if since is not None and limit and now - since >= limit:
+                return "IdleInstanceCuller: idle longer than MaxIdleTimeInMinutes"
+        lease = instance.lease
+        if lease and lease.get("enable", True) and lease.get("create_at"):
+            duration_s = float(lease.get("duration", 0)) / 1000
+            if lease.get("type") == "IDLE":
+                since = idle_since(instance, 10, 10, now)
+                if since is not None and now - since >= duration_s:
+                    return "Lease: idle for the lease duration"
+            elif now >= lease["create_at"] / 1000 + duration_s:
+                return "Lease: the auto-stop time was reached"
+        return None
+
+
+def idle_since(instance: SimInstance, cpu_threshold: Any, gpu_threshold: Any, now: float) -> float | None:
+    """Since when every given threshold has held without a break (None: busy now)."""
+
+    def idle(levels: dict[str, float]) -> bool:
+        if cpu_threshold is not None and levels["cpu"] >= float(cpu_threshold):
+            return False
+        return not (instance.gpu and gpu_threshold is not None and levels["gpu"] >= float(gpu_threshold))
+
+    if not idle(instance.level(now)):
+        return None
+    since = instance.running_since if instance.running_since is not None else now
+    changes = sorted(float(t) for t, _ in instance.utilization if float(t) <= now)
+    for change in reversed(changes):
+        if change <= since:
+            break
+        if not idle(instance.level(change - 1e-6)):
+            return change
+    return since

@@ -1,0 +1,307 @@
+"""ModelArts notebooks v1 routes (`/v1/{project_id}/notebooks`, SDK-HMAC-signed)."""
+
+from __future__ import annotations
+
+import math
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+from aiohttp import web
+
+from notebook_operator.cloudsim.context import json_body, sim
+from notebook_operator.cloudsim.errors import CloudError
+from notebook_operator.cloudsim.lifecycle import IllegalState, Lifecycle
+from notebook_operator.cloudsim.store import SimInstance, new_id
+
+routes = web.RouteTableDef()
+PREFIX = "/v1/{project_id}/notebooks"
+DEFAULT_LEASE_MS = 3_600_000
+LEASE_RANGE_MS = (3_600_000, 259_200_000)
+
+FLAVORS: list[dict[str, Any]] = [
+    {"id": "modelarts.vm.cpu.free", "name": "CPU: 1 vCPUs 4GB", "category": "CPU", "vcpus": 1, "memory": 4096},
+    {"id": "modelarts.vm.cpu.2u", "name": "CPU: 2 vCPUs 8GB", "category": "CPU", "vcpus": 2, "memory": 8192},
+    {"id": "modelarts.vm.cpu.8u", "name": "CPU: 8 vCPUs 32GB", "category": "CPU", "vcpus": 8, "memory": 32768},
+    {
+        "id": "modelarts.vm.gpu.t4u8",
+        "name": "GPU: 1*T4(16GB)|CPU: 8vCPUs 32GB",
+        "category": "GPU",
+        "vcpus": 8,
+        "memory": 32768,
+        "gpu": {"gpu": 1, "gpu_memory": "16GB", "type": "T4"},
+    },
+    {
+        "id": "modelarts.vm.gpu.v100",
+        "name": "GPU: 1*V100(32GB)|CPU: 8vCPUs 64GB",
+        "category": "GPU",
+        "vcpus": 8,
+        "memory": 65536,
+        "gpu": {"gpu": 1, "gpu_memory": "32GB", "type": "V100"},
+    },
+]
+FLAVORS_BY_ID = {f["id"]: f for f in FLAVORS}
+
+
+def project(request: web.Request) -> str:
+    return request.match_info["project_id"]
+
+
+def lookup(request: web.Request) -> SimInstance:
+    instance_id = request.match_info["id"]
+    instance = sim(request).store.find("modelarts", project(request), instance_id)
+    if instance is None:
+        raise CloudError(404, "ModelArts.6404", f"Notebook {instance_id} not found.")
+    return instance
+
+
+def notebook_json(instance: SimInstance, lifecycle: Lifecycle) -> dict[str, Any]:
+    a = instance.attrs
+    flavor = FLAVORS_BY_ID.get(a.get("flavor", ""), {})
+    running = instance.status == "RUNNING"
+    image_id = a.get("image_id", "")
+    volume = a.get("volume") or {}
+    out: dict[str, Any] = {
+        "id": instance.id,
+        "name": instance.name,
+        "description": a.get("description", ""),
+        "status": instance.status,
+        "flavor": a.get("flavor", ""),
+        "feature": a.get("feature", "NOTEBOOK"),
+        "fail_reason": a.get("fail_reason", ""),
+        "url": f"https://authoring.emulator.local/{instance.id}/lab" if running else "",
+        "token": a.get("token", ""),
+        "workspace_id": str(a.get("workspace_id", "0")),
+        "user_id": a.get("user_id", "0123456789abcdef0123456789abcdef"),
+        "billing_items": ["STORAGE", "COMPUTE"],
+        "action_progress": [],
+        "endpoints": [],
+        "image": {
+            "id": image_id,
+            "name": a.get("image_name", image_id),
+            "swr_path": a.get("swr_path", ""),
+            "type": "BUILD_IN",
+        },
+        "volume": {
+            "capacity": int(volume.get("capacity", 50)),
+            "category": volume.get("category", "EVS"),
+            "mount_path": volume.get("mount_path", "/home/ma-user/work/"),
+            "ownership": volume.get("ownership", "MANAGED"),
+            "status": "USING",
+        },
+        "data_volumes": a.get("data_volumes", []),
+        "user": {"id": a.get("user_id", "0123456789abcdef0123456789abcdef"), "name": "emulator"},
+        "tags": [{"key": k, "value": v} for k, v in (a.get("tags") or {}).items()],
+        "is_need_credentials": False,
+    }
+    if instance.lease is not None:
+        out["lease"] = dict(instance.lease)
+    if flavor:
+        gpu = flavor.get("gpu", {})
+        out["custom_spec"] = {
+            "cpu": float(flavor["vcpus"]),
+            "memory": float(flavor["memory"]),
+            "gpu": float(gpu.get("gpu", 0)),
+            "gpu_type": gpu.get("type", ""),
+        }
+    if a.get("pool_id"):
+        out["pool"] = {"id": a["pool_id"], "name": a.get("pool_name", a["pool_id"])}
+    return out
+
+
+def _matches(instance: SimInstance, q: dict[str, str]) -> bool:
+    a = instance.attrs
+    tags = [tuple(t.split("|", 1)) for t in q.get("tags", "").split(",") if t]
+    have = a.get("tags") or {}
+    return all(
+        [
+            q.get("name", "") in instance.name,
+            not q.get("status") or instance.status == q["status"],
+            not q.get("id") or instance.id == q["id"],
+            not q.get("flavor") or a.get("flavor") == q["flavor"],
+            not q.get("image_id") or a.get("image_id") == q["image_id"],
+            not q.get("pool_id") or a.get("pool_id") == q["pool_id"],
+            not q.get("workspace_id") or str(a.get("workspace_id", "0")) == q["workspace_id"],
+            not q.get("feature") or a.get("feature", "NOTEBOOK") == q["feature"],
+            q.get("description", "") in a.get("description", ""),
+            all(len(t) == 2 and have.get(t[0]) == t[1] for t in tags),
+        ]
+    )
+
+
+SORT_KEYS: dict[str, Callable[[SimInstance], Any]] = {
+    "create_at": lambda i: i.created_at,
+    "name": lambda i: i.name,
+    "status": lambda i: i.status,
+    "update_at": lambda i: i.modified_at,
+}
+
+
+@routes.get(PREFIX, name="modelarts:ListNotebooks")
+async def list_notebooks(request: web.Request) -> web.Response:
+    q = dict(request.query)
+    limit = int(q.get("limit", 10))
+    offset = int(q.get("offset", 0))  # a page index: `current` in the answer echoes it
+    if not 1 <= limit <= 100 or offset < 0:
+        raise CloudError(400, "ModelArts.0101", "limit must be 1..100 and offset >= 0.")
+    keys = [k for k in q.get("sort_key", "create_at").split(",") if k]
+    if any(k not in SORT_KEYS for k in keys):
+        raise CloudError(400, "ModelArts.0101", f"sort_key must be among {', '.join(SORT_KEYS)}.")
+    found = [i for i in sim(request).store.of("modelarts", project(request)) if _matches(i, q)]
+    found.sort(key=lambda i: ([SORT_KEYS[k](i) for k in keys], i.id), reverse=q.get("sort_dir", "DESC") == "DESC")
+    page = found[offset * limit : (offset + 1) * limit]
+    lc = sim(request).lifecycle
+    return web.json_response(
+        {
+            "current": offset,
+            "data": [notebook_json(i, lc) for i in page],
+            "pages": math.ceil(len(found) / limit),
+            "size": limit,
+            "total": len(found),
+        }
+    )
+
+
+@routes.get(PREFIX + "/flavors", name="modelarts:ListFlavors")
+async def list_flavors(request: web.Request) -> web.Response:
+    q = request.query
+    flavors = [f for f in FLAVORS if not q.get("category") or f["category"] == q["category"]]
+    limit, offset = int(q.get("limit", 100)), int(q.get("offset", 0))
+    page = flavors[offset * limit : (offset + 1) * limit]
+    data = [
+        {
+            **f,
+            "arch": "x86_64",
+            "feature": "NOTEBOOK",
+            "free": f["id"].endswith(".free"),
+            "sold_out": False,
+            "storages": ["EVS", "EFS"],
+            "description": f["name"],
+        }
+        for f in page
+    ]
+    return web.json_response(
+        {
+            "current": offset,
+            "data": data,
+            "flavors": data,
+            "pages": math.ceil(len(flavors) / limit),
+            "size": limit,
+            "total": len(flavors),
+        }
+    )
+
+
+def _lease(duration: Any, lease_type: Any) -> dict[str, Any]:
+    ms = int(duration) if duration is not None else DEFAULT_LEASE_MS
+    if not LEASE_RANGE_MS[0] <= ms <= LEASE_RANGE_MS[1]:
+        raise CloudError(400, "ModelArts.6007", f"duration must be {LEASE_RANGE_MS[0]}..{LEASE_RANGE_MS[1]} ms.")
+    kind = (lease_type or "TIMING").upper()
+    if kind not in ("TIMING", "IDLE"):
+        raise CloudError(400, "ModelArts.0101", "type must be TIMING or IDLE.")
+    return {"duration": ms, "type": kind, "enable": True, "create_at": None, "update_at": None}
+
+
+@routes.post(PREFIX, name="modelarts:CreateNotebook")
+async def create_notebook(request: web.Request) -> web.Response:
+    body = await json_body(request)
+    for required in ("name", "image_id", "volume"):
+        if not body.get(required):
+            raise CloudError(400, "ModelArts.0101", f"{required} is required.")
+    flavor = body.get("flavor")
+    if flavor and flavor not in FLAVORS_BY_ID:
+        raise CloudError(400, "ModelArts.6301", f"Flavor {flavor} is not supported.")
+    s = sim(request)
+    now = s.clock.now()
+    lease_req = body.get("lease") or {}
+    attrs = {k: v for k, v in body.items() if k not in ("name", "lease", "duration")}
+    attrs["token"] = str(uuid.uuid4())
+    instance = SimInstance("modelarts", project(request), new_id("modelarts"), body["name"], "INIT", now, now, attrs)
+    instance.gpu = int(FLAVORS_BY_ID.get(flavor or "", {}).get("gpu", {}).get("gpu", 0))
+    instance.lease = _lease(lease_req.get("duration", body.get("duration")), lease_req.get("type"))
+    instance.lease.update(create_at=int(now * 1000), update_at=int(now * 1000))
+    s.store.put(instance)
+    s.lifecycle.begin(instance, "create")
+    return web.json_response(notebook_json(instance, s.lifecycle), status=201)
+
+
+@routes.get(PREFIX + "/{id}", name="modelarts:ShowNotebook")
+async def show_notebook(request: web.Request) -> web.Response:
+    return web.json_response(notebook_json(lookup(request), sim(request).lifecycle))
+
+
+@routes.put(PREFIX + "/{id}", name="modelarts:UpdateNotebook")
+async def update_notebook(request: web.Request) -> web.Response:
+    instance = lookup(request)
+    body = await json_body(request)
+    s = sim(request)
+    if ("flavor" in body or "image_id" in body) and instance.status != "STOPPED":
+        raise IllegalState(instance, "update flavor/image")
+    if body.get("flavor") and body["flavor"] not in FLAVORS_BY_ID:
+        raise CloudError(400, "ModelArts.6301", f"Flavor {body['flavor']} is not supported.")
+    for key, value in body.items():
+        if key == "name":
+            instance.name = value
+        elif key == "storage_new_size":
+            instance.attrs.setdefault("volume", {})["capacity"] = int(value)
+        else:
+            instance.attrs[key] = value
+    if body.get("flavor"):
+        instance.gpu = int(FLAVORS_BY_ID[body["flavor"]].get("gpu", {}).get("gpu", 0))
+    instance.modified_at = s.clock.now()
+    s.store.save(instance)
+    return web.json_response(notebook_json(instance, s.lifecycle))
+
+
+@routes.delete(PREFIX + "/{id}", name="modelarts:DeleteNotebook")
+async def delete_notebook(request: web.Request) -> web.Response:
+    instance = lookup(request)
+    s = sim(request)
+    s.lifecycle.begin(instance, "delete")
+    return web.json_response(notebook_json(instance, s.lifecycle))
+
+
+@routes.post(PREFIX + "/{id}/start", name="modelarts:StartNotebook")
+async def start_notebook(request: web.Request) -> web.Response:
+    instance = lookup(request)
+    s = sim(request)
+    s.lifecycle.check(instance, "start")
+    instance.lease = _lease(request.query.get("duration"), request.query.get("type"))
+    s.lifecycle.begin(instance, "start")
+    return web.json_response(notebook_json(instance, s.lifecycle))
+
+
+@routes.post(PREFIX + "/{id}/stop", name="modelarts:StopNotebook")
+async def stop_notebook(request: web.Request) -> web.Response:
+    instance = lookup(request)
+    s = sim(request)
+    s.lifecycle.begin(instance, "stop")
+    return web.json_response(notebook_json(instance, s.lifecycle))
+
+
+@routes.get(PREFIX + "/{id}/lease", name="modelarts:ShowLease")
+async def show_lease(request: web.Request) -> web.Response:
+    instance = lookup(request)
+    return web.json_response(instance.lease or {"enable": False})
+
+
+@routes.patch(PREFIX + "/{id}/lease", name="modelarts:RenewLease")
+async def renew_lease(request: web.Request) -> web.Response:
+    """Renews for `duration` more from now; the stored duration still counts from create_at."""
+    instance = lookup(request)
+    body = await json_body(request)
+    s = sim(request)
+    if instance.status != "RUNNING":
+        raise IllegalState(instance, "renew lease")
+    wanted = _lease(
+        request.query.get("duration", body.get("duration")),
+        "TIMING" if "duration" in request.query else body.get("type"),
+    )
+    now_ms = s.clock.now_ms()
+    lease = instance.lease or {"create_at": now_ms}
+    create_at = int(lease.get("create_at") or now_ms)
+    instance.lease = {**wanted, "create_at": create_at, "update_at": now_ms}
+    if wanted["type"] == "TIMING":
+        instance.lease["duration"] = now_ms - create_at + wanted["duration"]
+    s.store.save(instance)
+    return web.json_response(instance.lease)

@@ -1,0 +1,350 @@
+"""PAI-DSW 2022-01-01 routes (ROA style, ACS3-signed: auth happens in the server's middleware)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+
+from notebook_operator.cloudsim import errors
+from notebook_operator.cloudsim.clock import iso, parse_time
+from notebook_operator.cloudsim.context import json_body, sim
+from notebook_operator.cloudsim.errors import CloudError
+from notebook_operator.cloudsim.lifecycle import IllegalState
+from notebook_operator.cloudsim.pai_views import (
+    ECS_SPECS,
+    SORT_KEYS,
+    SPECS_BY_TYPE,
+    culler_json,
+    instance_json,
+    matches,
+    timer_json,
+)
+from notebook_operator.cloudsim.store import SimInstance, new_id
+
+routes = web.RouteTableDef()
+PREFIX = "/api/v2"
+METRIC_TYPES = {
+    "GpuCoreUsage": "gpu",
+    "GpuMemoryUsage": "gpu",
+    "CpuCoreUsage": "cpu",
+    "MemoryUsage": "memory",
+    "NetworkInputRate": "cpu",
+    "NetworkOutputRate": "cpu",
+    "DiskReadRate": "cpu",
+    "DiskWriteRate": "cpu",
+}
+
+
+def ok(**fields: Any) -> web.Response:
+    rid = errors.request_id()
+    body = {"RequestId": rid, "Success": True, "Code": "200", "Message": "", "HttpStatusCode": 200, **fields}
+    return web.json_response(body, headers={"x-acs-request-id": rid})
+
+
+def account(request: web.Request) -> str:
+    return str(request["access_key_id"])
+
+
+def lookup(request: web.Request) -> SimInstance:
+    instance_id = request.match_info["InstanceId"]
+    instance = sim(request).store.find("pai-dsw", account(request), instance_id)
+    if instance is None:
+        raise CloudError(404, "InstanceNotFound", f"The instance {instance_id} does not exist.")
+    return instance
+
+
+@routes.get(f"{PREFIX}/instances", name="pai-dsw:ListInstances")
+async def list_instances(request: web.Request) -> web.Response:
+    q = dict(request.query)
+    page_number = int(q.get("PageNumber", 1))
+    page_size = int(q.get("PageSize", 10))
+    if page_number < 1 or not 1 <= page_size <= 100:
+        raise CloudError(400, "ValidationError", "PageNumber must be >= 1 and PageSize between 1 and 100.")
+    sort_key = SORT_KEYS.get(q.get("SortBy", "GmtCreateTime"))
+    if sort_key is None:
+        raise CloudError(400, "ValidationError", "SortBy must be Priority, GmtCreateTime or GmtModifiedTime.")
+    found = [i for i in sim(request).store.of("pai-dsw", account(request)) if matches(i, q)]
+    found.sort(key=lambda i: (sort_key(i), i.id), reverse=q.get("Order", "DESC").upper() == "DESC")
+    page = found[(page_number - 1) * page_size : page_number * page_size]
+    lc = sim(request).lifecycle
+    return ok(Instances=[instance_json(i, lc) for i in page], TotalCount=len(found))
+
+
+@routes.get(PREFIX + "/instances/{InstanceId}", name="pai-dsw:GetInstance")
+async def get_instance(request: web.Request) -> web.Response:
+    return ok(**instance_json(lookup(request), sim(request).lifecycle))
+
+
+@routes.post(f"{PREFIX}/instances", name="pai-dsw:CreateInstance")
+async def create_instance(request: web.Request) -> web.Response:
+    body = await json_body(request)
+    name = body.get("InstanceName")
+    if not name:
+        raise CloudError(400, "ValidationError", "InstanceName is required.")
+    if not (body.get("ImageUrl") or body.get("ImageId")):
+        raise CloudError(400, "ValidationError", "ImageUrl or ImageId is required.")
+    if not (body.get("EcsSpec") or body.get("RequestedResource")):
+        raise CloudError(400, "ValidationError", "EcsSpec or RequestedResource is required.")
+    if body.get("EcsSpec") and body["EcsSpec"] not in SPECS_BY_TYPE:
+        raise CloudError(400, "ValidationError", f"EcsSpec {body['EcsSpec']} is not available.")
+    s = sim(request)
+    now = s.clock.now()
+    attrs = {k: v for k, v in body.items() if k != "InstanceName"}
+    instance = SimInstance("pai-dsw", account(request), new_id("pai-dsw"), name, "Creating", now, now, attrs)
+    instance.gpu = int(SPECS_BY_TYPE.get(body.get("EcsSpec", ""), {}).get("GPU", 0)) or int(
+        (body.get("RequestedResource") or {}).get("GPU") or 0
+    )
+    s.store.put(instance)
+    s.lifecycle.begin(instance, "create")
+    return ok(InstanceId=instance.id)
+
+
+SPEC_FIELDS = {"EcsSpec", "ImageUrl", "ImageId", "RequestedResource", "Driver", "CloudDisks"}
+
+
+@routes.put(PREFIX + "/instances/{InstanceId}", name="pai-dsw:UpdateInstance")
+async def update_instance(request: web.Request) -> web.Response:
+    instance = lookup(request)
+    body = await json_body(request)
+    s = sim(request)
+    start_after = bool(body.pop("StartInstance", False))
+    if body.get("EcsSpec") and body["EcsSpec"] not in SPECS_BY_TYPE:
+        raise CloudError(400, "ValidationError", f"EcsSpec {body['EcsSpec']} is not available.")
+    changes_spec = bool(SPEC_FIELDS & body.keys())
+    if changes_spec:
+        s.lifecycle.check(instance, "update")
+    for key, value in body.items():
+        if key.startswith("Disassociate"):
+            continue
+        if key == "InstanceName":
+            instance.name = value
+        else:
+            instance.attrs[key] = value
+    if "EcsSpec" in body:
+        instance.gpu = int(SPECS_BY_TYPE[body["EcsSpec"]]["GPU"])
+    if changes_spec:
+        s.lifecycle.begin(instance, "update")
+    else:
+        instance.modified_at = s.clock.now()
+        s.store.save(instance)
+    if start_after and instance.status == "Stopped":
+        s.lifecycle.begin(instance, "start")
+    return ok(InstanceId=instance.id)
+
+
+@routes.delete(PREFIX + "/instances/{InstanceId}", name="pai-dsw:DeleteInstance")
+async def delete_instance(request: web.Request) -> web.Response:
+    instance = lookup(request)
+    sim(request).lifecycle.begin(instance, "delete")
+    return ok(InstanceId=instance.id)
+
+
+@routes.put(PREFIX + "/instances/{InstanceId}/start", name="pai-dsw:StartInstance")
+async def start_instance(request: web.Request) -> web.Response:
+    instance = lookup(request)
+    sim(request).lifecycle.begin(instance, "start")
+    return ok(InstanceId=instance.id)
+
+
+def _stop(request: web.Request, instance: SimInstance, save_image: bool) -> None:
+    s = sim(request)
+    s.lifecycle.check(instance, "stop")
+    if save_image:
+        image = f"dsw-registry.emulator.local/snapshots/{instance.id}:{len(instance.snapshots) + 1}"
+        now = s.clock.now()
+        instance.snapshots.append(
+            {
+                "ImageId": f"image-{instance.id}-{len(instance.snapshots) + 1}",
+                "ImageUrl": image,
+                "ImageName": image.rsplit("/", 1)[-1],
+                "GmtCreateTime": iso(now),
+                "GmtModifiedTime": iso(now),
+                "Status": "Saved",
+                "ReasonCode": "",
+                "ReasonMessage": "",
+            }
+        )
+    s.lifecycle.begin(instance, "stop-save" if save_image else "stop")
+
+
+@routes.put(PREFIX + "/instances/{InstanceId}/stop", name="pai-dsw:StopInstance")
+async def stop_instance(request: web.Request) -> web.Response:
+    instance = lookup(request)
+    _stop(request, instance, request.query.get("SaveImage", "false").lower() == "true")
+    return ok(InstanceId=instance.id)
+
+
+@routes.put(f"{PREFIX}/batch/instances/stop", name="pai-dsw:StopInstances")
+async def stop_instances(request: web.Request) -> web.Response:
+    body = await json_body(request)
+    ids = body.get("InstanceIds", [])
+    if isinstance(ids, str):
+        ids = [i for i in ids.split(",") if i]
+    s = sim(request)
+    failed = []
+    for instance_id in ids:
+        instance = s.store.find("pai-dsw", account(request), instance_id)
+        try:
+            if instance is None:
+                raise CloudError(404, "InstanceNotFound", instance_id)
+            _stop(request, instance, bool(body.get("SaveImage", False)))
+        except (CloudError, IllegalState) as e:
+            failed.append({"InstanceId": instance_id, "Code": getattr(e, "code", "InstanceStatusNotSupport")})
+    return ok(
+        FailureInstances=failed, SuccessInstanceIds=[i for i in ids if i not in {f["InstanceId"] for f in failed}]
+    )
+
+
+@routes.get(PREFIX + "/instance/{InstanceId}/metrics", name="pai-dsw:GetInstanceMetrics")
+async def get_instance_metrics(request: web.Request) -> web.Response:
+    instance = lookup(request)
+    q = request.query
+    metric = q.get("MetricType", "")
+    if metric not in METRIC_TYPES:
+        raise CloudError(400, "ValidationError", f"MetricType must be one of {', '.join(METRIC_TYPES)}.")
+    now = sim(request).clock.now()
+    end = parse_time(q["EndTime"]) if q.get("EndTime") else now
+    start = parse_time(q["StartTime"]) if q.get("StartTime") else end - 3600
+    step = max(1.0, float(q.get("TimeStep", "1"))) * 60
+    if end - start > 31 * 86400 or end < start:
+        raise CloudError(400, "ValidationError", "StartTime must precede EndTime, within 31 days.")
+    points = []
+    t = start - (start % step)  # align to the step like a monitoring backend
+    while t <= min(end, now):
+        if t >= start and instance.was_running(t):
+            value = instance.level(t)[METRIC_TYPES[metric]]
+            points.append({"Time": int(t * 1000), "Value": round(value, 2)})
+        t += step
+    return ok(InstanceId=instance.id, PodMetrics=[{"PodId": f"{instance.id}-0", "Metrics": points}])
+
+
+@routes.get(PREFIX + "/instances/{InstanceId}/events", name="pai-dsw:GetInstanceEvents")
+async def get_instance_events(request: web.Request) -> web.Response:
+    instance = lookup(request)
+    limit = int(request.query.get("MaxEventsNum", 2000))
+    return ok(InstanceId=instance.id, Events=instance.events[-limit:])
+
+
+@routes.get(PREFIX + "/instances/{InstanceId}/lifecycle", name="pai-dsw:GetLifecycle")
+async def get_lifecycle(request: web.Request) -> web.Response:
+    instance = lookup(request)
+    records = list(instance.lifecycle)
+    if request.query.get("Order", "DESC").upper() == "DESC":
+        records.reverse()
+    limit = int(request.query.get("Limit", 100))
+    records = records[:limit]
+    return ok(Lifecycle=[records], TotalCount=len(records))
+
+
+@routes.post(PREFIX + "/instances/{InstanceId}/idleinstanceculler", name="pai-dsw:CreateIdleInstanceCuller")
+async def create_culler(request: web.Request) -> web.Response:
+    instance = lookup(request)
+    body = await json_body(request)
+    if instance.culler:
+        raise CloudError(400, "IdleInstanceCullerAlreadyExists", "The instance already has an idle instance culler.")
+    culler: dict[str, Any] = {}
+    for key in ("CpuPercentThreshold", "GpuPercentThreshold"):
+        if key in body:
+            value = int(body[key])
+            if not 1 <= value <= 100:
+                raise CloudError(400, "ValidationError", f"{key} must be between 1 and 100.")
+            culler[key] = value
+    culler["MaxIdleTimeInMinutes"] = int(body.get("MaxIdleTimeInMinutes", 60))
+    if culler["MaxIdleTimeInMinutes"] < 1:
+        raise CloudError(400, "ValidationError", "MaxIdleTimeInMinutes must be positive.")
+    instance.culler = culler
+    sim(request).store.save(instance)
+    rid = errors.request_id()
+    return web.json_response(
+        {"RequestId": rid, "Success": True, "Code": "200", "Message": "", "InstanceId": instance.id}
+    )
+
+
+@routes.get(PREFIX + "/instances/{InstanceId}/idleinstanceculler", name="pai-dsw:GetIdleInstanceCuller")
+async def get_culler(request: web.Request) -> web.Response:
+    instance = lookup(request)
+    if not instance.culler:
+        raise CloudError(404, "IdleInstanceCullerNotFound", "The instance has no idle instance culler.")
+    rid = errors.request_id()
+    body = {
+        "RequestId": rid,
+        "Success": True,
+        "Code": "200",
+        "Message": "",
+        **culler_json(instance, sim(request).lifecycle),
+    }
+    return web.json_response(body)
+
+
+@routes.delete(PREFIX + "/instances/{InstanceId}/idleinstanceculler", name="pai-dsw:DeleteIdleInstanceCuller")
+async def delete_culler(request: web.Request) -> web.Response:
+    instance = lookup(request)
+    if not instance.culler:
+        raise CloudError(404, "IdleInstanceCullerNotFound", "The instance has no idle instance culler.")
+    instance.culler = None
+    instance.idle_since = None
+    sim(request).store.save(instance)
+    return web.json_response(
+        {"RequestId": errors.request_id(), "Success": True, "Code": "200", "Message": "", "InstanceId": instance.id}
+    )
+
+
+@routes.post(PREFIX + "/instances/{InstanceId}/shutdowntimer", name="pai-dsw:CreateInstanceShutdownTimer")
+async def create_timer(request: web.Request) -> web.Response:
+    instance = lookup(request)
+    body = await json_body(request)
+    s = sim(request)
+    now = s.clock.now()
+    if body.get("DueTime"):
+        due = parse_time(str(body["DueTime"]))
+    elif body.get("RemainingTimeInMs") is not None:
+        due = now + int(body["RemainingTimeInMs"]) / 1000
+    else:
+        raise CloudError(400, "ValidationError", "DueTime or RemainingTimeInMs is required.")
+    if due <= now:
+        raise CloudError(400, "ValidationError", "The shutdown time must be in the future.")
+    instance.timer = {"due": due, "created": now}
+    s.store.save(instance)
+    return ok(InstanceId=instance.id)
+
+
+@routes.get(PREFIX + "/instances/{InstanceId}/shutdowntimer", name="pai-dsw:GetInstanceShutdownTimer")
+async def get_timer(request: web.Request) -> web.Response:
+    instance = lookup(request)
+    if not instance.timer:
+        raise CloudError(404, "InstanceShutdownTimerNotFound", "The instance has no shutdown timer.")
+    return ok(**timer_json(instance, sim(request).lifecycle))
+
+
+@routes.delete(PREFIX + "/instances/{InstanceId}/shutdowntimer", name="pai-dsw:DeleteInstanceShutdownTimer")
+async def delete_timer(request: web.Request) -> web.Response:
+    instance = lookup(request)
+    if not instance.timer:
+        raise CloudError(404, "InstanceShutdownTimerNotFound", "The instance has no shutdown timer.")
+    instance.timer = None
+    sim(request).store.save(instance)
+    return ok(InstanceId=instance.id)
+
+
+@routes.get(f"{PREFIX}/ecsspecs", name="pai-dsw:ListEcsSpecs")
+async def list_ecs_specs(request: web.Request) -> web.Response:
+    q = request.query
+    accelerator = q.get("AcceleratorType")
+    if accelerator not in ("CPU", "GPU"):
+        raise CloudError(400, "ValidationError", "AcceleratorType must be CPU or GPU.")
+    specs = [dict(spec) for spec in ECS_SPECS if spec["AcceleratorType"] == accelerator]
+    for spec in specs:
+        spec.setdefault("GPUMemorySize", 0.0)
+        spec.update(
+            IsAvailable=True,
+            Currency="CNY",
+            Price=round(0.5 + spec["CPU"] * 0.2 + spec["GPU"] * 8, 2),
+            InstanceBandwidthRx=1024000,
+            SystemDiskCapacity=100,
+            SpotStockStatus="WithStock",
+            Labels=[],
+        )
+    page_number, page_size = int(q.get("PageNumber", 1)), int(q.get("PageSize", 10))
+    page = specs[(page_number - 1) * page_size : page_number * page_size]
+    return ok(EcsSpecs=page, TotalCount=len(specs))
