@@ -1,0 +1,1 @@
+"""Cloud provider clients behind one Provider protocol. Never imports kopf."""
