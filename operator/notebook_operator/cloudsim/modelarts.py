@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import uuid
 from collections.abc import Callable
+from operator import attrgetter
 from typing import Any
 
 from aiohttp import web
@@ -12,6 +13,7 @@ from aiohttp import web
 from notebook_operator.cloudsim.context import json_body, sim
 from notebook_operator.cloudsim.errors import CloudError
 from notebook_operator.cloudsim.lifecycle import IllegalState, Lifecycle
+from notebook_operator.cloudsim.query import Getter, Predicate, contains, equals, select
 from notebook_operator.cloudsim.store import SimInstance, new_id
 
 routes = web.RouteTableDef()
@@ -109,31 +111,37 @@ def notebook_json(instance: SimInstance, lifecycle: Lifecycle) -> dict[str, Any]
     return out
 
 
-def _matches(instance: SimInstance, q: dict[str, str]) -> bool:
-    a = instance.attrs
-    tags = [tuple(t.split("|", 1)) for t in q.get("tags", "").split(",") if t]
-    have = a.get("tags") or {}
-    return all(
-        [
-            q.get("name", "") in instance.name,
-            not q.get("status") or instance.status == q["status"],
-            not q.get("id") or instance.id == q["id"],
-            not q.get("flavor") or a.get("flavor") == q["flavor"],
-            not q.get("image_id") or a.get("image_id") == q["image_id"],
-            not q.get("pool_id") or a.get("pool_id") == q["pool_id"],
-            not q.get("workspace_id") or str(a.get("workspace_id", "0")) == q["workspace_id"],
-            not q.get("feature") or a.get("feature", "NOTEBOOK") == q["feature"],
-            q.get("description", "") in a.get("description", ""),
-            all(len(t) == 2 and have.get(t[0]) == t[1] for t in tags),
-        ]
-    )
+def _tag(key: str) -> Getter:
+    return lambda instance: (instance.attrs.get("tags") or {}).get(key)
+
+
+def _filters(q: dict[str, str]) -> list[Predicate]:
+    """One predicate per ListNotebooks filter present in the query."""
+    getters: dict[str, Getter] = {
+        "flavor": lambda i: i.attrs.get("flavor"),
+        "image_id": lambda i: i.attrs.get("image_id"),
+        "pool_id": lambda i: i.attrs.get("pool_id"),
+        "status": lambda i: i.status,
+        "id": lambda i: i.id,
+        "workspace_id": lambda i: i.attrs.get("workspace_id", "0"),
+        "feature": lambda i: i.attrs.get("feature", "NOTEBOOK"),
+    }
+    checks = [equals(get, q[param]) for param, get in getters.items() if q.get(param)]
+    if q.get("name"):
+        checks.append(contains(lambda i: i.name, q["name"]))
+    if q.get("description"):
+        checks.append(contains(lambda i: i.attrs.get("description", ""), q["description"]))
+    for tag in (t for t in q.get("tags", "").split(",") if t):
+        key, _, value = tag.partition("|")
+        checks.append(equals(_tag(key), value))
+    return checks
 
 
 SORT_KEYS: dict[str, Callable[[SimInstance], Any]] = {
-    "create_at": lambda i: i.created_at,
-    "name": lambda i: i.name,
-    "status": lambda i: i.status,
-    "update_at": lambda i: i.modified_at,
+    "create_at": attrgetter("created_at", "id"),
+    "name": attrgetter("name", "id"),
+    "status": attrgetter("status", "id"),
+    "update_at": attrgetter("modified_at", "id"),
 }
 
 
@@ -147,8 +155,9 @@ async def list_notebooks(request: web.Request) -> web.Response:
     keys = [k for k in q.get("sort_key", "create_at").split(",") if k]
     if any(k not in SORT_KEYS for k in keys):
         raise CloudError(400, "ModelArts.0101", f"sort_key must be among {', '.join(SORT_KEYS)}.")
-    found = [i for i in sim(request).store.of("modelarts", project(request)) if _matches(i, q)]
-    found.sort(key=lambda i: ([SORT_KEYS[k](i) for k in keys], i.id), reverse=q.get("sort_dir", "DESC") == "DESC")
+    found = select(sim(request).store.of("modelarts", project(request)), _filters(q))
+    key = SORT_KEYS[keys[0]] if len(keys) == 1 else (lambda i: tuple(SORT_KEYS[k](i) for k in keys))
+    found.sort(key=key, reverse=q.get("sort_dir", "DESC") == "DESC")
     page = found[offset * limit : (offset + 1) * limit]
     lc = sim(request).lifecycle
     return web.json_response(

@@ -16,10 +16,11 @@ from notebook_operator.cloudsim.pai_views import (
     SORT_KEYS,
     SPECS_BY_TYPE,
     culler_json,
+    filters,
     instance_json,
-    matches,
     timer_json,
 )
+from notebook_operator.cloudsim.query import select
 from notebook_operator.cloudsim.store import SimInstance, new_id
 
 routes = web.RouteTableDef()
@@ -64,8 +65,8 @@ async def list_instances(request: web.Request) -> web.Response:
     sort_key = SORT_KEYS.get(q.get("SortBy", "GmtCreateTime"))
     if sort_key is None:
         raise CloudError(400, "ValidationError", "SortBy must be Priority, GmtCreateTime or GmtModifiedTime.")
-    found = [i for i in sim(request).store.of("pai-dsw", account(request)) if matches(i, q)]
-    found.sort(key=lambda i: (sort_key(i), i.id), reverse=q.get("Order", "DESC").upper() == "DESC")
+    found = select(sim(request).store.of("pai-dsw", account(request)), filters(q))
+    found.sort(key=sort_key, reverse=q.get("Order", "DESC").upper() == "DESC")
     page = found[(page_number - 1) * page_size : page_number * page_size]
     lc = sim(request).lifecycle
     return ok(Instances=[instance_json(i, lc) for i in page], TotalCount=len(found))

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from operator import attrgetter
 from typing import Any
 
 from notebook_operator.cloudsim.clock import iso, parse_time
 from notebook_operator.cloudsim.lifecycle import Lifecycle
+from notebook_operator.cloudsim.query import Getter, Predicate, between, contains, equals, one_of
 from notebook_operator.cloudsim.store import SimInstance
 
 # ListEcsSpecs: a small faithful catalogue (CPU and GPU are counts, Memory GiB).
@@ -136,55 +138,69 @@ def timer_json(instance: SimInstance, lifecycle: Lifecycle) -> dict[str, Any]:
     }
 
 
-def _labels_match(instance: SimInstance, wanted: str, field: str) -> bool:
+def _labels(wanted: str, field: str) -> Predicate:
     """`wanted` is the JSON the SDK sends: a map for Labels, a [{Key, Value}] list for Tag."""
-    parsed = json.loads(wanted) if wanted else []
+    parsed = json.loads(wanted)
     if isinstance(parsed, dict):
-        pairs = [(str(k), str(v)) for k, v in parsed.items()]
+        pairs = {(str(k), str(v)) for k, v in parsed.items()}
     elif isinstance(parsed, list):
-        pairs = [(str(p.get("Key")), str(p.get("Value"))) for p in parsed if isinstance(p, dict)]
+        pairs = {(str(p.get("Key")), str(p.get("Value"))) for p in parsed if isinstance(p, dict)}
     else:
         raise ValueError(f"{field} must be a JSON object or list")
-    have = {(str(item.get("Key")), str(item.get("Value"))) for item in instance.attrs.get(field, [])}
-    return all(pair in have for pair in pairs)
+
+    def check(instance: SimInstance) -> bool:
+        have = {(str(item.get("Key")), str(item.get("Value"))) for item in instance.attrs.get(field, [])}
+        return pairs <= have
+
+    return check
 
 
-def _in_range(value: float, low: str | None, high: str | None, unit: float = 1.0) -> bool:
-    if low and value < float(low) / unit:
-        return False
-    return not (high and value > float(high) / unit)
+def _resource(key: str) -> Callable[[SimInstance], float]:
+    return lambda instance: resources(instance)[key]
 
 
-def matches(instance: SimInstance, q: dict[str, str]) -> bool:
-    """Every ListInstances filter that has meaning without a real cloud."""
-    res = resources(instance)
-    statuses = {s for s in q.get("Status", "").split(",") if s}
-    ids = {s for s in q.get("InstanceId", "").split(",") if s}
-    checks = [
-        not statuses or instance.status in statuses,
-        not ids or instance.id in ids,
-        q.get("InstanceName", "") in instance.name,
-        not q.get("WorkspaceId") or str(instance.attrs.get("WorkspaceId", "0")) == q["WorkspaceId"],
-        not q.get("AcceleratorType") or ("GPU" if instance.gpu else "CPU") == q["AcceleratorType"],
-        not q.get("PaymentType") or instance.attrs.get("PaymentType", "PayAsYouGo") == q["PaymentType"],
-        not q.get("ResourceId") or instance.attrs.get("ResourceId") == q["ResourceId"],
-        not q.get("Accessibility") or instance.attrs.get("Accessibility", "PRIVATE") == q["Accessibility"],
-        not q.get("ImageName") or q["ImageName"] in instance.attrs.get("ImageUrl", ""),
-        not q.get("CreateUserId") or instance.attrs.get("UserId") == q["CreateUserId"],
-        not q.get("GpuType") or q["GpuType"] in str(SPECS_BY_TYPE.get(instance.attrs.get("EcsSpec", ""), {})),
-        _labels_match(instance, q.get("Labels", ""), "Labels"),
-        _labels_match(instance, q.get("Tag", ""), "Tag"),
-        _in_range(res["cpu"], q.get("MinCpu"), q.get("MaxCpu"), unit=1000),
-        _in_range(res["gpu"], q.get("MinGpu"), q.get("MaxGpu"), unit=1000),
-        _in_range(res["memory"], q.get("MinMemory"), q.get("MaxMemory")),
-        not q.get("CreateTimeAfter") or instance.created_at >= parse_time(q["CreateTimeAfter"]),
-        not q.get("CreateTimeBefore") or instance.created_at <= parse_time(q["CreateTimeBefore"]),
-    ]
-    return all(checks)
+def filters(q: dict[str, str]) -> list[Predicate]:
+    """One predicate per ListInstances filter present in the query."""
+    exact: dict[str, Getter] = {
+        "AcceleratorType": lambda i: "GPU" if i.gpu else "CPU",
+        "WorkspaceId": lambda i: i.attrs.get("WorkspaceId", "0"),
+        "PaymentType": lambda i: i.attrs.get("PaymentType", "PayAsYouGo"),
+        "ResourceId": lambda i: i.attrs.get("ResourceId", ""),
+        "Accessibility": lambda i: i.attrs.get("Accessibility", "PRIVATE"),
+        "CreateUserId": lambda i: i.attrs.get("UserId", ""),
+    }
+    checks = [equals(get, q[param]) for param, get in exact.items() if q.get(param)]
+    for param, get in (("Status", lambda i: i.status), ("InstanceId", lambda i: i.id)):
+        wanted = {v for v in q.get(param, "").split(",") if v}
+        if wanted:
+            checks.append(one_of(get, wanted))
+    partial: dict[str, Getter] = {
+        "InstanceName": lambda i: i.name,
+        "ImageName": lambda i: i.attrs.get("ImageUrl", ""),
+        "GpuType": lambda i: SPECS_BY_TYPE.get(i.attrs.get("EcsSpec", ""), {}).get("GPUType", ""),
+    }
+    checks += [contains(get, q[param]) for param, get in partial.items() if q.get(param)]
+    for param in ("Labels", "Tag"):
+        if q.get(param):
+            checks.append(_labels(q[param], param))
+    ranges = (
+        ("cpu", "MinCpu", "MaxCpu", 1000.0),
+        ("gpu", "MinGpu", "MaxGpu", 1000.0),
+        ("memory", "MinMemory", "MaxMemory", 1.0),
+    )  # CPU and GPU filters count thousandths
+    for key, low, high, unit in ranges:
+        if q.get(low) or q.get(high):
+            bounds = [float(q[p]) / unit if q.get(p) else None for p in (low, high)]
+            checks.append(between(_resource(key), bounds[0], bounds[1]))
+    after = parse_time(q["CreateTimeAfter"]) if q.get("CreateTimeAfter") else None
+    before = parse_time(q["CreateTimeBefore"]) if q.get("CreateTimeBefore") else None
+    if after is not None or before is not None:
+        checks.append(between(lambda i: i.created_at, after, before))
+    return checks
 
 
 SORT_KEYS: dict[str, Callable[[SimInstance], Any]] = {
-    "GmtCreateTime": lambda i: i.created_at,
-    "GmtModifiedTime": lambda i: i.modified_at,
-    "Priority": lambda i: int(i.attrs.get("Priority", 1)),
+    "GmtCreateTime": attrgetter("created_at", "id"),
+    "GmtModifiedTime": attrgetter("modified_at", "id"),
+    "Priority": lambda i: (int(i.attrs.get("Priority", 1)), i.id),
 }

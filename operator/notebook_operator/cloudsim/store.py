@@ -67,17 +67,22 @@ class Store:
 
     def __init__(self, path: Path | None = None) -> None:
         self.instances: dict[str, SimInstance] = {}
+        self._by_account: dict[tuple[str, str], dict[str, SimInstance]] = {}
         self._db: sqlite3.Connection | None = None
         if path is not None:
             self._db = sqlite3.connect(path)
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("CREATE TABLE IF NOT EXISTS instances (id TEXT PRIMARY KEY, body TEXT NOT NULL)")
             for (body,) in self._db.execute("SELECT body FROM instances"):
-                data = json.loads(body)
-                self.instances[data["id"]] = SimInstance(**data)
+                instance = SimInstance(**json.loads(body))
+                self._index(instance)
+
+    def _index(self, instance: SimInstance) -> None:
+        self.instances[instance.id] = instance
+        self._by_account.setdefault((instance.cloud, instance.account), {})[instance.id] = instance
 
     def put(self, instance: SimInstance) -> None:
-        self.instances[instance.id] = instance
+        self._index(instance)
         self.save(instance)
 
     def save(self, instance: SimInstance) -> None:
@@ -88,7 +93,9 @@ class Store:
             self._db.commit()
 
     def remove(self, instance_id: str) -> None:
-        self.instances.pop(instance_id, None)
+        instance = self.instances.pop(instance_id, None)
+        if instance is not None:
+            self._by_account.get((instance.cloud, instance.account), {}).pop(instance_id, None)
         if self._db is not None:
             self._db.execute("DELETE FROM instances WHERE id = ?", (instance_id,))
             self._db.commit()
@@ -98,7 +105,7 @@ class Store:
             self.remove(instance_id)
 
     def of(self, cloud: Cloud, account: str) -> list[SimInstance]:
-        return [i for i in self.instances.values() if i.cloud == cloud and i.account == account]
+        return list(self._by_account.get((cloud, account), {}).values())
 
     def find(self, cloud: Cloud, account: str, instance_id: str) -> SimInstance | None:
         instance = self.instances.get(instance_id)
