@@ -1,4 +1,4 @@
-"""Command line: `notebook-operator run | crds | emulator | demo | cloud | adopt`."""
+"""Command line: `notebook-operator run | crds | emulator | cloud | adopt | demo`."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
@@ -58,6 +59,38 @@ def _cmd_emulator(args: argparse.Namespace) -> int:
     return 0
 
 
+def _target(args: argparse.Namespace) -> Any:
+    from notebook_operator.cloudcli import Target
+
+    return Target(args.provider, args.region, args.endpoint, args.project_id)
+
+
+def _cmd_cloud(args: argparse.Namespace) -> int:
+    import os
+
+    from notebook_operator.cloudcli import run_cloud
+
+    return run_cloud(args.cloud_command, _target(args), vars(args), dict(os.environ))
+
+
+def _cmd_adopt(args: argparse.Namespace) -> int:
+    import os
+
+    from notebook_operator.cloudcli import run_adopt
+
+    provider_config = args.provider_config or f"{args.provider}-{args.region}"
+    return run_adopt(_target(args), args.namespace, provider_config, dict(os.environ))
+
+
+def _account_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--provider", required=True, choices=["pai-dsw", "modelarts", "modelarts-devenv", "roma-connect"]
+    )
+    parser.add_argument("--region", required=True, help="e.g. cn-hangzhou, cn-north-4")
+    parser.add_argument("--endpoint", help="override the regional endpoint (e.g. the emulator)")
+    parser.add_argument("--project-id", help="Huawei project id (default: $HUAWEICLOUD_SDK_PROJECT_ID)")
+
+
 def _cmd_demo(_: argparse.Namespace) -> int:
     print("notebook-operator demo: not yet - the demo lands with the 'Ship it' issue.")
     return 0
@@ -106,6 +139,33 @@ def build_parser() -> argparse.ArgumentParser:
     )
     emulator.add_argument("--state", metavar="FILE", help="keep state in this SQLite file across restarts")
     emulator.set_defaults(func=_cmd_emulator)
+
+    cloud = sub.add_parser(
+        "cloud",
+        help="look at a cloud account",
+        description="Credentials come from ALIBABA_CLOUD_ACCESS_KEY_ID/ALIBABA_CLOUD_ACCESS_KEY_SECRET"
+        "[/ALIBABA_CLOUD_SECURITY_TOKEN] or HUAWEICLOUD_SDK_AK/HUAWEICLOUD_SDK_SK[/HUAWEICLOUD_SDK_PROJECT_ID].",
+    )
+    cloud_sub = cloud.add_subparsers(dest="cloud_command", required=True)
+    for verb, text in (("list", "list every instance"), ("get", "show one instance"),
+                       ("start", "start an instance"), ("stop", "stop an instance")):  # fmt: skip
+        verb_parser = cloud_sub.add_parser(verb, help=text)
+        _account_flags(verb_parser)
+        verb_parser.add_argument("--output", "-o", choices=["table", "json", "yaml"], default="table")
+        if verb == "list":
+            verb_parser.add_argument("--status", help="only this cloud status")
+            verb_parser.add_argument("--name", help="only names containing this")
+        else:
+            verb_parser.add_argument("instance_id")
+        if verb == "stop":
+            verb_parser.add_argument("--save-image", action="store_true", help="PAI-DSW: save an image first")
+        verb_parser.set_defaults(func=_cmd_cloud)
+
+    adopt = sub.add_parser("adopt", help="print NotebookInstance manifests (Observe) for every instance of an account")
+    _account_flags(adopt)
+    adopt.add_argument("--namespace", "-n", help="namespace to put in the manifests")
+    adopt.add_argument("--provider-config", help="ProviderConfig name (default PROVIDER-REGION)")
+    adopt.set_defaults(func=_cmd_adopt)
 
     demo = sub.add_parser("demo", help="run the local demo")
     demo.set_defaults(func=_cmd_demo)

@@ -21,9 +21,9 @@ ProviderName = Literal["pai-dsw", "modelarts", "modelarts-devenv", "roma-connect
 HUAWEI_PROVIDERS: tuple[str, ...] = ("modelarts", "modelarts-devenv", "roma-connect")
 
 # Keys read from the credentials Secret. Huawei's AK/SK go in the same two keys.
-SECRET_ACCESS_KEY_ID = "accessKeyId"  # noqa: S105 (a key name, not a secret)
-SECRET_ACCESS_KEY_SECRET = "accessKeySecret"  # noqa: S105 (a key name, not a secret)
-SECRET_SECURITY_TOKEN = "securityToken"  # noqa: S105 - optional: Alibaba STS token / Huawei temporary security token
+SECRET_ACCESS_KEY_ID = "accessKeyId"
+SECRET_ACCESS_KEY_SECRET = "accessKeySecret"
+SECRET_SECURITY_TOKEN = "securityToken"  # optional: Alibaba STS token / Huawei temporary security token
 
 
 class ProviderConfigSpec(Model):

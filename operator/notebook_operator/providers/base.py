@@ -1,0 +1,89 @@
+"""The Provider protocol: the only view of a cloud the reconcile code has."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import datetime, timedelta
+from typing import Protocol, runtime_checkable
+
+from notebook_operator.providers.errors import Unsupported
+from notebook_operator.providers.types import (
+    Capability,
+    CloudInstance,
+    CreateSpec,
+    IdleRule,
+    ListFilter,
+    UpdateSpec,
+    Utilization,
+)
+
+
+@runtime_checkable
+class Provider(Protocol):
+    name: str
+    capabilities: frozenset[Capability]
+
+    def list_instances(self, filter: ListFilter | None = None) -> AsyncIterator[CloudInstance]: ...
+    async def get_instance(self, instance_id: str) -> CloudInstance: ...
+    async def find_by_client_token(self, token: str, name: str) -> CloudInstance | None: ...
+    async def create_instance(self, spec: CreateSpec) -> str: ...
+    async def update_instance(self, instance_id: str, changes: UpdateSpec) -> None: ...
+    async def start_instance(self, instance_id: str, run_for: timedelta | None = None) -> None: ...
+    async def stop_instance(self, instance_id: str, save_image: bool = False) -> None: ...
+    async def delete_instance(self, instance_id: str) -> None: ...
+    async def get_utilization(self, instance: CloudInstance, window: timedelta) -> Utilization: ...
+    async def get_idle_rule(self, instance_id: str) -> IdleRule | None: ...
+    async def put_idle_rule(self, instance_id: str, rule: IdleRule) -> None: ...
+    async def delete_idle_rule(self, instance_id: str) -> None: ...
+    async def get_shutdown_timer(self, instance_id: str) -> datetime | None: ...
+    async def put_shutdown_timer(self, instance_id: str, due: datetime) -> None: ...
+    async def delete_shutdown_timer(self, instance_id: str) -> None: ...
+    async def aclose(self) -> None: ...
+
+
+class Unsupporting:
+    """Mixin: every optional operation raises Unsupported; providers override what their cloud has."""
+
+    name: str
+
+    def _unsupported(self, what: str) -> Unsupported:
+        return Unsupported(f"{self.name} does not support {what}", provider=self.name, operation=what)
+
+    async def create_instance(self, spec: CreateSpec) -> str:
+        raise self._unsupported("create")
+
+    async def find_by_client_token(self, token: str, name: str) -> CloudInstance | None:
+        raise self._unsupported("create")
+
+    async def update_instance(self, instance_id: str, changes: UpdateSpec) -> None:
+        raise self._unsupported("update")
+
+    async def start_instance(self, instance_id: str, run_for: timedelta | None = None) -> None:
+        raise self._unsupported("start")
+
+    async def stop_instance(self, instance_id: str, save_image: bool = False) -> None:
+        raise self._unsupported("stop")
+
+    async def delete_instance(self, instance_id: str) -> None:
+        raise self._unsupported("delete")
+
+    async def get_utilization(self, instance: CloudInstance, window: timedelta) -> Utilization:
+        raise self._unsupported("utilization metrics")
+
+    async def get_idle_rule(self, instance_id: str) -> IdleRule | None:
+        raise self._unsupported("a cloud-side idle rule")
+
+    async def put_idle_rule(self, instance_id: str, rule: IdleRule) -> None:
+        raise self._unsupported("a cloud-side idle rule")
+
+    async def delete_idle_rule(self, instance_id: str) -> None:
+        raise self._unsupported("a cloud-side idle rule")
+
+    async def get_shutdown_timer(self, instance_id: str) -> datetime | None:
+        raise self._unsupported("a cloud-side shutdown timer")
+
+    async def put_shutdown_timer(self, instance_id: str, due: datetime) -> None:
+        raise self._unsupported("a cloud-side shutdown timer")
+
+    async def delete_shutdown_timer(self, instance_id: str) -> None:
+        raise self._unsupported("a cloud-side shutdown timer")

@@ -1,0 +1,1 @@
+"""Huawei Cloud ModelArts DevEnviron (the old `/demanager/instances` API): list, start, stop."""

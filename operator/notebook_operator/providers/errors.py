@@ -1,0 +1,73 @@
+"""Typed cloud errors. Messages carry the cloud's code, message and request id - never credentials."""
+
+from __future__ import annotations
+
+
+class ProviderError(Exception):
+    """Base of every error a provider raises. `reason` is a CamelCase word for conditions and Events."""
+
+    reason = "CloudError"
+    retryable = False
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        provider: str = "",
+        operation: str = "",
+        code: str = "",
+        request_id: str | None = None,
+        status: int | None = None,
+    ) -> None:
+        self.message = message
+        self.provider = provider
+        self.operation = operation
+        self.code = code
+        self.request_id = request_id
+        self.status = status
+        super().__init__(str(self))
+
+    def __str__(self) -> str:
+        where = f"{self.provider} {self.operation}".strip()
+        detail = f"{self.code}: {self.message}" if self.code else self.message
+        rid = f" (request id {self.request_id})" if self.request_id else ""
+        return f"{where}: {detail}{rid}" if where else f"{detail}{rid}"
+
+
+class NotFound(ProviderError):
+    reason = "NotFound"
+
+
+class AuthFailed(ProviderError):
+    reason = "CredentialsRefused"
+
+
+class InvalidRequest(ProviderError):
+    reason = "InvalidRequest"
+
+
+class Conflict(ProviderError):
+    """The instance is in a state that does not allow the operation (e.g. start while Running)."""
+
+    reason = "IllegalState"
+
+
+class Transient(ProviderError):
+    """A server error, timeout or dropped connection: worth retrying later."""
+
+    reason = "CloudUnavailable"
+    retryable = True
+
+
+class Throttled(Transient):
+    reason = "Throttled"
+
+    def __init__(self, message: str, *, retry_after: float | None = None, **kwargs: object) -> None:
+        self.retry_after = retry_after
+        super().__init__(message, **kwargs)  # type: ignore[arg-type]
+
+
+class Unsupported(ProviderError):
+    """The provider has no such capability (e.g. starting a ROMA Connect instance)."""
+
+    reason = "Unsupported"

@@ -1,0 +1,1 @@
+"""Huawei Cloud ModelArts notebooks (v1 `/notebooks`)."""

@@ -1,0 +1,55 @@
+"""ModelArts notebook API calls, one method per operation."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import quote
+
+from notebook_operator.providers.http import CloudHTTP
+from notebook_operator.providers.modelarts.schemas import ListResponse
+
+
+class ModelArtsClient:
+    def __init__(self, http: CloudHTTP, project_id: str) -> None:
+        self.http = http
+        self.base = f"/v1/{quote(project_id, safe='')}/notebooks"
+
+    def _one(self, notebook_id: str) -> str:
+        return f"{self.base}/{quote(notebook_id, safe='')}"
+
+    async def _json(self, operation: str, method: str, path: str, **kw: Any) -> Any:
+        return (await self.http.call(operation, method, path, **kw)).json()
+
+    async def list_notebooks(self, page: int, limit: int, filters: dict[str, Any]) -> ListResponse:
+        params = {"limit": limit, "offset": page, "sort_key": "create_at", "sort_dir": "ASC", **filters}
+        return ListResponse.model_validate(await self._json("ListNotebooks", "GET", self.base, params=params))
+
+    async def show_notebook(self, notebook_id: str) -> dict[str, Any]:
+        result: dict[str, Any] = await self._json("ShowNotebook", "GET", self._one(notebook_id))
+        return result
+
+    async def create_notebook(self, body: dict[str, Any]) -> str:
+        answer = await self._json("CreateNotebook", "POST", self.base, json=body, idempotent=False)
+        return str(answer["id"])
+
+    async def update_notebook(self, notebook_id: str, body: dict[str, Any]) -> None:
+        await self.http.call("UpdateNotebook", "PUT", self._one(notebook_id), json=body)
+
+    async def delete_notebook(self, notebook_id: str) -> None:
+        await self.http.call("DeleteNotebook", "DELETE", self._one(notebook_id))
+
+    async def start_notebook(self, notebook_id: str, duration_ms: int, lease_type: str = "TIMING") -> None:
+        params = {"duration": duration_ms, "type": lease_type}
+        await self.http.call("StartNotebook", "POST", f"{self._one(notebook_id)}/start", params=params)
+
+    async def stop_notebook(self, notebook_id: str) -> None:
+        await self.http.call("StopNotebook", "POST", f"{self._one(notebook_id)}/stop")
+
+    async def show_lease(self, notebook_id: str) -> dict[str, Any]:
+        result: dict[str, Any] = await self._json("ShowLease", "GET", f"{self._one(notebook_id)}/lease")
+        return result
+
+    async def renew_lease(self, notebook_id: str, duration_ms: int, lease_type: str) -> dict[str, Any]:
+        body = {"duration": duration_ms, "type": lease_type}
+        result: dict[str, Any] = await self._json("RenewLease", "PATCH", f"{self._one(notebook_id)}/lease", json=body)
+        return result

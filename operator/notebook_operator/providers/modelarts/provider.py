@@ -1,0 +1,176 @@
+"""ModelArts notebooks behind the Provider protocol. Cloud-side enforcement is the lease:
+a TIMING lease is the shutdown timer, an IDLE lease the idle rule."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from notebook_operator.providers.base import Unsupporting
+from notebook_operator.providers.errors import InvalidRequest
+from notebook_operator.providers.http import CloudHTTP
+from notebook_operator.providers.modelarts.client import ModelArtsClient
+from notebook_operator.providers.modelarts.schemas import (
+    PROVIDER,
+    TOKEN_MARK,
+    Lease,
+    Notebook,
+    lease_end,
+    to_cloud_instance,
+)
+from notebook_operator.providers.timeutil import from_millis
+from notebook_operator.providers.types import (
+    Capability,
+    CloudInstance,
+    CreateSpec,
+    IdleRule,
+    ListFilter,
+    UpdateSpec,
+)
+
+PAGE_SIZE = 50
+LEASE_MIN_MS, LEASE_MAX_MS = 3_600_000, 259_200_000
+
+
+def lease_ms(duration: timedelta) -> int:
+    ms = int(duration.total_seconds() * 1000)
+    if not LEASE_MIN_MS <= ms <= LEASE_MAX_MS:
+        raise InvalidRequest(
+            f"a ModelArts lease lasts 1 h to 72 h, not {duration}", provider=PROVIDER, operation="lease"
+        )
+    return ms
+
+
+class ModelArtsProvider(Unsupporting):
+    name = PROVIDER
+    capabilities = frozenset(
+        {Capability.LIST, Capability.GET, Capability.CREATE, Capability.UPDATE, Capability.START, Capability.STOP,
+         Capability.DELETE, Capability.IDLE_RULE, Capability.SHUTDOWN_TIMER}
+    )  # fmt: skip
+
+    def __init__(self, http: CloudHTTP, project_id: str, page_size: int = PAGE_SIZE) -> None:
+        self.client = ModelArtsClient(http, project_id)
+        self.page_size = page_size
+
+    async def aclose(self) -> None:
+        await self.client.http.aclose()
+
+    async def list_instances(self, filter: ListFilter | None = None) -> AsyncIterator[CloudInstance]:
+        filters: dict[str, Any] = {}
+        if filter:
+            if len(filter.ids) == 1:
+                filters["id"] = filter.ids[0]
+            if filter.name:
+                filters["name"] = filter.name
+            if filter.status:
+                filters["status"] = filter.status
+            if filter.labels:
+                filters["tags"] = ",".join(f"{k}|{v}" for k, v in sorted(filter.labels.items()))
+        wanted = set(filter.ids) if filter and filter.ids else None
+        page = 0
+        while True:
+            answer = await self.client.list_notebooks(page, self.page_size, filters)
+            for item in answer.data:
+                if wanted is None or item.id in wanted:
+                    yield to_cloud_instance(item, item.model_dump())
+            page += 1
+            if not answer.data or page >= answer.pages:
+                return
+
+    async def get_instance(self, instance_id: str) -> CloudInstance:
+        raw = await self.client.show_notebook(instance_id)
+        return to_cloud_instance(Notebook.model_validate(raw), raw)
+
+    async def find_by_client_token(self, token: str, name: str) -> CloudInstance | None:
+        marker = f"{TOKEN_MARK}{token}"
+        page = 0
+        while True:
+            answer = await self.client.list_notebooks(page, self.page_size, {"name": name, "description": marker})
+            for item in answer.data:
+                if marker in (item.description or "") and item.status not in ("DELETING", "DELETED"):
+                    return to_cloud_instance(item, item.model_dump())
+            page += 1
+            if not answer.data or page >= answer.pages:
+                return None
+
+    async def create_instance(self, spec: CreateSpec) -> str:
+        volume = dict(spec.volume or {})
+        body: dict[str, Any] = {
+            "name": spec.name,
+            "image_id": spec.image,
+            "description": " ".join(filter(None, [spec.description, f"[{TOKEN_MARK}{spec.client_token}]"])),
+            "volume": {
+                "category": volume.get("category", "EVS"),
+                "ownership": volume.get("ownership", "MANAGED"),
+                "capacity": int(volume.get("capacityGiB", 50)),
+                "mount_path": volume.get("mountPath", "/home/ma-user/work"),
+                **({"uri": volume["uri"]} if volume.get("uri") else {}),
+            },
+        }
+        if spec.instance_type:
+            body["flavor"] = spec.instance_type
+        if spec.workspace_id:
+            body["workspace_id"] = spec.workspace_id
+        if spec.resource_id:
+            body["pool_id"] = spec.resource_id
+        return await self.client.create_notebook(body)
+
+    async def update_instance(self, instance_id: str, changes: UpdateSpec) -> None:
+        body: dict[str, Any] = {}
+        if changes.instance_type:
+            body["flavor"] = changes.instance_type
+        if changes.image:
+            body["image_id"] = changes.image
+        if changes.description is not None:
+            body["description"] = changes.description
+        if body:
+            await self.client.update_notebook(instance_id, body)
+
+    async def start_instance(self, instance_id: str, run_for: timedelta | None = None) -> None:
+        """`run_for` becomes the lease; without it the longest the cloud allows, so the operator decides."""
+        await self.client.start_notebook(instance_id, lease_ms(run_for) if run_for else LEASE_MAX_MS)
+
+    async def stop_instance(self, instance_id: str, save_image: bool = False) -> None:
+        if save_image:
+            raise self._unsupported("stop with image save")
+        await self.client.stop_notebook(instance_id)
+
+    async def delete_instance(self, instance_id: str) -> None:
+        await self.client.delete_notebook(instance_id)
+
+    async def _lease(self, instance_id: str) -> Lease:
+        return Lease.model_validate(await self.client.show_lease(instance_id))
+
+    async def get_idle_rule(self, instance_id: str) -> IdleRule | None:
+        lease = await self._lease(instance_id)
+        if lease.enable and lease.type == "IDLE" and lease.duration:
+            return IdleRule(max_idle_minutes=lease.duration // 60000)
+        return None
+
+    async def put_idle_rule(self, instance_id: str, rule: IdleRule) -> None:
+        """An IDLE lease stops the notebook after that long idle; the cloud decides what idle means."""
+        if rule.cpu_percent is not None or rule.gpu_percent is not None:
+            raise InvalidRequest(
+                "a ModelArts IDLE lease has no CPU/GPU thresholds", provider=PROVIDER, operation="put_idle_rule"
+            )
+        if await self.get_idle_rule(instance_id) == rule:
+            return
+        await self.client.renew_lease(instance_id, lease_ms(timedelta(minutes=rule.max_idle_minutes)), "IDLE")
+
+    async def delete_idle_rule(self, instance_id: str) -> None:
+        """No lease-free state exists: the longest TIMING lease is the closest to none."""
+        if await self.get_idle_rule(instance_id) is not None:
+            await self.client.renew_lease(instance_id, LEASE_MAX_MS, "TIMING")
+
+    async def get_shutdown_timer(self, instance_id: str) -> datetime | None:
+        return from_millis(lease_end(await self._lease(instance_id)))
+
+    async def put_shutdown_timer(self, instance_id: str, due: datetime) -> None:
+        current = await self.get_shutdown_timer(instance_id)
+        if current is not None and abs((current - due).total_seconds()) < 60:
+            return
+        await self.client.renew_lease(instance_id, lease_ms(due - datetime.now(UTC)), "TIMING")
+
+    async def delete_shutdown_timer(self, instance_id: str) -> None:
+        await self.client.renew_lease(instance_id, LEASE_MAX_MS, "TIMING")

@@ -1,0 +1,1 @@
+"""Alibaba Cloud PAI-DSW 2022-01-01."""

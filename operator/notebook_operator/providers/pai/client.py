@@ -1,0 +1,91 @@
+"""PAI-DSW API calls, one method per operation, over the account's CloudHTTP."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+from urllib.parse import quote
+
+from notebook_operator.providers.http import CloudHTTP
+from notebook_operator.providers.pai.schemas import ListResponse
+
+API = "/api/v2"
+
+
+def _path(instance_id: str) -> str:
+    return f"{API}/instances/{quote(instance_id, safe='')}"
+
+
+class PaiClient:
+    def __init__(self, http: CloudHTTP) -> None:
+        self.http = http
+
+    async def _call(self, action: str, method: str, path: str, *, idempotent: bool = True, **kw: Any) -> Any:
+        headers = {"x-acs-action": action}
+        response = await self.http.call(action, method, path, headers=headers, idempotent=idempotent, **kw)
+        return response.json()
+
+    async def list_instances(self, page_number: int, page_size: int, filters: dict[str, Any]) -> ListResponse:
+        params = {"PageNumber": page_number, "PageSize": page_size, "SortBy": "GmtCreateTime", "Order": "ASC"}
+        params.update(filters)
+        return ListResponse.model_validate(await self._call("ListInstances", "GET", f"{API}/instances", params=params))
+
+    async def get_instance(self, instance_id: str) -> dict[str, Any]:
+        result: dict[str, Any] = await self._call("GetInstance", "GET", _path(instance_id))
+        return result
+
+    async def create_instance(self, body: dict[str, Any]) -> str:
+        answer = await self._call("CreateInstance", "POST", f"{API}/instances", json=body, idempotent=False)
+        return str(answer["InstanceId"])
+
+    async def update_instance(self, instance_id: str, body: dict[str, Any]) -> None:
+        await self._call("UpdateInstance", "PUT", _path(instance_id), json=body)
+
+    async def delete_instance(self, instance_id: str) -> None:
+        await self._call("DeleteInstance", "DELETE", _path(instance_id))
+
+    async def start_instance(self, instance_id: str) -> None:
+        await self._call("StartInstance", "PUT", f"{_path(instance_id)}/start")
+
+    async def stop_instance(self, instance_id: str, save_image: bool) -> None:
+        params = {"SaveImage": save_image} if save_image else None
+        await self._call("StopInstance", "PUT", f"{_path(instance_id)}/stop", params=params)
+
+    async def get_metrics(self, instance_id: str, metric: str, start: str, end: str) -> list[dict[str, Any]]:
+        path = f"{API}/instance/{quote(instance_id, safe='')}/metrics"
+        params = {"MetricType": metric, "StartTime": start, "EndTime": end, "TimeStep": "1"}
+        answer = await self._call("GetInstanceMetrics", "GET", path, params=params)
+        points: list[dict[str, Any]] = []
+        for pod in answer.get("PodMetrics") or []:
+            points += pod.get("Metrics") or []
+        return points
+
+    async def get_culler(self, instance_id: str) -> dict[str, Any]:
+        result: dict[str, Any] = await self._call(
+            "GetIdleInstanceCuller", "GET", f"{_path(instance_id)}/idleinstanceculler"
+        )
+        return result
+
+    async def create_culler(self, instance_id: str, body: dict[str, Any]) -> None:
+        await self._call("CreateIdleInstanceCuller", "POST", f"{_path(instance_id)}/idleinstanceculler", json=body)
+
+    async def delete_culler(self, instance_id: str) -> None:
+        await self._call("DeleteIdleInstanceCuller", "DELETE", f"{_path(instance_id)}/idleinstanceculler")
+
+    async def get_timer(self, instance_id: str) -> dict[str, Any]:
+        result: dict[str, Any] = await self._call(
+            "GetInstanceShutdownTimer", "GET", f"{_path(instance_id)}/shutdowntimer"
+        )
+        return result
+
+    async def create_timer(self, instance_id: str, due_time: str) -> None:
+        path = f"{_path(instance_id)}/shutdowntimer"
+        await self._call("CreateInstanceShutdownTimer", "POST", path, json={"DueTime": due_time})
+
+    async def delete_timer(self, instance_id: str) -> None:
+        await self._call("DeleteInstanceShutdownTimer", "DELETE", f"{_path(instance_id)}/shutdowntimer")
+
+
+def labels_filter(labels: dict[str, str]) -> str:
+    """ListInstances takes Labels as one compact JSON object string."""
+    return json.dumps(labels, separators=(",", ":"), sort_keys=True)

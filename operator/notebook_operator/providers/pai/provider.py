@@ -1,0 +1,195 @@
+"""PAI-DSW behind the Provider protocol."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from notebook_operator.providers.base import Unsupporting
+from notebook_operator.providers.errors import NotFound
+from notebook_operator.providers.http import CloudHTTP
+from notebook_operator.providers.pai.client import PaiClient, labels_filter
+from notebook_operator.providers.pai.schemas import PROVIDER, TOKEN_LABEL, Instance, to_cloud_instance
+from notebook_operator.providers.timeutil import from_iso, to_iso
+from notebook_operator.providers.types import (
+    Capability,
+    CloudInstance,
+    CreateSpec,
+    IdleRule,
+    ListFilter,
+    UpdateSpec,
+    Utilization,
+)
+
+PAGE_SIZE = 100
+
+
+class PaiDswProvider(Unsupporting):
+    name = PROVIDER
+    capabilities = frozenset(Capability)
+
+    def __init__(self, http: CloudHTTP, page_size: int = PAGE_SIZE) -> None:
+        self.client = PaiClient(http)
+        self.page_size = page_size
+
+    async def aclose(self) -> None:
+        await self.client.http.aclose()
+
+    async def list_instances(self, filter: ListFilter | None = None) -> AsyncIterator[CloudInstance]:
+        filters: dict[str, Any] = {}
+        if filter:
+            if filter.ids:
+                filters["InstanceId"] = ",".join(filter.ids)
+            if filter.name:
+                filters["InstanceName"] = filter.name
+            if filter.status:
+                filters["Status"] = filter.status
+            if filter.labels:
+                filters["Labels"] = labels_filter(filter.labels)
+        page = 1
+        seen = 0
+        while True:
+            answer = await self.client.list_instances(page, self.page_size, filters)
+            for item in answer.instances:
+                yield to_cloud_instance(item, item.model_dump(by_alias=True))
+            seen += len(answer.instances)
+            if not answer.instances or seen >= answer.total_count:
+                return
+            page += 1
+
+    async def get_instance(self, instance_id: str) -> CloudInstance:
+        raw = await self.client.get_instance(instance_id)
+        return to_cloud_instance(Instance.model_validate(raw), raw)
+
+    async def find_by_client_token(self, token: str, name: str) -> CloudInstance | None:
+        async for instance in self.list_instances(ListFilter(name=name, labels={TOKEN_LABEL: token})):
+            if instance.labels.get(TOKEN_LABEL) == token and instance.phase != "Deleting":
+                return instance
+        return None
+
+    async def create_instance(self, spec: CreateSpec) -> str:
+        labels = {**spec.labels, TOKEN_LABEL: spec.client_token}
+        body: dict[str, Any] = {
+            "InstanceName": spec.name,
+            "Labels": [{"Key": k, "Value": v} for k, v in sorted(labels.items())],
+        }
+        if spec.image.startswith("image-"):
+            body["ImageId"] = spec.image
+        else:
+            body["ImageUrl"] = spec.image
+        if spec.instance_type:
+            body["EcsSpec"] = spec.instance_type
+        resources = {
+            "CPU": spec.cpu, "Memory": spec.memory_gib, "GPU": spec.gpu, "GPUType": spec.gpu_type,
+        }  # fmt: skip
+        if any(v is not None for v in resources.values()):
+            body["RequestedResource"] = {k: str(v) for k, v in resources.items() if v is not None}
+        optional = {
+            "WorkspaceId": spec.workspace_id,
+            "ResourceId": spec.resource_id,
+            "Accessibility": spec.accessibility,
+            "EnvironmentVariables": spec.env or None,
+        }
+        body.update({k: v for k, v in optional.items() if v is not None})
+        if spec.datasets:
+            body["Datasets"] = [
+                {k2: v for k2, v in {"DatasetId": d.get("id"), "Uri": d.get("uri"), "MountPath": d.get("mountPath"),
+                                     "MountAccess": "RO" if d.get("readOnly") else "RW"}.items() if v}
+                for d in spec.datasets
+            ]  # fmt: skip
+        return await self.client.create_instance(body)
+
+    async def update_instance(self, instance_id: str, changes: UpdateSpec) -> None:
+        body: dict[str, Any] = {}
+        if changes.instance_type:
+            body["EcsSpec"] = changes.instance_type
+        if changes.image:
+            body["ImageId" if changes.image.startswith("image-") else "ImageUrl"] = changes.image
+        if changes.env is not None:
+            body["EnvironmentVariables"] = changes.env
+        if body:
+            await self.client.update_instance(instance_id, body)
+
+    async def start_instance(self, instance_id: str, run_for: timedelta | None = None) -> None:
+        await self.client.start_instance(instance_id)
+
+    async def stop_instance(self, instance_id: str, save_image: bool = False) -> None:
+        await self.client.stop_instance(instance_id, save_image)
+
+    async def delete_instance(self, instance_id: str) -> None:
+        await self.client.delete_instance(instance_id)
+
+    async def get_utilization(self, instance: CloudInstance, window: timedelta) -> Utilization:
+        now = datetime.now(UTC)
+        start, end = to_iso(now - window), to_iso(now)
+        cpu = [float(p["Value"]) for p in await self.client.get_metrics(instance.id, "CpuCoreUsage", start, end)]
+        gpu: list[float] = []
+        if instance.is_gpu:
+            gpu = [float(p["Value"]) for p in await self.client.get_metrics(instance.id, "GpuCoreUsage", start, end)]
+        samples = min(len(cpu), len(gpu)) if instance.is_gpu else len(cpu)
+        return Utilization(
+            window=window,
+            samples=samples,
+            cpu_max=max(cpu) if cpu else None,
+            cpu_mean=sum(cpu) / len(cpu) if cpu else None,
+            gpu_max=max(gpu) if gpu else None,
+            gpu_mean=sum(gpu) / len(gpu) if gpu else None,
+            sampled_at=now,
+        )
+
+    async def get_idle_rule(self, instance_id: str) -> IdleRule | None:
+        try:
+            answer = await self.client.get_culler(instance_id)
+        except NotFound:
+            await self.client.get_instance(instance_id)  # a missing instance is NotFound; a missing culler is None
+            return None
+        if not answer.get("MaxIdleTimeInMinutes"):
+            return None
+        return IdleRule(
+            cpu_percent=answer.get("CpuPercentThreshold"),
+            gpu_percent=answer.get("GpuPercentThreshold"),
+            max_idle_minutes=int(answer["MaxIdleTimeInMinutes"]),
+        )
+
+    async def put_idle_rule(self, instance_id: str, rule: IdleRule) -> None:
+        """One culler per instance: an update is delete then create."""
+        current = await self.get_idle_rule(instance_id)
+        if current == rule:
+            return
+        if current is not None:
+            await self.delete_idle_rule(instance_id)
+        body: dict[str, Any] = {"MaxIdleTimeInMinutes": rule.max_idle_minutes}
+        if rule.cpu_percent is not None:
+            body["CpuPercentThreshold"] = rule.cpu_percent
+        if rule.gpu_percent is not None:
+            body["GpuPercentThreshold"] = rule.gpu_percent
+        await self.client.create_culler(instance_id, body)
+
+    async def delete_idle_rule(self, instance_id: str) -> None:
+        try:
+            await self.client.delete_culler(instance_id)
+        except NotFound:
+            await self.client.get_instance(instance_id)
+
+    async def get_shutdown_timer(self, instance_id: str) -> datetime | None:
+        try:
+            answer = await self.client.get_timer(instance_id)
+        except NotFound:
+            await self.client.get_instance(instance_id)
+            return None
+        return from_iso(answer.get("DueTime"))
+
+    async def put_shutdown_timer(self, instance_id: str, due: datetime) -> None:
+        current = await self.get_shutdown_timer(instance_id)
+        if current is not None and abs((current - due).total_seconds()) < 1:
+            return
+        if current is not None:
+            await self.delete_shutdown_timer(instance_id)
+        await self.client.create_timer(instance_id, to_iso(due))
+
+    async def delete_shutdown_timer(self, instance_id: str) -> None:
+        try:
+            await self.client.delete_timer(instance_id)
+        except NotFound:
+            await self.client.get_instance(instance_id)

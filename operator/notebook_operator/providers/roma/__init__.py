@@ -1,0 +1,1 @@
+"""Huawei Cloud ROMA Connect instance list (observe only)."""

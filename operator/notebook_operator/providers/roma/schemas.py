@@ -1,0 +1,56 @@
+"""ROMA Connect wire shapes and statuses."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from notebook_operator.providers.timeutil import from_iso
+from notebook_operator.providers.types import CloudInstance, Phase
+
+PROVIDER = "roma-connect"
+
+PHASES: dict[str, Phase] = {
+    "CREATING": "Pending",
+    "RUNNING": "Running",
+    "DELETING": "Deleting",
+    "DELETED": "Deleted",
+    "SOFT_DELETED": "Deleted",
+    "ERROR": "Failed",
+    "CREATE_FAILED": "Failed",
+    "DELETE_FAILED": "Failed",
+}
+
+
+class RomaInstance(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    id: str
+    name: str = ""
+    status: str = ""
+    flavor_id: str | None = None
+    create_time: str | None = None
+    error_msg: str | None = None
+
+
+class ListResponse(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    total: int = 0
+    size: int = 0
+    instances: list[RomaInstance] = Field(default_factory=list)
+
+
+def to_cloud_instance(item: RomaInstance, raw: dict[str, Any]) -> CloudInstance:
+    return CloudInstance(
+        provider=PROVIDER,
+        id=item.id,
+        name=item.name,
+        phase=PHASES.get(item.status, "Unknown"),
+        cloud_status=item.status,
+        instance_type=item.flavor_id,
+        created_at=from_iso(item.create_time),
+        reason=item.error_msg or None,
+        raw=raw,
+    )

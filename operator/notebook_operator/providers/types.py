@@ -1,0 +1,131 @@
+"""The normalized view of a cloud notebook and the values the Provider protocol passes around."""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime, timedelta
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+Phase = Literal[
+    "Pending", "Starting", "Running", "Stopping", "Stopped", "Updating", "Deleting", "Deleted", "Failed", "Unknown"
+]
+TRANSITIONAL_PHASES: frozenset[str] = frozenset({"Pending", "Starting", "Stopping", "Updating", "Deleting"})
+
+
+class Capability(enum.StrEnum):
+    LIST = "list"
+    GET = "get"
+    CREATE = "create"
+    UPDATE = "update"
+    START = "start"
+    STOP = "stop"
+    STOP_SAVE_IMAGE = "stop-save-image"
+    DELETE = "delete"
+    UTILIZATION = "utilization"
+    IDLE_RULE = "idle-rule"
+    SHUTDOWN_TIMER = "shutdown-timer"
+
+
+class Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Resources(Frozen):
+    cpu: float | None = None
+    memory_gib: float | None = None
+    gpu: int | None = None
+    gpu_type: str | None = None
+
+
+class URLs(Frozen):
+    jupyter_lab: str | None = None
+    web_ide: str | None = None
+    terminal: str | None = None
+    instance: str | None = None
+
+
+class IdleRule(Frozen):
+    """A cloud-side idle culler (PAI-DSW IdleInstanceCuller; ModelArts IDLE lease)."""
+
+    cpu_percent: int | None = None
+    gpu_percent: int | None = None
+    max_idle_minutes: int
+
+
+class CloudInstance(Frozen):
+    """One notebook instance as every provider reports it."""
+
+    provider: str
+    id: str
+    name: str
+    phase: Phase
+    cloud_status: str
+    instance_type: str | None = None
+    image: str | None = None
+    resources: Resources = Resources()
+    created_at: datetime | None = None
+    started_at: datetime | None = None
+    accumulated_running_seconds: int | None = None
+    urls: URLs = URLs()
+    labels: dict[str, str] = Field(default_factory=dict)
+    idle_rule: IdleRule | None = None
+    shutdown_at: datetime | None = None
+    reason: str | None = None
+    raw: dict[str, Any] = Field(default_factory=dict, repr=False)
+
+    @property
+    def is_gpu(self) -> bool:
+        return bool(self.resources.gpu)
+
+
+class ListFilter(Frozen):
+    """Server-side filters; a provider applies those its API supports and ignores none silently."""
+
+    ids: tuple[str, ...] = ()
+    name: str | None = None
+    status: str | None = None  # the cloud's own status value
+    labels: dict[str, str] = Field(default_factory=dict)
+
+
+class Utilization(Frozen):
+    """Peak and mean use over a window; `samples` 0 means no data (never idle)."""
+
+    window: timedelta
+    samples: int
+    cpu_max: float | None = None
+    cpu_mean: float | None = None
+    gpu_max: float | None = None
+    gpu_mean: float | None = None
+    sampled_at: datetime
+
+
+class CreateSpec(Frozen):
+    """What to create, cloud-neutral (from NotebookInstance.spec.template)."""
+
+    name: str
+    image: str
+    instance_type: str | None = None
+    description: str | None = None
+    cpu: float | None = None
+    memory_gib: float | None = None
+    gpu: int | None = None
+    gpu_type: str | None = None
+    workspace_id: str | None = None
+    resource_id: str | None = None
+    labels: dict[str, str] = Field(default_factory=dict)
+    env: dict[str, str] = Field(default_factory=dict)
+    datasets: tuple[dict[str, Any], ...] = ()
+    volume: dict[str, Any] | None = None
+    accessibility: str | None = None
+    client_token: str = Field(min_length=8, max_length=64)
+
+
+class UpdateSpec(Frozen):
+    """Template changes the clouds allow after creation; None means unchanged."""
+
+    image: str | None = None
+    instance_type: str | None = None
+    description: str | None = None
+    env: dict[str, str] | None = None
