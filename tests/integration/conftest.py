@@ -13,6 +13,7 @@ import yaml
 from kubernetes import client, config
 
 from notebook_operator import localcluster
+from tests.emulator import Emulator, running_emulator
 from tests.kube import REPO, wait_for
 
 pytestmark = pytest.mark.integration
@@ -78,3 +79,15 @@ def operator_env(kubeconfig: Path) -> dict[str, str]:
     env["KUBECONFIG"] = str(kubeconfig)
     env["PYTHONUNBUFFERED"] = "1"
     return env
+
+
+@pytest.fixture(scope="session")
+def emulator_process(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Emulator]:
+    with running_emulator(tmp_path_factory.mktemp("emulator"), "--transition-delay", "0") as emulator:
+        yield emulator
+
+
+@pytest.fixture
+def emulator(emulator_process: Emulator) -> Emulator:
+    emulator_process.reset()
+    return emulator_process

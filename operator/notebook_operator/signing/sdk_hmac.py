@@ -26,8 +26,9 @@ def _text(value: object) -> str:
 
 
 def canonical_query(query: Iterable[tuple[str, object]]) -> str:
-    pairs = sorted((quote(k, safe="~"), quote(_text(v), safe="~")) for k, v in query)
-    return "&".join(f"{k}={v}" for k, v in pairs)
+    """Sorted on the raw (key, value) pairs, then encoded - the SDK's order for non-ASCII values."""
+    pairs = sorted((k, _text(v)) for k, v in query)
+    return "&".join(f"{quote(k, safe='~')}={quote(v, safe='~')}" for k, v in pairs)
 
 
 def signed_header_names(headers: Mapping[str, str]) -> list[str]:
