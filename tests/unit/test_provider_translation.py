@@ -80,13 +80,14 @@ def test_pai_instance_translation() -> None:
 
 
 def test_modelarts_lease_translation() -> None:
+    lease = {"create_at": 1_700_000_000_000, "duration": 3_600_000, "enable": True, "type": "TIMING"}
     raw = {"id": "n1", "name": "nb", "status": "RUNNING", "flavor": "f", "custom_spec": {"gpu": 1.0, "memory": 8192},
-           "lease": {"create_at": 1_700_000_000_000, "duration": 3_600_000, "enable": True, "type": "TIMING"}}  # fmt: skip
+           "lease": lease}  # fmt: skip
     instance = modelarts_instance(Notebook.model_validate(raw), raw)
     assert instance.started_at and instance.shutdown_at
     assert (instance.shutdown_at - instance.started_at).total_seconds() == 3600
     assert instance.resources.memory_gib == 8.0 and instance.is_gpu
-    idle = {**raw, "lease": {**raw["lease"], "type": "IDLE"}}  # type: ignore[dict-item]
+    idle = {**raw, "lease": {**lease, "type": "IDLE"}}
     as_idle = modelarts_instance(Notebook.model_validate(idle), idle)
     assert as_idle.shutdown_at is None and as_idle.idle_rule and as_idle.idle_rule.max_idle_minutes == 60
 
@@ -158,7 +159,7 @@ def test_endpoints() -> None:
     )
     assert endpoints.resolve("roma-connect", "cn-east-3") == "https://roma.cn-east-3.myhuaweicloud.com"
     assert endpoints.resolve("modelarts", "xx-nowhere-1", "http://127.0.0.1:1") == "http://127.0.0.1:1"
-    with pytest.raises(InvalidRequest, match="spec.endpoint"):
+    with pytest.raises(InvalidRequest, match=r"spec\.endpoint"):
         endpoints.resolve("modelarts", "xx-nowhere-1")
 
 
