@@ -21,6 +21,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
             priority=args.priority,
             liveness_endpoint=args.liveness or None,
             kubeconfig=args.kubeconfig,
+            metrics_port=args.metrics_port,
             log_format=args.log_format,
             verbose=args.verbose,
             debug=args.debug,
@@ -114,6 +115,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="URL",
         help="health endpoint to serve ('' to disable)",
     )
+    run.add_argument("--metrics-port", type=int, default=8081, help="Prometheus metrics port (0 to disable)")
     run.add_argument("--kubeconfig", help="kubeconfig file (default: $KUBECONFIG, ~/.kube/config or in-cluster)")
     run.add_argument("--log-format", choices=["full", "json"], default="full")
     run.add_argument("-v", "--verbose", action="store_true")

@@ -20,12 +20,14 @@ class RunOptions:
     priority: int = 0
     liveness_endpoint: str | None = "http://0.0.0.0:8080/healthz"
     kubeconfig: str | None = None
+    metrics_port: int = 8081
     log_format: str = "full"
     verbose: bool = False
     debug: bool = False
 
 
 def run(options: RunOptions) -> int:
+    os.environ["NOTEBOOK_OPERATOR_METRICS_PORT"] = str(options.metrics_port)
     if options.kubeconfig:
         # kopf's default login reads KUBECONFIG through the kubernetes client.
         os.environ["KUBECONFIG"] = options.kubeconfig
@@ -34,6 +36,7 @@ def run(options: RunOptions) -> int:
         debug=options.debug,
         log_format=kopf.LogFormat.JSON if options.log_format == "json" else kopf.LogFormat.FULL,
     )
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per cloud call is noise
     import notebook_operator.handlers  # noqa: F401  (registers the handlers)
 
     clusterwide = options.all_namespaces or not options.namespaces

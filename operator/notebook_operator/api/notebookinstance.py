@@ -206,6 +206,7 @@ class LastAction(StatusModel):
     finished_at: datetime | None = None
     request_id: str | None = Field(default=None, max_length=256)
     client_token: str | None = Field(default=None, max_length=256, description="Idempotency token of the call.")
+    generation: int | None = Field(default=None, description="metadata.generation the action was decided at.")
     message: str | None = Field(default=None, max_length=TEXT_MAX)
 
 

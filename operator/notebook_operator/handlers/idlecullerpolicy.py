@@ -1,4 +1,4 @@
-"""IdleCullerPolicy handlers."""
+"""IdleCullerPolicy handlers (the culling itself lands with the IdleCullerPolicy issue)."""
 
 from __future__ import annotations
 

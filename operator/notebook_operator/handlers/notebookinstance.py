@@ -1,23 +1,187 @@
-"""NotebookInstance handlers."""
+"""NotebookInstance: adopt or create, start/stop/update as the spec says, delete through the finalizer.
+
+Spec changes come here; the ProviderConfig's poll loop mirrors status and fires shutdown timers.
+Every cloud call is recorded in status.lastAction; creation is found again by its client token
+(the object's uid), so a restart neither repeats nor loses an action.
+"""
 
 from __future__ import annotations
 
+import json
 import logging
+from datetime import UTC, datetime
 from typing import Any
 
 import kopf
 
+from notebook_operator import metrics
 from notebook_operator.api.meta import GROUP, VERSION
+from notebook_operator.handlers.accounts import accounts
+from notebook_operator.polling import Tracked, action_record
+from notebook_operator.providers.base import Provider
+from notebook_operator.providers.errors import Conflict, NotFound, ProviderError
+from notebook_operator.providers.types import CloudInstance, CreateSpec, UpdateSpec
+from notebook_operator.reconcile.decide import WAIT_S, Action, decide, template_drift
+from notebook_operator.reconcile.mirror import mirror
 
 logger = logging.getLogger(__name__)
+RESOURCE = (GROUP, VERSION, "notebookinstances")
 
 
-@kopf.on.resume(GROUP, VERSION, "notebookinstances")
-@kopf.on.create(GROUP, VERSION, "notebookinstances")
-def observe_notebookinstance(namespace: str | None, name: str, spec: kopf.Spec, **_: Any) -> None:
-    logger.info(
-        "NotebookInstance %s/%s seen (providerConfig %s)",
-        namespace,
-        name,
-        spec.get("providerConfigRef", {}).get("name"),
-    )
+@kopf.index(*RESOURCE)
+def notebooks_by_account(
+    namespace: str | None, name: str, uid: str, spec: kopf.Spec, status: kopf.Status, meta: kopf.Meta, **_: Any
+) -> dict[tuple[str, str], Tracked]:
+    """NotebookInstances by (namespace, ProviderConfig): what each poll loop joins the cloud listing with."""
+    assert namespace is not None
+    ref = spec.get("providerConfigRef", {}).get("name", "")
+    plain = Tracked(namespace, name, uid, meta.get("generation"), _plain(spec), _plain(status))
+    return {(namespace, ref): plain}
+
+
+def _plain(value: Any) -> dict[str, Any]:
+    result: dict[str, Any] = json.loads(json.dumps(dict(value)))
+    return result
+
+
+async def _observe(provider: Provider, spec: dict[str, Any], status: dict[str, Any], uid: str) -> CloudInstance | None:
+    instance_id = status.get("instanceId") or spec.get("instanceId")
+    if instance_id:
+        try:
+            return await provider.get_instance(instance_id)
+        except NotFound:
+            return None
+    template = spec.get("template")
+    if template and spec.get("managementPolicy", "Manage") == "Manage":
+        return await provider.find_by_client_token(uid, template["name"])
+    return None
+
+
+def _create_spec(spec: dict[str, Any], uid: str) -> CreateSpec:
+    t = spec["template"]
+    resources = t.get("resources") or {}
+    return CreateSpec(
+        name=t["name"], image=t["image"], instance_type=t.get("instanceType"), description=t.get("description"),
+        cpu=resources.get("cpu"), memory_gib=resources.get("memoryGiB"), gpu=resources.get("gpu"),
+        gpu_type=resources.get("gpuType"), workspace_id=t.get("workspaceId"), resource_id=t.get("resourceId"),
+        labels=t.get("labels") or {}, env=t.get("env") or {}, datasets=tuple(t.get("datasets") or ()),
+        volume=t.get("volume"), accessibility=t.get("accessibility"), client_token=uid,
+    )  # fmt: skip
+
+
+async def _execute(
+    provider: Provider, action: Action, spec: dict[str, Any], uid: str, observed: CloudInstance | None
+) -> str | None:
+    """Run one action; returns the new instance id for a create."""
+    if action.kind == "create":
+        return await provider.create_instance(_create_spec(spec, uid))
+    assert observed is not None
+    if action.kind == "start":
+        await provider.start_instance(observed.id)
+    elif action.kind == "stop":
+        await provider.stop_instance(observed.id)
+    elif action.kind == "update":
+        drift = template_drift(spec, observed)
+        await provider.update_instance(observed.id, UpdateSpec(instance_type=drift.get("instanceType"),
+                                                               image=drift.get("image")))  # fmt: skip
+    return None
+
+
+@kopf.on.resume(*RESOURCE)
+@kopf.on.create(*RESOURCE)
+@kopf.on.update(*RESOURCE, field="spec")
+async def reconcile_notebook(
+    namespace: str | None,
+    name: str,
+    uid: str,
+    body: kopf.Body,
+    spec: kopf.Spec,
+    status: kopf.Status,
+    meta: kopf.Meta,
+    patch: kopf.Patch,
+    memo: Any,
+    **_: Any,
+) -> None:
+    assert namespace is not None
+    spec_d, status_d = _plain(spec), _plain(status)
+    generation = meta.get("generation")
+    provider = accounts(memo).ready_provider(namespace, spec_d["providerConfigRef"]["name"])
+    now = datetime.now(UTC)
+    try:
+        observed = await _observe(provider, spec_d, status_d, uid)
+        action = decide(spec_d, status_d, observed, generation)
+        new_id: str | None = None
+        if action.kind in ("create", "start", "stop", "update"):
+            pending = action_record(action.kind, action.reason, "Pending", now, generation,
+                                    clientToken=uid if action.kind == "create" else None)  # fmt: skip
+            try:
+                new_id = await _execute(provider, action, spec_d, uid, observed)
+            except Conflict as e:  # the cloud moved on its own; look again shortly
+                raise kopf.TemporaryError(f"{action.kind}: {e}", delay=WAIT_S) from e
+            except ProviderError as e:
+                metrics.ACTIONS.labels(action.kind, "failed").inc()
+                patch.status["lastAction"] = {**pending, "state": "Failed", "message": str(e)[:1024],
+                                              "requestId": e.request_id, "finishedAt": _now()}  # fmt: skip
+                kopf.warn(body, reason=f"{action.kind.capitalize()}Failed", message=str(e)[:1024])
+                raise kopf.TemporaryError(str(e), delay=30 if e.retryable else 120) from e
+            metrics.ACTIONS.labels(action.kind, "succeeded").inc()
+            patch.status["lastAction"] = {**pending, "state": "Succeeded", "finishedAt": _now()}
+            if action.kind == "start":
+                patch.status["stoppedBy"] = None
+            kopf.info(body, reason=action.kind.capitalize(), message=action.reason)
+            if new_id:
+                patch.status["instanceId"] = new_id
+                observed = await provider.get_instance(new_id)
+            else:
+                observed = await provider.get_instance(observed.id) if observed else None
+        elif action.kind == "missing":
+            kopf.warn(body, reason="InstanceNotFound", message=action.reason)
+        merged = {**status_d, **dict(patch.status)}
+        patch.status.update(mirror(spec_d, merged, observed, generation, now))
+        patch.status["observedGeneration"] = generation
+    except ProviderError as e:
+        raise kopf.TemporaryError(str(e), delay=30) from e
+    if action.requeue_after and action.kind != "none":
+        # Like ACK: while the cloud is moving, look again soon (the poll loop mirrors meanwhile).
+        after = decide(spec_d, {**status_d, **dict(patch.status)}, observed, generation) if observed else action
+        if after.kind not in ("none", "missing"):
+            raise kopf.TemporaryError(f"{after.kind}: {after.reason}", delay=after.requeue_after or WAIT_S)
+
+
+def _now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _deletion_policy(spec: dict[str, Any]) -> str:
+    if spec.get("managementPolicy", "Manage") != "Manage":
+        return "Orphan"
+    return str(spec.get("deletionPolicy") or ("Delete" if spec.get("template") else "Orphan"))
+
+
+@kopf.on.delete(*RESOURCE)
+async def delete_notebook(
+    namespace: str | None, name: str, uid: str, body: kopf.Body, spec: kopf.Spec, status: kopf.Status, memo: kopf.Memo,
+    **_: Any,
+) -> None:  # fmt: skip
+    assert namespace is not None
+    spec_d, status_d = _plain(spec), _plain(status)
+    if _deletion_policy(spec_d) == "Orphan":
+        logger.info("NotebookInstance %s/%s deleted; cloud instance left in place (Orphan)", namespace, name)
+        return
+    provider = accounts(memo).ready_provider(namespace, spec_d["providerConfigRef"]["name"])
+    try:
+        observed = await _observe(provider, spec_d, status_d, uid)
+        if observed is None or observed.phase == "Deleted":
+            kopf.info(body, reason="Deleted", message="the cloud instance is gone")
+            return
+        if observed.phase != "Deleting":
+            try:
+                await provider.delete_instance(observed.id)
+                metrics.ACTIONS.labels("delete", "succeeded").inc()
+                kopf.info(body, reason="Delete", message=f"deleting cloud instance {observed.id}")
+            except Conflict:
+                pass  # e.g. still stopping: try again below
+    except ProviderError as e:
+        metrics.ACTIONS.labels("delete", "failed").inc()
+        raise kopf.TemporaryError(f"delete: {e}", delay=30) from e
+    raise kopf.TemporaryError("waiting for the cloud instance to be deleted", delay=WAIT_S)

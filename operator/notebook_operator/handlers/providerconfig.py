@@ -1,18 +1,125 @@
-"""ProviderConfig handlers."""
+"""ProviderConfig: connect to the account (Secret -> credentials -> Provider) and run its poll loop."""
 
 from __future__ import annotations
 
+import asyncio
+import hashlib
+import json
 import logging
-from typing import Any
+from datetime import UTC, datetime, timedelta
+from typing import Any, cast
 
 import kopf
 
+from notebook_operator import metrics
 from notebook_operator.api.meta import GROUP, VERSION
+from notebook_operator.handlers.accounts import AccountState, accounts
+from notebook_operator.kube import Kube, SecretMissing
+from notebook_operator.polling import Poller, Tracked
+from notebook_operator.providers.credentials import CredentialsError, from_secret_data
+from notebook_operator.providers.errors import AuthFailed, InvalidRequest, ProviderError
+from notebook_operator.providers.factory import Account, connect
+from notebook_operator.reconcile.conditions import kstatus, rfc3339, same_conditions
 
 logger = logging.getLogger(__name__)
+LIST_TIME_REFRESH = timedelta(minutes=5)  # lastSuccessfulListTime alone is not worth a write every cycle
 
 
-@kopf.on.resume(GROUP, VERSION, "providerconfigs")
-@kopf.on.create(GROUP, VERSION, "providerconfigs")
-def observe_providerconfig(namespace: str | None, name: str, spec: kopf.Spec, **_: Any) -> None:
-    logger.info("ProviderConfig %s/%s seen (provider %s)", namespace, name, spec.get("provider"))
+def _emit(obj: dict[str, Any], type_: str, reason: str, message: str) -> None:
+    kopf.event(cast(kopf.Body, obj), type=type_, reason=reason, message=message[:1024])
+
+
+async def _connect(state: AccountState, namespace: str, spec: dict[str, Any], kube: Kube) -> None:
+    """(Re)build the provider when the spec or the Secret changed. Raises what makes the account unusable."""
+    secret_name = spec["credentialsSecretRef"]["name"]
+    data, version = await kube.read_secret(namespace, secret_name)
+    fingerprint = hashlib.sha256(json.dumps([spec, version], sort_keys=True).encode()).hexdigest()
+    if state.provider is not None and state.fingerprint == fingerprint:
+        return
+    credentials = from_secret_data(data, secret_name)
+    if state.provider is not None:
+        await state.provider.aclose()
+        state.provider = None
+    account = Account(spec["provider"], spec["region"], credentials, spec.get("endpoint"), spec.get("projectId"),
+                      float(spec.get("rateLimit", 10)))  # fmt: skip
+    state.provider = connect(account, observer=metrics.observe_api_call)
+    state.fingerprint = fingerprint
+
+
+def _tracked(entries: Any) -> list[Tracked]:
+    return [entry for entry in entries or [] if isinstance(entry, Tracked)]
+
+
+@kopf.daemon(GROUP, VERSION, "providerconfigs", cancellation_timeout=10)
+async def poll_account(
+    stopped: kopf.DaemonStopped,
+    namespace: str | None,
+    name: str,
+    uid: str,
+    spec: kopf.Spec,
+    meta: kopf.Meta,
+    status: kopf.Status,
+    memo: Any,
+    **kwargs: Any,
+) -> None:
+    notebooks_by_account: kopf.Index[tuple[str, str], Tracked] = kwargs["notebooks_by_account"]
+    assert namespace is not None  # ProviderConfig is namespaced
+    kube: Kube = memo["kube"]
+    state = accounts(memo).get(namespace, name)
+    ref = {"apiVersion": f"{GROUP}/{VERSION}", "kind": "ProviderConfig",
+           "metadata": {"namespace": namespace, "name": name, "uid": uid}}  # fmt: skip
+    current: dict[str, Any] = dict(status)
+    poller: Poller | None = None
+    errors: dict[str, int] = dict(current.get("apiErrorCounts") or {})
+    while not stopped:
+        snapshot = json.loads(json.dumps(dict(spec)))
+        generation = meta.get("generation")
+        now = datetime.now(UTC)
+        update: dict[str, Any] = {}
+        try:
+            await _connect(state, namespace, snapshot, kube)
+            assert state.provider is not None
+            if poller is None or poller.provider is not state.provider:
+                poller = Poller(state.provider, kube, _emit)
+            started = asyncio.get_running_loop().time()
+            result = await poller.cycle(_tracked(notebooks_by_account.get((namespace, name))), now)
+            metrics.POLL_SECONDS.labels(snapshot["provider"]).observe(asyncio.get_running_loop().time() - started)
+            ready, stalled, reason = True, False, "Polling"
+            message = f"{result.listed} instances listed, {result.writes} statuses updated"
+            update["instanceCount"] = result.listed
+            last = current.get("lastSuccessfulListTime")
+            if not last or now - datetime.fromisoformat(last.replace("Z", "+00:00")) >= LIST_TIME_REFRESH:
+                update["lastSuccessfulListTime"] = rfc3339(now)
+        except SecretMissing as e:
+            ready, stalled, reason, message = False, True, "SecretNotFound", str(e)
+        except CredentialsError as e:
+            ready, stalled, reason, message = False, True, "SecretKeyMissing", str(e)
+        except AuthFailed as e:
+            ready, stalled, reason, message = False, True, "CredentialsRefused", str(e)
+        except InvalidRequest as e:
+            ready, stalled, reason, message = False, True, "InvalidConfiguration", str(e)
+        except ProviderError as e:  # transient: the cloud or the network; keep polling
+            ready, stalled, reason, message = False, False, "EndpointUnreachable", str(e)
+        if reason != "Polling":
+            errors[reason] = errors.get(reason, 0) + 1
+            update["apiErrorCounts"] = dict(errors)
+        if (state.ready, state.reason) != (ready, reason):
+            _emit(ref, "Normal" if ready else "Warning", reason, message)
+            logger.info("ProviderConfig %s/%s: %s: %s", namespace, name, reason, message)
+        state.ready, state.reason, state.message = ready, reason, message
+        conditions = kstatus(current.get("conditions"), ready=ready, reconciling=not ready and not stalled,
+                             stalled=stalled, reason=reason, message=message if not ready else "", now=now,
+                             generation=generation)  # fmt: skip
+        if not same_conditions(current.get("conditions"), conditions):
+            update["conditions"] = conditions
+        update = {k: v for k, v in update.items() if current.get(k) != v}
+        if update:
+            update["observedGeneration"] = generation
+            await kube.patch_status("ProviderConfig", namespace, name, update)
+            current.update(update)
+        await stopped.wait(
+            float(snapshot.get("pollIntervalSeconds", 30))
+            if ready
+            else min(30.0, float(snapshot.get("pollIntervalSeconds", 30)))
+        )
+    await accounts(memo).drop(namespace, name)

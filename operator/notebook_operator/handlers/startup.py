@@ -1,22 +1,27 @@
-"""Operator-wide settings, applied once at startup, and the health probe."""
+"""Operator-wide settings, shared clients and the health probe, set up once at startup."""
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
+import os
 from typing import Any
 
 import kopf
 
+from notebook_operator import metrics
 from notebook_operator.api.meta import GROUP
+from notebook_operator.handlers.accounts import Accounts
+from notebook_operator.kube import Kube
 
 logger = logging.getLogger(__name__)
 
 STARTED_AT = dt.datetime.now(dt.UTC)
+METRICS_PORT_ENV = "NOTEBOOK_OPERATOR_METRICS_PORT"
 
 
 @kopf.on.startup()
-def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
+async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
     # Handler progress and the last-handled spec live in annotations, so the structural
     # status schema (which prunes unknown fields) never loses kopf's own bookkeeping.
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=GROUP)
@@ -31,7 +36,19 @@ def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
     settings.watching.connect_timeout = 10
     settings.networking.request_timeout = 60
     settings.batching.error_delays = [1, 2, 5, 10, 30, 60]
+    memo["accounts"] = Accounts()
+    memo["kube"] = await Kube.connect()
+    metrics.serve(int(os.environ.get(METRICS_PORT_ENV, "0") or 0))
     logger.info("notebook-operator configured for API group %s", GROUP)
+
+
+@kopf.on.cleanup()
+async def close_clients(memo: kopf.Memo, **_: Any) -> None:
+    registry: Accounts = memo["accounts"]
+    for namespace, name in list(registry.by_key):
+        await registry.drop(namespace, name)
+    kube: Kube = memo["kube"]
+    await kube.close()
 
 
 @kopf.on.probe(id="uptime")

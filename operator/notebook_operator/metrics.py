@@ -1,0 +1,27 @@
+"""Prometheus metrics of the operator, served on --metrics-port."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge, Histogram, start_http_server
+
+INSTANCES = Gauge("notebook_operator_instances", "NotebookInstances by provider and phase", ["provider", "phase"])
+ACTIONS = Counter("notebook_operator_actions_total", "Actions taken on cloud instances", ["action", "result"])
+API_CALLS = Counter(
+    "notebook_operator_cloud_api_calls_total", "Cloud API calls by outcome", ["provider", "operation", "outcome"]
+)
+API_LATENCY = Histogram(
+    "notebook_operator_cloud_api_seconds", "Cloud API call latency", ["provider", "operation"],
+    buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+)  # fmt: skip
+POLL_SECONDS = Histogram("notebook_operator_poll_seconds", "Duration of one poll cycle", ["provider"])
+STATUS_WRITES = Counter("notebook_operator_status_writes_total", "Status patches sent by the poller", ["provider"])
+
+
+def observe_api_call(provider: str, operation: str, outcome: str, seconds: float) -> None:
+    API_CALLS.labels(provider, operation, outcome).inc()
+    API_LATENCY.labels(provider, operation).observe(seconds)
+
+
+def serve(port: int) -> None:
+    if port:
+        start_http_server(port)

@@ -1,0 +1,142 @@
+"""One poll cycle of one cloud account: list everything in pages, join with the NotebookInstances that
+point at the account, patch only the statuses that changed, and stop what a declared shutdown says.
+
+Cost per cycle: ceil(N / page size) list calls and one PATCH per changed CR; no per-CR GET.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from notebook_operator import metrics
+from notebook_operator.kube import Kube
+from notebook_operator.providers.base import Provider
+from notebook_operator.providers.errors import Conflict, NotFound, ProviderError
+from notebook_operator.providers.types import CloudInstance
+from notebook_operator.reconcile.conditions import rfc3339
+from notebook_operator.reconcile.decide import decide, shutdown_due
+from notebook_operator.reconcile.mirror import mirror
+
+logger = logging.getLogger(__name__)
+
+# (the object as kopf.event wants it, type, reason, message)
+EventSink = Callable[[dict[str, Any], str, str, str], None]
+
+
+@dataclass(frozen=True)
+class Tracked:
+    """One NotebookInstance as the index holds it."""
+
+    namespace: str
+    name: str
+    uid: str
+    generation: int | None
+    spec: dict[str, Any]
+    status: dict[str, Any]
+
+    @property
+    def instance_id(self) -> str | None:
+        value = self.status.get("instanceId") or self.spec.get("instanceId")
+        return str(value) if value else None
+
+    @property
+    def ref(self) -> dict[str, Any]:
+        return {
+            "apiVersion": "cloudnotebooks.io/v1alpha1",
+            "kind": "NotebookInstance",
+            "metadata": {"namespace": self.namespace, "name": self.name, "uid": self.uid},
+        }
+
+
+@dataclass
+class CycleResult:
+    listed: int = 0
+    tracked: int = 0
+    writes: int = 0
+    actions: list[str] = field(default_factory=list)
+
+
+def action_record(action: str, reason: str, state: str, now: datetime, generation: int | None,
+                  **extra: Any) -> dict[str, Any]:  # fmt: skip
+    return {"action": action, "reason": reason[:1024], "state": state, "startedAt": rfc3339(now),
+            "generation": generation, **extra}  # fmt: skip
+
+
+class Poller:
+    def __init__(self, provider: Provider, kube: Kube, emit: EventSink) -> None:
+        self.provider = provider
+        self.kube = kube
+        self.emit = emit
+        # What the last cycle wrote per object: the watch may not have delivered it to the index yet.
+        # Kept for one cycle only, so it never masks a newer write by a handler.
+        self._written: dict[str, dict[str, Any]] = {}
+        self._previous: dict[str, dict[str, Any]] = {}
+
+    async def list_all(self) -> dict[str, CloudInstance]:
+        return {instance.id: instance async for instance in self.provider.list_instances()}
+
+    async def cycle(self, tracked: Sequence[Tracked], now: datetime | None = None) -> CycleResult:
+        now = now or datetime.now(UTC)
+        self._previous, self._written = self._written, {}
+        observed = await self.list_all()
+        result = CycleResult(listed=len(observed), tracked=len(tracked))
+        work = [self._one(item, observed, now, result) for item in tracked if item.instance_id]
+        await asyncio.gather(*work)
+        return result
+
+    async def _one(self, item: Tracked, observed: dict[str, CloudInstance], now: datetime,
+                   result: CycleResult) -> None:  # fmt: skip
+        instance = observed.get(item.instance_id or "")
+        status = {**item.status, **self._previous.get(item.uid, {})}
+        patch = mirror(item.spec, status, instance, item.generation, now)
+        status.update(patch)
+        due = shutdown_due(item.spec, status, instance, now)
+        if instance is not None and due:
+            patch.update(await self._stop(item, instance, due, now, stopped_by=due))
+        elif instance is not None and status.get("observedGeneration") == item.generation:
+            # Power drift with no handler at work (e.g. started from the console): put it back.
+            action = decide(item.spec, status, instance, item.generation)
+            if action.kind in ("start", "stop"):
+                patch.update(await self._act(item, instance, action.kind, action.reason, now))
+        if instance is None and "phase" in patch:
+            self.emit(item.ref, "Warning", "InstanceNotFound", f"cloud instance {item.instance_id} disappeared")
+        if patch and await self.kube.patch_status("NotebookInstance", item.namespace, item.name, patch):
+            result.writes += 1
+            metrics.STATUS_WRITES.labels(self.provider.name).inc()
+            self._written[item.uid] = {**self._written.get(item.uid, {}), **patch}
+
+    async def _stop(self, item: Tracked, instance: CloudInstance, reason: str, now: datetime,
+                    stopped_by: str) -> dict[str, Any]:  # fmt: skip
+        extra = await self._act(item, instance, "stop", reason, now)
+        if extra.get("lastAction", {}).get("state") == "Succeeded":
+            extra["stoppedBy"] = f"notebook-operator: {stopped_by}"
+        return extra
+
+    async def _act(self, item: Tracked, instance: CloudInstance, kind: str, reason: str,
+                   now: datetime) -> dict[str, Any]:  # fmt: skip
+        """Record the action as Pending, call the cloud, record the outcome."""
+        pending = action_record(kind, reason, "Pending", now, item.generation)
+        await self.kube.patch_status("NotebookInstance", item.namespace, item.name, {"lastAction": pending})
+        call: Callable[[str], Awaitable[None]] = (
+            self.provider.stop_instance if kind == "stop" else self.provider.start_instance
+        )
+        try:
+            await call(instance.id)
+        except (Conflict, NotFound) as e:  # already moving that way, or gone: nothing to repeat
+            outcome = {**pending, "state": "Succeeded", "message": str(e)[:1024], "finishedAt": rfc3339(now)}
+        except ProviderError as e:
+            metrics.ACTIONS.labels(kind, "failed").inc()
+            self.emit(item.ref, "Warning", f"{kind.capitalize()}Failed", str(e))
+            return {"lastAction": {**pending, "state": "Failed", "message": str(e)[:1024],
+                                   "requestId": e.request_id, "finishedAt": rfc3339(datetime.now(UTC))}}  # fmt: skip
+        else:
+            outcome = {**pending, "state": "Succeeded", "finishedAt": rfc3339(datetime.now(UTC))}
+        metrics.ACTIONS.labels(kind, "succeeded").inc()
+        self.emit(item.ref, "Normal", kind.capitalize() + ("ped" if kind == "stop" else "ed"), reason)
+        logger.info("%s %s/%s (%s): %s", kind, item.namespace, item.name, instance.id, reason)
+        return {"lastAction": outcome}

@@ -1,0 +1,83 @@
+"""The lifecycle decision: what to do to the cloud instance next, if anything.
+
+Modelled on the ACK SageMaker notebook hooks: while the cloud is in a transitional state the
+answer is to wait and look again; an update the cloud only allows on a stopped instance is
+stop -> update -> start; an adopted instance that disappeared is reported, never recreated.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Literal
+
+from notebook_operator.providers.types import TRANSITIONAL_PHASES, CloudInstance
+from notebook_operator.reconcile.mirror import desired_power
+from notebook_operator.reconcile.shutdown import next_shutdown
+
+ActionKind = Literal["create", "start", "stop", "update", "wait", "missing", "none"]
+WAIT_S = 5.0
+
+
+@dataclass(frozen=True)
+class Action:
+    kind: ActionKind
+    reason: str = ""
+    requeue_after: float | None = None
+
+
+def template_drift(spec: dict[str, Any], observed: CloudInstance) -> dict[str, str]:
+    """Template fields the cloud can change after creation that differ from what it reports."""
+    template = spec.get("template") or {}
+    drift = {}
+    if template.get("instanceType") and observed.instance_type and template["instanceType"] != observed.instance_type:
+        drift["instanceType"] = template["instanceType"]
+    if template.get("image") and observed.image and template["image"] != observed.image:
+        drift["image"] = template["image"]
+    return drift
+
+
+def decide(spec: dict[str, Any], status: dict[str, Any], observed: CloudInstance | None,
+           generation: int | None) -> Action:  # fmt: skip
+    manage = spec.get("managementPolicy", "Manage") == "Manage"
+    if observed is None:
+        if manage and spec.get("template"):
+            return Action("create", "no cloud instance yet", requeue_after=WAIT_S)
+        return Action("missing", "the cloud instance does not exist")
+    if not manage:
+        return Action("none", "managementPolicy Observe")
+    if observed.phase in TRANSITIONAL_PHASES:
+        return Action("wait", f"cloud status {observed.cloud_status}", requeue_after=WAIT_S)
+    if observed.phase in ("Failed", "Deleted", "Unknown"):
+        return Action("none", f"cloud status {observed.cloud_status}")
+    drift = template_drift(spec, observed)
+    if drift:
+        if observed.phase == "Running":
+            return Action("stop", f"template changed ({', '.join(drift)}): the cloud updates stopped instances only",
+                          requeue_after=WAIT_S)  # fmt: skip
+        if observed.phase == "Stopped":
+            return Action("update", f"template changed ({', '.join(drift)})", requeue_after=WAIT_S)
+    wanted = desired_power(spec, status, generation)
+    if wanted == "Running" and observed.phase == "Stopped":
+        return Action("start", "desiredState Running", requeue_after=WAIT_S)
+    if wanted == "Stopped" and observed.phase == "Running":
+        return Action("stop", "desiredState Stopped", requeue_after=WAIT_S)
+    return Action("none", "in the desired state")
+
+
+def shutdown_due(spec: dict[str, Any], status: dict[str, Any], observed: CloudInstance | None,
+                 now: datetime) -> str | None:  # fmt: skip
+    """The reason to stop a running instance now because a declared shutdown is due, else None.
+
+    Observe instances are stopped too (DESIGN: stop enforcement is allowed on them); a stop for
+    this run already recorded in lastAction is not repeated.
+    """
+    if observed is None or observed.phase != "Running" or observed.started_at is None:
+        return None
+    due = next_shutdown(spec.get("shutdown"), observed.started_at, now)
+    if due is None or due.at > now:
+        return None
+    last = status.get("lastAction") or {}
+    if last.get("action") == "stop" and last.get("startedAt", "") >= observed.started_at.strftime("%Y-%m-%dT%H:%M:%SZ"):
+        return None
+    return f"shutdown {due.reason} was due at {due.at.strftime('%Y-%m-%dT%H:%M:%SZ')}"

@@ -1,0 +1,110 @@
+"""What NotebookInstance.status says about the cloud instance, and the kstatus verdict."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from notebook_operator.providers.types import TRANSITIONAL_PHASES, CloudInstance
+from notebook_operator.reconcile.conditions import kstatus, rfc3339, same_conditions
+from notebook_operator.reconcile.shutdown import next_shutdown
+
+# Mirrored fields the poller owns; anything else in status belongs to the handlers.
+MIRRORED = ("provider", "instanceId", "phase", "cloudStatus", "urls", "resources", "instanceType", "createdAt",
+            "startedAt", "accumulatedRunningSeconds", "nextShutdownAt", "nextShutdownReason")  # fmt: skip
+
+
+def desired_power(spec: dict[str, Any], status: dict[str, Any], generation: int | None) -> str | None:
+    """The power state to enforce now. A stop by a timer or culler holds until the spec changes again:
+    GitOps owns spec, so `desiredState: Running` is not flipped, and the stop is not undone either."""
+    if spec.get("managementPolicy", "Manage") != "Manage":
+        return None
+    wanted = spec.get("desiredState")
+    last = status.get("lastAction") or {}
+    if (
+        wanted == "Running"
+        and status.get("stoppedBy")
+        and last.get("action") == "stop"
+        and last.get("generation") == generation
+    ):
+        return None
+    return str(wanted) if wanted else None
+
+
+def observed_fields(observed: CloudInstance, previous: dict[str, Any], shutdown: dict[str, Any] | None,
+                    now: datetime) -> dict[str, Any]:  # fmt: skip
+    fields: dict[str, Any] = {
+        "provider": observed.provider,
+        "instanceId": observed.id,
+        "phase": observed.phase,
+        "cloudStatus": observed.cloud_status,
+        "urls": {k: v for k, v in {
+            "jupyterLab": observed.urls.jupyter_lab, "webIDE": observed.urls.web_ide,
+            "terminal": observed.urls.terminal, "instance": observed.urls.instance}.items() if v},
+        "resources": {k: v for k, v in {
+            "cpu": observed.resources.cpu, "memoryGiB": observed.resources.memory_gib,
+            "gpu": observed.resources.gpu, "gpuType": observed.resources.gpu_type}.items() if v is not None},
+        "instanceType": observed.instance_type,
+        "createdAt": rfc3339(observed.created_at) if observed.created_at else None,
+        "startedAt": rfc3339(observed.started_at) if observed.started_at else None,
+    }  # fmt: skip
+    # The running total grows every second; it is written when the run ends, not on every poll.
+    if observed.phase == "Running" and previous.get("phase") == "Running":
+        fields["accumulatedRunningSeconds"] = previous.get("accumulatedRunningSeconds")
+    else:
+        fields["accumulatedRunningSeconds"] = observed.accumulated_running_seconds
+    due = next_shutdown(shutdown, observed.started_at, now) if observed.phase == "Running" else None
+    fields["nextShutdownAt"] = rfc3339(due.at) if due else None
+    fields["nextShutdownReason"] = due.reason if due else None
+    return fields
+
+
+@dataclass(frozen=True)
+class Verdict:
+    ready: bool
+    reconciling: bool
+    stalled: bool
+    reason: str
+    message: str
+
+
+def verdict(spec: dict[str, Any], status: dict[str, Any], observed: CloudInstance | None,
+            generation: int | None) -> Verdict:  # fmt: skip
+    if observed is None:
+        instance_id = status.get("instanceId") or spec.get("instanceId")
+        return Verdict(False, False, True, "InstanceNotFound", f"the cloud instance {instance_id} no longer exists")
+    phase = observed.phase
+    if phase == "Failed":
+        return Verdict(
+            False, False, True, "CloudInstanceFailed", observed.reason or f"cloud status {observed.cloud_status}"
+        )
+    if phase in TRANSITIONAL_PHASES:
+        return Verdict(False, True, False, phase, f"cloud status {observed.cloud_status}")
+    wanted = desired_power(spec, status, generation)
+    if wanted and wanted != phase:
+        return Verdict(False, True, False, "Reconciling", f"{phase}, desired {wanted}")
+    if phase == "Stopped" and status.get("stoppedBy"):
+        return Verdict(True, False, False, "StoppedByOperator", str(status["stoppedBy"]))
+    return Verdict(True, False, False, phase, f"cloud status {observed.cloud_status}")
+
+
+def mirror(spec: dict[str, Any], status: dict[str, Any], observed: CloudInstance | None, generation: int | None,
+           now: datetime) -> dict[str, Any]:  # fmt: skip
+    """The status patch that brings `status` in line with the cloud: {} when nothing changed."""
+    patch: dict[str, Any] = {}
+    if observed is not None:
+        fields = observed_fields(observed, status, spec.get("shutdown"), now)
+        patch = {k: v for k, v in fields.items() if status.get(k) != v}
+    elif status.get("phase") != "Deleted":
+        patch["phase"] = "Deleted"
+        patch["cloudStatus"] = None
+    merged = {**status, **patch}
+    v = verdict(spec, merged, observed, generation)
+    conditions = kstatus(status.get("conditions"), ready=v.ready, reconciling=v.reconciling, stalled=v.stalled,
+                         reason=v.reason, message=v.message, now=now, generation=generation)  # fmt: skip
+    if not same_conditions(status.get("conditions"), conditions):
+        patch["conditions"] = conditions
+    if patch and status.get("observedGeneration") != generation:
+        patch["observedGeneration"] = generation
+    return patch

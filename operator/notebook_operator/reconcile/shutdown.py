@@ -1,0 +1,56 @@
+"""When the next declared shutdown is due: afterRunning, at, schedule (+ timeZone); the earliest wins."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from croniter import croniter
+
+from notebook_operator.api.formats import parse_duration
+
+
+@dataclass(frozen=True)
+class Shutdown:
+    at: datetime
+    reason: str
+
+
+def _last_cron_fire(expr: str, zone: str, after: datetime, now: datetime) -> datetime | None:
+    """The latest fire time in (after, now], or None."""
+    tz = ZoneInfo(zone)
+    previous = croniter(expr, now.astimezone(tz)).get_prev(datetime)
+    return previous.astimezone(UTC) if previous > after else None
+
+
+def _next_cron_fire(expr: str, zone: str, now: datetime) -> datetime:
+    next_fire: datetime = croniter(expr, now.astimezone(ZoneInfo(zone))).get_next(datetime)
+    return next_fire.astimezone(UTC)
+
+
+def next_shutdown(shutdown: dict[str, Any] | None, started_at: datetime | None, now: datetime) -> Shutdown | None:
+    """The earliest shutdown that applies to the current run (started at `started_at`).
+
+    A time at or before `now` means due now. Only moments after the run started count: a
+    schedule that fired while the instance was stopped, or an `at` in the past of this run's
+    start, does not stop a run that began later.
+    """
+    if not shutdown or started_at is None:
+        return None
+    candidates: list[Shutdown] = []
+    if shutdown.get("afterRunning"):
+        limit = parse_duration(shutdown["afterRunning"])
+        candidates.append(Shutdown(started_at + limit, f"afterRunning {shutdown['afterRunning']}"))
+    if shutdown.get("at"):
+        at = datetime.fromisoformat(str(shutdown["at"]).replace("Z", "+00:00"))
+        at = at if at.tzinfo else at.replace(tzinfo=UTC)
+        if at > started_at:
+            candidates.append(Shutdown(at, f"at {shutdown['at']}"))
+    if shutdown.get("schedule"):
+        zone = shutdown.get("timeZone") or "UTC"
+        fired = _last_cron_fire(shutdown["schedule"], zone, started_at, now)
+        when = fired or _next_cron_fire(shutdown["schedule"], zone, now)
+        candidates.append(Shutdown(when, f"schedule '{shutdown['schedule']}' ({zone})"))
+    return min(candidates, key=lambda s: s.at) if candidates else None
