@@ -46,8 +46,13 @@ class Kube:
         async with self._limit:
             try:
                 await self.custom.patch_namespaced_custom_object_status(
-                    GROUP, VERSION, namespace, PLURALS[kind], name, {"status": status},
-                    _content_type="application/merge-patch+json",
+                    GROUP,
+                    VERSION,
+                    namespace,
+                    PLURALS[kind],
+                    name,
+                    {"status": status},
+                    _content_type="application/merge-patch+json",  # type: ignore[call-arg]
                 )
             except ApiException as e:
                 if e.status == 404:

@@ -100,7 +100,7 @@ class Poller:
             patch.update(await self._stop(item, instance, due, now, stopped_by=due))
         elif instance is not None and status.get("observedGeneration") == item.generation:
             # Power drift with no handler at work (e.g. started from the console): put it back.
-            action = decide(item.spec, status, instance, item.generation)
+            action = decide(item.spec, status, instance, item.generation, now)
             if action.kind in ("start", "stop"):
                 patch.update(await self._act(item, instance, action.kind, action.reason, now))
         if instance is None and "phase" in patch:

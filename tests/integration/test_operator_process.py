@@ -4,10 +4,6 @@ from __future__ import annotations
 
 import copy
 import signal
-import subprocess
-import sys
-import threading
-import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,39 +13,7 @@ from kubernetes import client
 
 from notebook_operator.localcluster import free_port
 from tests.kube import REPO, create, load_manifests, wait_for
-
-
-class OperatorProcess:
-    """`notebook-operator run` as a child process, its output collected line by line."""
-
-    def __init__(self, args: list[str], env: dict[str, str], log_file: Path) -> None:
-        self.lines: list[str] = []
-        self.log_file = log_file.open("w")
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "notebook_operator", "run", *args],
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
-        self._reader = threading.Thread(target=self._read, daemon=True)
-        self._reader.start()
-
-    def _read(self) -> None:
-        assert self.proc.stdout
-        for line in self.proc.stdout:
-            self.lines.append(line)
-            self.log_file.write(line)
-            self.log_file.flush()
-
-    def saw(self, text: str) -> bool:
-        return any(text in line for line in self.lines)
-
-    def stop(self, sig: int = signal.SIGTERM, timeout: float = 10.0) -> float:
-        started = time.monotonic()
-        self.proc.send_signal(sig)
-        self.proc.wait(timeout=timeout)
-        return time.monotonic() - started
+from tests.operator_process import OperatorProcess
 
 
 @pytest.fixture
@@ -58,7 +22,15 @@ def operator_process(
 ) -> Iterator[tuple[OperatorProcess, int]]:
     port = free_port()
     op = OperatorProcess(
-        ["--standalone", "--namespace", namespace, "--liveness", f"http://127.0.0.1:{port}/healthz"],
+        [
+            "--standalone",
+            "--namespace",
+            namespace,
+            "--liveness",
+            f"http://127.0.0.1:{port}/healthz",
+            "--metrics-port",
+            "0",
+        ],
         operator_env,
         tmp_path / "operator.log",
     )

@@ -31,7 +31,7 @@ class Accounts:
         state = self.by_key.get((namespace, name))
         if state is None or state.provider is None or not state.ready:
             reason = f"{state.reason}: {state.message}" if state else "not found"
-            raise kopf.TemporaryError(f"ProviderConfig {namespace}/{name} is not ready ({reason})", delay=10)
+            raise kopf.TemporaryError(f"ProviderConfig {namespace}/{name} is not ready ({reason})", delay=3)
         return state.provider
 
     async def drop(self, namespace: str, name: str) -> None:

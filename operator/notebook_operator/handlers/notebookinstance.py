@@ -105,15 +105,18 @@ async def reconcile_notebook(
     assert namespace is not None
     spec_d, status_d = _plain(spec), _plain(status)
     generation = meta.get("generation")
+    logger.info("NotebookInstance %s/%s seen (generation %s)", namespace, name, generation)
     provider = accounts(memo).ready_provider(namespace, spec_d["providerConfigRef"]["name"])
     now = datetime.now(UTC)
     try:
         observed = await _observe(provider, spec_d, status_d, uid)
-        action = decide(spec_d, status_d, observed, generation)
+        action = decide(spec_d, status_d, observed, generation, now)
         new_id: str | None = None
         if action.kind in ("create", "start", "stop", "update"):
             pending = action_record(action.kind, action.reason, "Pending", now, generation,
                                     clientToken=uid if action.kind == "create" else None)  # fmt: skip
+            # Recorded before the call: after a crash the next run sees it and does not repeat it.
+            await memo["kube"].patch_status("NotebookInstance", namespace, name, {"lastAction": pending})
             try:
                 new_id = await _execute(provider, action, spec_d, uid, observed)
             except Conflict as e:  # the cloud moved on its own; look again shortly
@@ -143,7 +146,8 @@ async def reconcile_notebook(
         raise kopf.TemporaryError(str(e), delay=30) from e
     if action.requeue_after and action.kind != "none":
         # Like ACK: while the cloud is moving, look again soon (the poll loop mirrors meanwhile).
-        after = decide(spec_d, {**status_d, **dict(patch.status)}, observed, generation) if observed else action
+        merged_status = {**status_d, **dict(patch.status)}
+        after = decide(spec_d, merged_status, observed, generation) if observed else action
         if after.kind not in ("none", "missing"):
             raise kopf.TemporaryError(f"{after.kind}: {after.reason}", delay=after.requeue_after or WAIT_S)
 

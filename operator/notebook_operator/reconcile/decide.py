@@ -8,7 +8,7 @@ stop -> update -> start; an adopted instance that disappeared is reported, never
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from notebook_operator.providers.types import TRANSITIONAL_PHASES, CloudInstance
@@ -17,6 +17,9 @@ from notebook_operator.reconcile.shutdown import next_shutdown
 
 ActionKind = Literal["create", "start", "stop", "update", "wait", "missing", "none"]
 WAIT_S = 5.0
+# A call recorded as Pending may still be in flight at the cloud (the operator died waiting for the
+# answer): give it this long to show before calling again, so a restart does not repeat it.
+PENDING_GRACE = timedelta(seconds=60)
 
 
 @dataclass(frozen=True)
@@ -38,7 +41,20 @@ def template_drift(spec: dict[str, Any], observed: CloudInstance) -> dict[str, s
 
 
 def decide(spec: dict[str, Any], status: dict[str, Any], observed: CloudInstance | None,
-           generation: int | None) -> Action:  # fmt: skip
+           generation: int | None, now: datetime | None = None) -> Action:  # fmt: skip
+    action = _decide(spec, status, observed, generation)
+    if now is not None and action.kind in ("create", "start", "stop", "update"):
+        last = status.get("lastAction") or {}
+        started = last.get("startedAt")
+        if last.get("state") == "Pending" and last.get("action") == action.kind and started:
+            since = datetime.fromisoformat(str(started).replace("Z", "+00:00"))
+            if now - since < PENDING_GRACE:
+                return Action("wait", f"a {action.kind} sent at {started} may still be in flight", WAIT_S)
+    return action
+
+
+def _decide(spec: dict[str, Any], status: dict[str, Any], observed: CloudInstance | None,
+            generation: int | None) -> Action:  # fmt: skip
     manage = spec.get("managementPolicy", "Manage") == "Manage"
     if observed is None:
         if manage and spec.get("template"):
