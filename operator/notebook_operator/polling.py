@@ -94,6 +94,9 @@ class Poller:
         instance = observed.get(item.instance_id or "")
         status = {**item.status, **self._previous.get(item.uid, {})}
         patch = mirror(item.spec, status, instance, item.generation, now)
+        if item.spec.get("managementPolicy", "Manage") == "Manage":
+            # The spec handler owns observedGeneration of managed objects: it says their spec was acted on.
+            patch.pop("observedGeneration", None)
         status.update(patch)
         due = shutdown_due(item.spec, status, instance, now)
         if instance is not None and due:

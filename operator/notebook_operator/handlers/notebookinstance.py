@@ -87,9 +87,19 @@ async def _execute(
     return None
 
 
-@kopf.on.resume(*RESOURCE)
-@kopf.on.create(*RESOURCE)
-@kopf.on.update(*RESOURCE, field="spec")
+def needs_handler(spec: kopf.Spec, status: kopf.Status, meta: kopf.Meta, **_: Any) -> bool:
+    """Spec work only: a managed instance to create, or a spec generation not handled yet. Mirroring,
+    timers and power drift of everything else are the poll loop's, in one batch per account."""
+    if spec.get("managementPolicy", "Manage") != "Manage":
+        return False
+    if spec.get("template") and not status.get("instanceId"):
+        return True
+    return bool(status.get("observedGeneration") != meta.get("generation"))
+
+
+@kopf.on.resume(*RESOURCE, when=needs_handler)
+@kopf.on.create(*RESOURCE, when=needs_handler)
+@kopf.on.update(*RESOURCE, field="spec", when=needs_handler)
 async def reconcile_notebook(
     namespace: str | None,
     name: str,
