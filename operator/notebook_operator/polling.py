@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -83,10 +84,18 @@ class Poller:
     async def cycle(self, tracked: Sequence[Tracked], now: datetime | None = None) -> CycleResult:
         now = now or datetime.now(UTC)
         self._previous, self._written = self._written, {}
+        started = time.monotonic()
         observed = await self.list_all()
+        listed = time.monotonic()
         result = CycleResult(listed=len(observed), tracked=len(tracked))
         work = [self._one(item, observed, now, result) for item in tracked if item.instance_id]
         await asyncio.gather(*work)
+        if result.writes or result.actions:
+            logger.info(
+                "%s: listed %d instances in %.2fs; %d of %d NotebookInstances updated in %.2fs",
+                self.provider.name, result.listed, listed - started, result.writes, result.tracked,
+                time.monotonic() - listed,
+            )  # fmt: skip
         return result
 
     async def _one(self, item: Tracked, observed: dict[str, CloudInstance], now: datetime,

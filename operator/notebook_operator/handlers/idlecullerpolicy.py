@@ -14,5 +14,5 @@ logger = logging.getLogger(__name__)
 
 @kopf.on.resume(GROUP, VERSION, "idlecullerpolicies")
 @kopf.on.create(GROUP, VERSION, "idlecullerpolicies")
-def observe_idlecullerpolicy(namespace: str | None, name: str, **_: Any) -> None:
+async def observe_idlecullerpolicy(namespace: str | None, name: str, **_: Any) -> None:
     logger.info("IdleCullerPolicy %s/%s seen", namespace, name)

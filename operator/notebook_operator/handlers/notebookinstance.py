@@ -29,7 +29,7 @@ RESOURCE = (GROUP, VERSION, "notebookinstances")
 
 
 @kopf.index(*RESOURCE)
-def notebooks_by_account(
+async def notebooks_by_account(
     namespace: str | None, name: str, uid: str, spec: kopf.Spec, status: kopf.Status, meta: kopf.Meta, **_: Any
 ) -> dict[tuple[str, str], Tracked]:
     """NotebookInstances by (namespace, ProviderConfig): what each poll loop joins the cloud listing with."""
@@ -172,7 +172,12 @@ def _deletion_policy(spec: dict[str, Any]) -> str:
     return str(spec.get("deletionPolicy") or ("Delete" if spec.get("template") else "Orphan"))
 
 
-@kopf.on.delete(*RESOURCE)
+def deletes_in_cloud(spec: kopf.Spec, **_: Any) -> bool:
+    """Only these get a finalizer: deleting the others changes nothing in the cloud."""
+    return _deletion_policy(dict(spec)) == "Delete"
+
+
+@kopf.on.delete(*RESOURCE, when=deletes_in_cloud)
 async def delete_notebook(
     namespace: str | None, name: str, uid: str, body: kopf.Body, spec: kopf.Spec, status: kopf.Status, memo: kopf.Memo,
     **_: Any,

@@ -1,0 +1,264 @@
+"""`make bench`: batched status mirroring at N = 1,000 and 5,000 instances in one account.
+
+For each N: N instances in the emulator, the same N NotebookInstances (Observe, by instanceId) in
+a real API server, and the operator process. Measured in the same run:
+- list_calls_per_cycle: ListInstances calls of one poll cycle (emulator call counter);
+- baseline_get_calls_per_cycle: the same mirroring done by per-object GET polling;
+- initial_sync_s: operator start -> every CR has its phase; bare_patch_s: the same N status
+  patches sent by a bare kubernetes_asyncio client with the operator's concurrency;
+- idle_cycle_writes: status writes in cycles where nothing changed (operator metrics);
+- propagation_p50_s / p99_s: cloud status change -> CR status, over changes made at random moments;
+- rss_mb: operator resident memory after the sync.
+Prints a table and writes bench-results.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import random
+import re
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import yaml
+from kubernetes_asyncio import client as aclient
+from kubernetes_asyncio import config as aconfig
+from kubernetes_asyncio import watch
+
+from notebook_operator import localcluster
+from notebook_operator.api.meta import GROUP, VERSION
+from notebook_operator.localcluster import free_port
+from notebook_operator.providers.credentials import Credentials
+from notebook_operator.providers.factory import Account, connect
+from tests.emulator import PAI_KEY, Emulator, running_emulator
+from tests.kube import REPO
+
+PAGE = 100
+CONCURRENCY = 16
+
+
+async def api_client(kubeconfig: Path) -> aclient.ApiClient:
+    configuration = aclient.Configuration()
+    await aconfig.load_kube_config(config_file=str(kubeconfig), client_configuration=configuration)
+    configuration.connection_pool_maxsize = 64
+    return aclient.ApiClient(configuration)
+
+
+async def bounded(jobs: list[Any], limit: int = CONCURRENCY) -> list[Any]:
+    gate = asyncio.Semaphore(limit)
+
+    async def run(job: Any) -> Any:
+        async with gate:
+            return await job
+
+    return await asyncio.gather(*(run(j) for j in jobs))
+
+
+async def install_crds(api: aclient.ApiClient) -> None:
+    ext = aclient.ApiextensionsV1Api(api)
+    for path in sorted((REPO / "crds").glob("*.yaml")):
+        await ext.create_custom_resource_definition(yaml.safe_load(path.read_text()))
+    await asyncio.sleep(3)  # Established
+
+
+async def phases(custom: aclient.CustomObjectsApi, namespace: str) -> dict[str, str]:
+    items = (await custom.list_namespaced_custom_object(GROUP, VERSION, namespace, "notebookinstances"))["items"]
+    return {i["metadata"]["name"]: (i.get("status") or {}).get("phase", "") for i in items}
+
+
+def metric(port: int, name: str) -> float:
+    text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
+    return sum(float(v) for v in re.findall(rf"^{name}(?:{{[^}}]*}})? ([0-9.e+]+)$", text, re.M))
+
+
+def rss_mb(pid: int) -> float:
+    status = Path(f"/proc/{pid}/status").read_text()
+    match = re.search(r"VmRSS:\s+(\d+) kB", status)
+    threads = re.search(r"Threads:\s+(\d+)", status)
+    print(f"bench: operator threads {threads.group(1) if threads else '?'}", file=sys.stderr)
+    return round(int(match.group(1)) / 1024, 1) if match else 0.0
+
+
+async def scenario(n: int, interval: int, cluster: localcluster.LocalCluster, emulator: Emulator,
+                   log_dir: Path) -> dict[str, Any]:  # fmt: skip
+    namespace = f"bench-{n}"
+    api = await api_client(cluster.kubeconfig)
+    core, custom = aclient.CoreV1Api(api), aclient.CustomObjectsApi(api)
+    emulator.admin.post("/reset").raise_for_status()
+    ids = []
+    for start in range(0, n, 1000):
+        ids += emulator.seed_many([{"cloud": "pai-dsw", "account": PAI_KEY[0], "name": f"nb-{k:05d}",
+                                    "attrs": {"EcsSpec": "ecs.c6.large"}} for k in range(start, min(n, start + 1000))])  # fmt: skip
+    await core.create_namespace({"metadata": {"name": namespace}})
+    await core.create_namespaced_secret(namespace, {"metadata": {"name": "pai"}, "stringData": {
+        "accessKeyId": PAI_KEY[0], "accessKeySecret": PAI_KEY[1]}})  # fmt: skip
+    await custom.create_namespaced_custom_object(GROUP, VERSION, namespace, "providerconfigs", {
+        "apiVersion": f"{GROUP}/{VERSION}", "kind": "ProviderConfig", "metadata": {"name": "pai"},
+        "spec": {"provider": "pai-dsw", "region": "cn-hangzhou", "endpoint": emulator.url,
+                 "credentialsSecretRef": {"name": "pai"}, "pollIntervalSeconds": interval, "rateLimit": 1000}})  # fmt: skip
+    names = [f"nb-{k:05d}" for k in range(n)]
+    await bounded([custom.create_namespaced_custom_object(GROUP, VERSION, namespace, "notebookinstances", {
+        "apiVersion": f"{GROUP}/{VERSION}", "kind": "NotebookInstance", "metadata": {"name": name},
+        "spec": {"providerConfigRef": {"name": "pai"}, "instanceId": iid, "managementPolicy": "Observe"}})
+        for name, iid in zip(names, ids, strict=True)], 32)  # fmt: skip
+
+    metrics_port = free_port()
+    emulator.admin.delete("/calls")
+    log = (log_dir / f"operator-{n}.log").open("wb")
+    started = time.monotonic()
+    operator = subprocess.Popen(
+        [sys.executable, "-m", "notebook_operator", "run", "--standalone", "-n", namespace, "--liveness", "",
+         "--metrics-port", str(metrics_port)],
+        env={"KUBECONFIG": str(cluster.kubeconfig), "PATH": "/usr/bin:/bin"}, stdout=log, stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    try:
+        while True:
+            current = await phases(custom, namespace)
+            if sum(1 for p in current.values() if p) == n:
+                break
+            if time.monotonic() - started > 600:
+                raise RuntimeError(f"initial sync of {n} did not finish")
+            await asyncio.sleep(0.5)
+        initial_sync = time.monotonic() - started
+        calls = emulator.calls()
+        list_calls = calls.get("pai-dsw:ListInstances", 0)
+        first_cycle_lists = -(-n // PAGE)
+
+        # Idle cycles: nothing changes in the cloud; count the operator's status writes.
+        await asyncio.sleep(interval)
+        writes_before = metric(metrics_port, "notebook_operator_status_writes_total")
+        lists_before = emulator.calls().get("pai-dsw:ListInstances", 0)
+        await asyncio.sleep(3 * interval)
+        idle_cycles = (emulator.calls().get("pai-dsw:ListInstances", 0) - lists_before) / first_cycle_lists
+        idle_writes = (metric(metrics_port, "notebook_operator_status_writes_total") - writes_before) / max(
+            1.0, idle_cycles
+        )
+
+        # Propagation: stop instances out of band at random moments; time until the CR says so.
+        rng = random.Random(n)
+        changes = 40
+        targets = rng.sample(range(n), changes)
+        changed_at: dict[str, float] = {}
+        seen_at: dict[str, float] = {}
+
+        async def watcher() -> None:
+            w = watch.Watch()
+            async with w.stream(custom.list_namespaced_custom_object, GROUP, VERSION, namespace,
+                                "notebookinstances", timeout_seconds=interval * 6 + 60) as stream:  # fmt: skip
+                async for event in stream:
+                    obj = event["object"]
+                    name = obj["metadata"]["name"]
+                    if (
+                        name in changed_at
+                        and name not in seen_at
+                        and (obj.get("status") or {}).get("phase") == "Stopped"
+                    ):
+                        seen_at[name] = time.monotonic()
+                        if len(seen_at) == changes:
+                            return
+
+        watching = asyncio.create_task(watcher())
+        await asyncio.sleep(1)
+        window = interval * 2
+        for k in targets:
+            await asyncio.sleep(window / changes * rng.random() * 2)
+            emulator.admin.put(f"/instances/{ids[k]}/status", json={"status": "Stopped"}).raise_for_status()
+            changed_at[names[k]] = time.monotonic()
+        await asyncio.wait_for(watching, timeout=interval * 4 + 60)
+        delays = sorted(seen_at[name] - changed_at[name] for name in changed_at)
+        rss = rss_mb(operator.pid)
+    finally:
+        operator.terminate()
+        operator.wait(timeout=30)
+
+    # Baseline: the same mirroring by per-object GET polling, against the same emulator.
+    emulator.admin.delete("/calls")
+    provider = connect(Account("pai-dsw", "cn-hangzhou", Credentials(*PAI_KEY), emulator.url, rate_limit=100000))
+    gate = asyncio.Semaphore(CONCURRENCY)
+
+    async def get_one(instance_id: str) -> None:
+        async with gate:
+            await provider.get_instance(instance_id)
+
+    await asyncio.gather(*(get_one(i) for i in ids))
+    await provider.aclose()
+    baseline_gets = emulator.calls().get("pai-dsw:GetInstance", 0)
+
+    # The same N status patches from a bare async client.
+    sample = await custom.get_namespaced_custom_object(GROUP, VERSION, namespace, "notebookinstances", names[0])
+    status = dict(sample["status"])
+    bare_started = time.monotonic()
+    await bounded([custom.patch_namespaced_custom_object_status(
+        GROUP, VERSION, namespace, "notebookinstances", name, {"status": {**status, "cloudStatus": f"bench-{name}"}},
+        _content_type="application/merge-patch+json") for name in names])  # fmt: skip
+    bare_patch = time.monotonic() - bare_started
+    await api.close()
+    p = lambda q: delays[min(len(delays) - 1, int(q * len(delays)))]  # noqa: E731
+    return {
+        "n": n,
+        "poll_interval_s": interval,
+        "list_calls_per_cycle": first_cycle_lists if list_calls >= first_cycle_lists else list_calls,
+        "list_calls_first_sync": list_calls,
+        "baseline_get_calls_per_cycle": baseline_gets,
+        "idle_cycle_writes": round(idle_writes, 2),
+        "propagation_p50_s": round(p(0.5), 2),
+        "propagation_p99_s": round(p(0.99), 2),
+        "initial_sync_s": round(initial_sync, 2),
+        "bare_patch_s": round(bare_patch, 2),
+        "rss_mb": rss,
+    }
+
+
+def table(results: list[dict[str, Any]]) -> str:
+    keys = list(results[0])
+    lines = ["| figure | " + " | ".join(f"N={r['n']}" for r in results) + " |",
+             "|---|" + "---|" * len(results)]  # fmt: skip
+    lines += [f"| {k} | " + " | ".join(str(r[k]) for r in results) + " |" for k in keys if k != "n"]
+    for r in results:
+        ratio = r["baseline_get_calls_per_cycle"] / max(1, r["list_calls_per_cycle"])
+        sync_ratio = r["initial_sync_s"] / max(0.001, r["bare_patch_s"])
+        lines.append(f"| N={r['n']}: GET polling / batched calls | {ratio:.0f}x (target >= 50x) |")
+        lines.append(f"| N={r['n']}: initial sync / bare patches | {sync_ratio:.2f}x (target <= 1.5x) |")
+    return "\n".join(lines)
+
+
+async def main_async(sizes: list[int], interval: int, output: Path, log_dir: Path | None) -> int:
+    with tempfile.TemporaryDirectory() as tmp:
+        subprocess.run([str(REPO / "hack" / "build-kube.sh"), str(REPO / ".cluster" / "bin")], check=True)
+        cluster = localcluster.start(REPO / ".cluster" / "bin", Path(tmp) / "cluster")
+        try:
+            api = await api_client(cluster.kubeconfig)
+            await install_crds(api)
+            await api.close()
+            results = []
+            with running_emulator(Path(tmp), "--transition-delay", "0") as emulator:
+                for n in sizes:
+                    print(f"bench: N={n} ...", file=sys.stderr, flush=True)
+                    results.append(await scenario(n, interval, cluster, emulator, log_dir or Path(tmp)))
+        finally:
+            cluster.stop()
+    output.write_text(json.dumps(results if len(results) > 1 else results[0], indent=2) + "\n")
+    print(table(results))
+    print(f"\nwritten to {output}")
+    return 0
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--n", type=int, action="append", help="instances (repeatable; default 1000 and 5000)")
+    parser.add_argument("--interval", type=int, default=10, help="pollIntervalSeconds")
+    parser.add_argument("--output", default="bench-results.json")
+    parser.add_argument("--log-dir", type=Path, help="keep the operator logs here")
+    args = parser.parse_args()
+    return asyncio.run(main_async(args.n or [1000, 5000], args.interval, Path(args.output), args.log_dir))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
