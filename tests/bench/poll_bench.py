@@ -93,16 +93,16 @@ async def scenario(n: int, interval: int, cluster: localcluster.LocalCluster, em
     core, custom = aclient.CoreV1Api(api), aclient.CustomObjectsApi(api)
     emulator.admin.post("/reset").raise_for_status()
     ids = []
+    seed = {"cloud": "pai-dsw", "account": PAI_KEY[0], "attrs": {"EcsSpec": "ecs.c6.large"}}
     for start in range(0, n, 1000):
-        ids += emulator.seed_many([{"cloud": "pai-dsw", "account": PAI_KEY[0], "name": f"nb-{k:05d}",
-                                    "attrs": {"EcsSpec": "ecs.c6.large"}} for k in range(start, min(n, start + 1000))])  # fmt: skip
+        ids += emulator.seed_many([{**seed, "name": f"nb-{k:05d}"} for k in range(start, min(n, start + 1000))])
     await core.create_namespace({"metadata": {"name": namespace}})
     await core.create_namespaced_secret(namespace, {"metadata": {"name": "pai"}, "stringData": {
         "accessKeyId": PAI_KEY[0], "accessKeySecret": PAI_KEY[1]}})  # fmt: skip
     await custom.create_namespaced_custom_object(GROUP, VERSION, namespace, "providerconfigs", {
         "apiVersion": f"{GROUP}/{VERSION}", "kind": "ProviderConfig", "metadata": {"name": "pai"},
-        "spec": {"provider": "pai-dsw", "region": "cn-hangzhou", "endpoint": emulator.url,
-                 "credentialsSecretRef": {"name": "pai"}, "pollIntervalSeconds": interval, "rateLimit": 1000}})  # fmt: skip
+        "spec": {"provider": "pai-dsw", "region": "cn-hangzhou", "endpoint": emulator.url, "rateLimit": 1000,
+                 "credentialsSecretRef": {"name": "pai"}, "pollIntervalSeconds": interval}})  # fmt: skip
     names = [f"nb-{k:05d}" for k in range(n)]
     await bounded([custom.create_namespaced_custom_object(GROUP, VERSION, namespace, "notebookinstances", {
         "apiVersion": f"{GROUP}/{VERSION}", "kind": "NotebookInstance", "metadata": {"name": name},
