@@ -3,10 +3,12 @@ handler through kopf's memo (see kopf docs/memos.rst)."""
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 
 import kopf
 
+from notebook_operator.polling import Tracked
 from notebook_operator.providers.base import Provider
 
 
@@ -42,4 +44,40 @@ class Accounts:
 
 def accounts(memo: kopf.Memo) -> Accounts:
     registry: Accounts = memo["accounts"]
+    return registry
+
+
+@dataclass
+class Notebooks:
+    """NotebookInstances by (namespace, ProviderConfig), kept from kopf's watch events.
+
+    A plain registry rather than a kopf index: kopf's index readiness toggles cost O(N^2) at start
+    (every new object notifies every waiting worker), which took minutes at 5,000 objects.
+    """
+
+    by_account: dict[tuple[str, str], dict[str, Tracked]] = field(default_factory=dict)
+    account_of: dict[str, tuple[str, str]] = field(default_factory=dict)
+    changed_at: float = field(default_factory=time.monotonic)
+
+    def put(self, account: tuple[str, str], item: Tracked) -> None:
+        previous = self.account_of.get(item.uid)
+        if previous is not None and previous != account:
+            self.by_account.get(previous, {}).pop(item.uid, None)
+        if previous is None:
+            self.changed_at = time.monotonic()
+        self.by_account.setdefault(account, {})[item.uid] = item
+        self.account_of[item.uid] = account
+
+    def remove(self, uid: str) -> None:
+        account = self.account_of.pop(uid, None)
+        if account is not None:
+            self.by_account.get(account, {}).pop(uid, None)
+            self.changed_at = time.monotonic()
+
+    def of(self, namespace: str, name: str) -> list[Tracked]:
+        return list(self.by_account.get((namespace, name), {}).values())
+
+
+def notebooks(memo: kopf.Memo) -> Notebooks:
+    registry: Notebooks = memo["notebooks"]
     return registry

@@ -7,7 +7,6 @@ Every cloud call is recorded in status.lastAction; creation is found again by it
 
 from __future__ import annotations
 
-import json
 import logging
 from datetime import UTC, datetime
 from typing import Any
@@ -16,7 +15,7 @@ import kopf
 
 from notebook_operator import metrics
 from notebook_operator.api.meta import GROUP, VERSION
-from notebook_operator.handlers.accounts import accounts
+from notebook_operator.handlers.accounts import accounts, notebooks
 from notebook_operator.polling import Tracked, action_record
 from notebook_operator.providers.base import Provider
 from notebook_operator.providers.errors import Conflict, NotFound, ProviderError
@@ -28,20 +27,24 @@ logger = logging.getLogger(__name__)
 RESOURCE = (GROUP, VERSION, "notebookinstances")
 
 
-@kopf.index(*RESOURCE)
-async def notebooks_by_account(
-    namespace: str | None, name: str, uid: str, spec: kopf.Spec, status: kopf.Status, meta: kopf.Meta, **_: Any
-) -> dict[tuple[str, str], Tracked]:
-    """NotebookInstances by (namespace, ProviderConfig): what each poll loop joins the cloud listing with."""
+@kopf.on.event(*RESOURCE)
+async def track_notebook(
+    event: kopf.RawEvent, namespace: str | None, name: str, uid: str, spec: kopf.Spec, status: kopf.Status,
+    meta: kopf.Meta, memo: Any, **_: Any,
+) -> None:  # fmt: skip
+    """Keep the registry each poll loop joins the cloud listing with."""
     assert namespace is not None
+    if event.get("type") == "DELETED":
+        notebooks(memo).remove(uid)
+        return
     ref = spec.get("providerConfigRef", {}).get("name", "")
-    plain = Tracked(namespace, name, uid, meta.get("generation"), _plain(spec), _plain(status))
-    return {(namespace, ref): plain}
+    notebooks(memo).put((namespace, ref), Tracked(namespace, name, uid, meta.get("generation"), _plain(spec),
+                                                  _plain(status)))  # fmt: skip
 
 
 def _plain(value: Any) -> dict[str, Any]:
-    result: dict[str, Any] = json.loads(json.dumps(dict(value)))
-    return result
+    """A plain dict of a kopf body view. Shallow is enough: kopf never mutates a delivered body."""
+    return dict(value)
 
 
 async def _observe(provider: Provider, spec: dict[str, Any], status: dict[str, Any], uid: str) -> CloudInstance | None:

@@ -6,6 +6,7 @@ import asyncio
 import hashlib
 import json
 import logging
+import time
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
@@ -13,9 +14,9 @@ import kopf
 
 from notebook_operator import metrics
 from notebook_operator.api.meta import GROUP, VERSION
-from notebook_operator.handlers.accounts import AccountState, accounts
+from notebook_operator.handlers.accounts import AccountState, Notebooks, accounts, notebooks
 from notebook_operator.kube import Kube, SecretMissing
-from notebook_operator.polling import Poller, Tracked
+from notebook_operator.polling import Poller
 from notebook_operator.providers.credentials import CredentialsError, from_secret_data
 from notebook_operator.providers.errors import AuthFailed, InvalidRequest, ProviderError
 from notebook_operator.providers.factory import Account, connect
@@ -46,8 +47,12 @@ async def _connect(state: AccountState, namespace: str, spec: dict[str, Any], ku
     state.fingerprint = fingerprint
 
 
-def _tracked(entries: Any) -> list[Tracked]:
-    return [entry for entry in entries or [] if isinstance(entry, Tracked)]
+async def _settle(registry: Notebooks, stopped: kopf.DaemonStopped, quiet: float = 2.0, cap: float = 60.0) -> None:
+    """At startup, let kopf's initial listing fill the registry before the first cycle, so the first
+    cycle covers every object rather than those seen so far (quiet for `quiet` s, at most `cap` s)."""
+    deadline = time.monotonic() + cap
+    while not stopped and time.monotonic() < deadline and time.monotonic() - registry.changed_at < quiet:
+        await stopped.wait(quiet / 4)
 
 
 @kopf.daemon(GROUP, VERSION, "providerconfigs", cancellation_timeout=10)
@@ -60,9 +65,8 @@ async def poll_account(
     meta: kopf.Meta,
     status: kopf.Status,
     memo: Any,
-    **kwargs: Any,
+    **_: Any,
 ) -> None:
-    notebooks_by_account: kopf.Index[tuple[str, str], Tracked] = kwargs["notebooks_by_account"]
     assert namespace is not None  # ProviderConfig is namespaced
     kube: Kube = memo["kube"]
     state = accounts(memo).get(namespace, name)
@@ -71,6 +75,7 @@ async def poll_account(
     current: dict[str, Any] = dict(status)
     poller: Poller | None = None
     errors: dict[str, int] = dict(current.get("apiErrorCounts") or {})
+    first = True
     while not stopped:
         snapshot = json.loads(json.dumps(dict(spec)))
         generation = meta.get("generation")
@@ -82,7 +87,10 @@ async def poll_account(
             if poller is None or poller.provider is not state.provider:
                 poller = Poller(state.provider, kube, _emit)
             started = asyncio.get_running_loop().time()
-            result = await poller.cycle(_tracked(notebooks_by_account.get((namespace, name))), now)
+            if first:
+                await _settle(notebooks(memo), stopped)
+                first = False
+            result = await poller.cycle(notebooks(memo).of(namespace, name), now)
             metrics.POLL_SECONDS.labels(snapshot["provider"]).observe(asyncio.get_running_loop().time() - started)
             ready, stalled, reason = True, False, "Polling"
             message = f"{result.listed} instances listed, {result.writes} statuses updated"

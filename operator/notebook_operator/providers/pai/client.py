@@ -7,7 +7,6 @@ from typing import Any
 from urllib.parse import quote
 
 from notebook_operator.providers.http import CloudHTTP
-from notebook_operator.providers.pai.schemas import ListResponse
 
 API = "/api/v2"
 
@@ -25,10 +24,12 @@ class PaiClient:
         response = await self.http.call(action, method, path, headers=headers, idempotent=idempotent, **kw)
         return response.json()
 
-    async def list_instances(self, page_number: int, page_size: int, filters: dict[str, Any]) -> ListResponse:
+    async def list_instances(self, page_number: int, page_size: int, filters: dict[str, Any]) -> dict[str, Any]:
+        """The raw answer: callers keep each instance's dict as the CloudInstance's raw payload."""
         params = {"PageNumber": page_number, "PageSize": page_size, "SortBy": "GmtCreateTime", "Order": "ASC"}
         params.update(filters)
-        return ListResponse.model_validate(await self._call("ListInstances", "GET", f"{API}/instances", params=params))
+        answer: dict[str, Any] = await self._call("ListInstances", "GET", f"{API}/instances", params=params)
+        return answer
 
     async def get_instance(self, instance_id: str) -> dict[str, Any]:
         result: dict[str, Any] = await self._call("GetInstance", "GET", _path(instance_id))

@@ -51,10 +51,11 @@ class PaiDswProvider(Unsupporting):
         seen = 0
         while True:
             answer = await self.client.list_instances(page, self.page_size, filters)
-            for item in answer.instances:
-                yield to_cloud_instance(item, item.model_dump(by_alias=True))
-            seen += len(answer.instances)
-            if not answer.instances or seen >= answer.total_count:
+            items: list[dict[str, Any]] = answer.get("Instances") or []
+            for raw in items:
+                yield to_cloud_instance(Instance.model_validate(raw), raw)
+            seen += len(items)
+            if not items or seen >= int(answer.get("TotalCount") or 0):
                 return
             page += 1
 

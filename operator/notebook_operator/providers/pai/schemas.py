@@ -90,11 +90,6 @@ class Instance(Wire):
     reason_message: str | None = Field(alias="ReasonMessage", default=None)
 
 
-class ListResponse(Wire):
-    instances: list[Instance] = Field(alias="Instances", default_factory=list)
-    total_count: int = Field(alias="TotalCount", default=0)
-
-
 def _number(text: str | None) -> float | None:
     if not text:
         return None
