@@ -7,6 +7,8 @@ import hmac
 from collections.abc import Iterable, Mapping
 from urllib.parse import quote
 
+from notebook_operator.signing import header
+
 ALGORITHM = "ACS3-HMAC-SHA256"
 EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
 
@@ -59,14 +61,4 @@ def authorization(
 
 def parse_authorization(value: str) -> tuple[str, list[str], str] | None:
     """(access key id, signed header names, signature) or None when malformed."""
-    if not value.startswith(ALGORITHM + " "):
-        return None
-    fields: dict[str, str] = {}
-    for part in value[len(ALGORITHM) + 1 :].split(","):
-        key, sep, val = part.strip().partition("=")
-        if not sep:
-            return None
-        fields[key] = val
-    if not {"Credential", "SignedHeaders", "Signature"} <= fields.keys():
-        return None
-    return fields["Credential"], [h for h in fields["SignedHeaders"].split(";") if h], fields["Signature"]
+    return header.parse(value, ALGORITHM, "Credential")

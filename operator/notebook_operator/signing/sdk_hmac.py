@@ -7,6 +7,8 @@ import hmac
 from collections.abc import Iterable, Mapping
 from urllib.parse import quote, unquote
 
+from notebook_operator.signing import header
+
 ALGORITHM = "SDK-HMAC-SHA256"
 DATE_HEADER = "X-Sdk-Date"
 DATE_FORMAT = "%Y%m%dT%H%M%SZ"
@@ -81,14 +83,5 @@ def authorization(
 
 
 def parse_authorization(value: str) -> tuple[str, list[str], str] | None:
-    if not value.startswith(ALGORITHM + " "):
-        return None
-    fields: dict[str, str] = {}
-    for part in value[len(ALGORITHM) + 1 :].split(","):
-        key, sep, val = part.strip().partition("=")
-        if not sep:
-            return None
-        fields[key] = val
-    if not {"Access", "SignedHeaders", "Signature"} <= fields.keys():
-        return None
-    return fields["Access"], [h for h in fields["SignedHeaders"].split(";") if h], fields["Signature"]
+    """(access key id, signed header names, signature) or None when malformed."""
+    return header.parse(value, ALGORITHM, "Access")

@@ -1,0 +1,37 @@
+"""Offset-paged listings for the APIs with no single-instance GET (DevEnviron, ROMA Connect)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+from notebook_operator.providers.errors import NotFound
+from notebook_operator.providers.types import CloudInstance, ListFilter
+
+# offset -> (this page's items, total count)
+Fetch = Callable[[int], Awaitable[tuple[list[Any], int]]]
+
+
+async def offset_pages(
+    fetch: Fetch, translate: Callable[[Any], CloudInstance], filter: ListFilter | None
+) -> AsyncIterator[CloudInstance]:
+    """Every page from offset 0; ids and names filtered here since these APIs cannot."""
+    wanted = set(filter.ids) if filter and filter.ids else None
+    offset = 0
+    while True:
+        items, total = await fetch(offset)
+        for item in items:
+            instance = translate(item)
+            if (wanted is None or instance.id in wanted) and (
+                not filter or not filter.name or filter.name in instance.name
+            ):
+                yield instance
+        offset += len(items)
+        if not items or offset >= total:
+            return
+
+
+async def get_by_listing(listing: AsyncIterator[CloudInstance], instance_id: str, provider: str) -> CloudInstance:
+    async for instance in listing:
+        return instance
+    raise NotFound(f"instance {instance_id} not found", provider=provider, operation="get_instance")
