@@ -46,7 +46,7 @@ test-unit: venv
 	$(VENV)/bin/pytest tests/unit $(PYTEST_ARGS)
 
 demo: venv cluster-bins
-	$(VENV)/bin/notebook-operator demo
+	$(VENV)/bin/notebook-operator demo $(if $(KEEP),--keep,)
 
 # Benchmarks (not tests): a table of figures and bench-results.json. Needs wrk for the emulator load.
 bench: venv cluster-bins

@@ -92,9 +92,15 @@ def _account_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--project-id", help="Huawei project id (default: $HUAWEICLOUD_SDK_PROJECT_ID)")
 
 
-def _cmd_demo(_: argparse.Namespace) -> int:
-    print("notebook-operator demo: not yet - the demo lands with the 'Ship it' issue.")
-    return 0
+def _cmd_demo(args: argparse.Namespace) -> int:
+    import shutil
+
+    from notebook_operator.demo import run
+
+    workdir = Path(args.workdir).resolve()
+    shutil.rmtree(workdir, ignore_errors=True)
+    workdir.mkdir(parents=True)
+    return run(Path(args.bin_dir).resolve(), workdir, keep=args.keep)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -169,7 +175,10 @@ def build_parser() -> argparse.ArgumentParser:
     adopt.add_argument("--provider-config", help="ProviderConfig name (default PROVIDER-REGION)")
     adopt.set_defaults(func=_cmd_adopt)
 
-    demo = sub.add_parser("demo", help="run the local demo")
+    demo = sub.add_parser("demo", help="run the local demo (API server + emulator + operator + samples)")
+    demo.add_argument("--bin-dir", default=".cluster/bin", help="where etcd and kube-apiserver are")
+    demo.add_argument("--workdir", default=".cluster/demo")
+    demo.add_argument("--keep", action="store_true", help="leave everything running and print how to reach it")
     demo.set_defaults(func=_cmd_demo)
     return parser
 

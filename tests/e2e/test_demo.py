@@ -1,0 +1,28 @@
+"""`notebook-operator demo` in its normal mode: exits 0, its summary says what happened, nothing is left running."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.kube import REPO
+
+
+def test_demo_runs_and_cleans_up(tmp_path: Path) -> None:
+    subprocess.run([str(REPO / "hack" / "build-kube.sh"), str(REPO / ".cluster" / "bin")], check=True)
+    workdir = tmp_path / "demo"
+    result = subprocess.run(
+        [sys.executable, "-m", "notebook_operator", "demo", "--bin-dir", str(REPO / ".cluster" / "bin"),
+         "--workdir", str(workdir)],
+        capture_output=True, text=True, timeout=400,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    summary = result.stdout.split("summary:")[-1]
+    assert "instances mirrored: 4" in summary
+    assert "stopped on their shutdown timers: alice-gpu, bob-gpu" in summary
+    assert "2 stops" in summary
+    # The cluster's processes carry the work dir in their flags, the emulator its demo key, the operator its namespace.
+    for pattern in (str(workdir), "LTAI-demo:demo-pai-secret", "run --standalone -n demo "):
+        leftovers = subprocess.run(["pgrep", "-f", pattern], capture_output=True, text=True)
+        assert leftovers.stdout.strip() == "", f"left running ({pattern}): {leftovers.stdout}"
