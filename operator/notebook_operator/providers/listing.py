@@ -5,7 +5,9 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
+from notebook_operator.providers.base import Unsupporting
 from notebook_operator.providers.errors import NotFound
+from notebook_operator.providers.http import CloudHTTP
 from notebook_operator.providers.types import CloudInstance, ListFilter
 
 # offset -> (this page's items, total count)
@@ -35,3 +37,31 @@ async def get_by_listing(listing: AsyncIterator[CloudInstance], instance_id: str
     async for instance in listing:
         return instance
     raise NotFound(f"instance {instance_id} not found", provider=provider, operation="get_instance")
+
+
+class OffsetListedProvider(Unsupporting):
+    """A provider whose API lists by offset and has no single-instance GET (DevEnviron, ROMA Connect)."""
+
+    http: CloudHTTP
+    page_size: int
+
+    async def _page(self, offset: int, status: str | None) -> tuple[list[Any], int]:
+        raise NotImplementedError
+
+    def _translate(self, item: Any) -> CloudInstance:
+        raise NotImplementedError
+
+    async def aclose(self) -> None:
+        await self.http.aclose()
+
+    async def list_instances(self, filter: ListFilter | None = None) -> AsyncIterator[CloudInstance]:
+        status = filter.status if filter else None
+
+        async def fetch(offset: int) -> tuple[list[Any], int]:
+            return await self._page(offset, status)
+
+        async for instance in offset_pages(fetch, self._translate, filter):
+            yield instance
+
+    async def get_instance(self, instance_id: str) -> CloudInstance:
+        return await get_by_listing(self.list_instances(ListFilter(ids=(instance_id,))), instance_id, self.name)
