@@ -48,7 +48,9 @@ def run(options: RunOptions) -> int:
     # kopf installs SIGINT/SIGTERM handlers itself and returns once every task has stopped.
     kopf.run(
         standalone=options.standalone,
-        peering_name=None if options.standalone else (options.peering_name or "notebook-operator"),
+        # An explicit --peering makes peering mandatory; by default kopf uses the "notebook-operator"
+        # peering object set at startup when the KopfPeering CRDs are installed, and runs alone if not.
+        peering_name=None if options.standalone else options.peering_name,
         priority=options.priority,
         clusterwide=clusterwide,
         namespaces=[] if clusterwide else options.namespaces,
