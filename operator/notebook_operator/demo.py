@@ -145,10 +145,10 @@ def run(bin_dir: Path, workdir: Path, keep: bool = False, timeout: float = 240) 
         print("  idle culling (IdleCullerPolicy) lands with its own issue")
         ok = {"alice-gpu", "bob-gpu"} <= stopped
         if keep:
+            pids = " ".join(str(p.pid) for p in procs)
             print(f"\nleft running:\n  export KUBECONFIG={cluster.kubeconfig}\n  emulator: {emulator}\n"
-                  f"  stop with: kill {' '.join(str(p.pid) for p in procs)}; make cluster-down")  # fmt: skip
-            (workdir / "cluster").joinpath("demo-pids").write_text(" ".join(str(p.pid) for p in procs))
-            return 0 if ok else 1
+                  f"  stop with: kill {pids}; .venv/bin/python -m notebook_operator.localcluster down "
+                  f"--dir {workdir / 'cluster'}")  # fmt: skip
         return 0 if ok else 1
     finally:
         if not keep:
