@@ -123,8 +123,10 @@ def test_create_stop_start(api: client.ApiClient, namespace: str, fresh_cloud: E
     patch_spec(api, namespace, "made", {"desiredState": "Stopped"})
     wait_phase(api, namespace, "made", "Stopped")
     patch_spec(api, namespace, "made", {"desiredState": "Running"})
-    status = wait_phase(api, namespace, "made", "Running")
-    assert condition(status, "Ready")["status"] == "True" and status["observedGeneration"] == 3
+    wait_phase(api, namespace, "made", "Running")
+    status = wait_for(lambda: (s := status_of(api, namespace, "made")).get("observedGeneration") == 3 and s,
+                      timeout=20, what="generation 3 handled")  # fmt: skip
+    assert condition(status, "Ready")["status"] == "True"
     calls = fresh_cloud.calls()
     assert (calls["pai-dsw:CreateInstance"], calls["pai-dsw:StopInstance"], calls["pai-dsw:StartInstance"]) == (1, 1, 1)
 

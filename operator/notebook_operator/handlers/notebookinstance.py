@@ -153,8 +153,9 @@ async def reconcile_notebook(
         elif action.kind == "missing":
             kopf.warn(body, reason="InstanceNotFound", message=action.reason)
         merged = {**status_d, **dict(patch.status)}
-        patch.status.update(mirror(spec_d, merged, observed, generation, now))
-        patch.status["observedGeneration"] = generation
+        mirrored = mirror(spec_d, merged, observed, generation, now)
+        mirrored.pop("observedGeneration", None)  # set below, once this generation's work is done
+        patch.status.update(mirrored)
     except ProviderError as e:
         raise kopf.TemporaryError(str(e), delay=30) from e
     if action.requeue_after and action.kind != "none":
@@ -163,6 +164,7 @@ async def reconcile_notebook(
         after = decide(spec_d, merged_status, observed, generation) if observed else action
         if after.kind not in ("none", "missing"):
             raise kopf.TemporaryError(f"{after.kind}: {after.reason}", delay=after.requeue_after or WAIT_S)
+    patch.status["observedGeneration"] = generation
 
 
 def _now() -> str:
