@@ -4,7 +4,11 @@ from __future__ import annotations
 
 from prometheus_client import Counter, Gauge, Histogram, start_http_server
 
-INSTANCES = Gauge("notebook_operator_instances", "NotebookInstances by provider and phase", ["provider", "phase"])
+INSTANCES = Gauge(
+    "notebook_operator_cloud_instances",
+    "Cloud instances by provider, account and phase",
+    ["provider", "account", "phase"],
+)
 ACTIONS = Counter("notebook_operator_actions_total", "Actions taken on cloud instances", ["action", "result"])
 API_CALLS = Counter(
     "notebook_operator_cloud_api_calls_total", "Cloud API calls by outcome", ["provider", "operation", "outcome"]

@@ -9,8 +9,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -59,7 +60,6 @@ class CycleResult:
     listed: int = 0
     tracked: int = 0
     writes: int = 0
-    actions: list[str] = field(default_factory=list)
 
 
 def action_record(action: str, reason: str, state: str, now: datetime, generation: int | None,
@@ -69,8 +69,10 @@ def action_record(action: str, reason: str, state: str, now: datetime, generatio
 
 
 class Poller:
-    def __init__(self, provider: Provider, kube: Kube, emit: EventSink) -> None:
+    def __init__(self, provider: Provider, kube: Kube, emit: EventSink, account: str = "") -> None:
         self.provider = provider
+        self.account = account
+        self._phases: set[str] = set()
         self.kube = kube
         self.emit = emit
         # What the last cycle wrote per object: the watch may not have delivered it to the index yet.
@@ -88,15 +90,22 @@ class Poller:
         observed = await self.list_all()
         listed = time.monotonic()
         result = CycleResult(listed=len(observed), tracked=len(tracked))
+        self._count_phases(observed)
         work = [self._one(item, observed, now, result) for item in tracked if item.instance_id]
         await asyncio.gather(*work)
-        if result.writes or result.actions:
+        if result.writes:
             logger.info(
                 "%s: listed %d instances in %.2fs; %d of %d NotebookInstances updated in %.2fs",
                 self.provider.name, result.listed, listed - started, result.writes, result.tracked,
                 time.monotonic() - listed,
             )  # fmt: skip
         return result
+
+    def _count_phases(self, observed: dict[str, CloudInstance]) -> None:
+        counts: Counter[str] = Counter(instance.phase for instance in observed.values())
+        for phase in self._phases | set(counts):  # phases gone from the account drop to 0
+            metrics.INSTANCES.labels(self.provider.name, self.account, phase).set(counts.get(phase, 0))
+        self._phases |= set(counts)
 
     async def _one(self, item: Tracked, observed: dict[str, CloudInstance], now: datetime,
                    result: CycleResult) -> None:  # fmt: skip
@@ -109,7 +118,7 @@ class Poller:
         status.update(patch)
         due = shutdown_due(item.spec, status, instance, now)
         if instance is not None and due:
-            patch.update(await self._stop(item, instance, due, now, stopped_by=due))
+            patch.update(await self._stop(item, instance, due, now))
         elif instance is not None and status.get("observedGeneration") == item.generation:
             # Power drift with no handler at work (e.g. started from the console): put it back.
             action = decide(item.spec, status, instance, item.generation, now)
@@ -122,11 +131,10 @@ class Poller:
             metrics.STATUS_WRITES.labels(self.provider.name).inc()
             self._written[item.uid] = {**self._written.get(item.uid, {}), **patch}
 
-    async def _stop(self, item: Tracked, instance: CloudInstance, reason: str, now: datetime,
-                    stopped_by: str) -> dict[str, Any]:  # fmt: skip
+    async def _stop(self, item: Tracked, instance: CloudInstance, reason: str, now: datetime) -> dict[str, Any]:
         extra = await self._act(item, instance, "stop", reason, now)
         if extra.get("lastAction", {}).get("state") == "Succeeded":
-            extra["stoppedBy"] = f"notebook-operator: {stopped_by}"
+            extra["stoppedBy"] = f"notebook-operator: {reason}"
         return extra
 
     async def _act(self, item: Tracked, instance: CloudInstance, kind: str, reason: str,

@@ -85,7 +85,7 @@ async def poll_account(
             await _connect(state, namespace, snapshot, kube)
             assert state.provider is not None
             if poller is None or poller.provider is not state.provider:
-                poller = Poller(state.provider, kube, _emit)
+                poller = Poller(state.provider, kube, _emit, f"{namespace}/{name}")
             started = asyncio.get_running_loop().time()
             if first:
                 await _settle(notebooks(memo), stopped)
