@@ -200,6 +200,10 @@ def test_shutdown_due_once_per_run() -> None:
     assert shutdown_due(spec, {}, cloud(), NOW)
     done = {"lastAction": {"action": "stop", "state": "Succeeded", "startedAt": "2026-03-10T11:00:05Z"}}
     assert shutdown_due(spec, done, cloud(), NOW) is None
+    in_flight = {"lastAction": {"action": "stop", "state": "Pending", "startedAt": "2026-03-10T11:59:30Z"}}
+    assert shutdown_due(spec, in_flight, cloud(), NOW) is None
+    failed = {"lastAction": {"action": "stop", "state": "Failed", "startedAt": "2026-03-10T11:59:30Z"}}
+    assert shutdown_due(spec, failed, cloud(), NOW)  # a failed stop (e.g. throttled) is tried again
     assert shutdown_due(spec, {}, cloud("Stopped"), NOW) is None
     assert shutdown_due(with_(OBSERVED, shutdown={"afterRunning": "1h"}), {}, cloud(), NOW)  # Observe: still stops
 

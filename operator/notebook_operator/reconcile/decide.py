@@ -86,7 +86,7 @@ def shutdown_due(spec: dict[str, Any], status: dict[str, Any], observed: CloudIn
     """The reason to stop a running instance now because a declared shutdown is due, else None.
 
     Observe instances are stopped too (DESIGN: stop enforcement is allowed on them); a stop for
-    this run already recorded in lastAction is not repeated.
+    this run that succeeded, or may still be in flight, is not repeated.
     """
     if observed is None or observed.phase != "Running" or observed.started_at is None:
         return None
@@ -94,6 +94,11 @@ def shutdown_due(spec: dict[str, Any], status: dict[str, Any], observed: CloudIn
     if due is None or due.at > now:
         return None
     last = status.get("lastAction") or {}
-    if last.get("action") == "stop" and last.get("startedAt", "") >= observed.started_at.strftime("%Y-%m-%dT%H:%M:%SZ"):
-        return None
+    this_run = last.get("startedAt", "") >= observed.started_at.strftime("%Y-%m-%dT%H:%M:%SZ")
+    if last.get("action") == "stop" and this_run:
+        if last.get("state") == "Succeeded":
+            return None
+        started = datetime.fromisoformat(str(last.get("startedAt")).replace("Z", "+00:00"))
+        if last.get("state") == "Pending" and now - started < PENDING_GRACE:
+            return None  # may still be in flight; a Failed stop is tried again
     return f"shutdown {due.reason} was due at {due.at.strftime('%Y-%m-%dT%H:%M:%SZ')}"
