@@ -20,6 +20,15 @@ API_LATENCY = Histogram(
 POLL_SECONDS = Histogram("notebook_operator_poll_seconds", "Duration of one poll cycle", ["provider"])
 STATUS_WRITES = Counter("notebook_operator_status_writes_total", "Status patches sent by the poller", ["provider"])
 
+CULLS = Counter("notebook_operator_culls_total", "Idle culling decisions by policy and result",
+                ["namespace", "policy", "result"])  # fmt: skip
+IDLE_INSTANCES = Gauge("notebook_operator_idle_instances", "Running instances idle under a policy",
+                       ["namespace", "policy"])  # fmt: skip
+HOURS_SAVED = Gauge("notebook_operator_hours_saved", "Estimated instance-hours saved by a policy's stops",
+                    ["namespace", "policy"])  # fmt: skip
+UTILIZATION_SAMPLES = Counter("notebook_operator_utilization_samples_total", "Utilization fetches by result",
+                              ["provider", "result"])  # fmt: skip
+
 
 def observe_api_call(provider: str, operation: str, outcome: str, seconds: float) -> None:
     API_CALLS.labels(provider, operation, outcome).inc()

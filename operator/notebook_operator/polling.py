@@ -10,18 +10,20 @@ import asyncio
 import logging
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 from notebook_operator import metrics
+from notebook_operator.culler import Culler, Policies, idle_patch, stop_reason
 from notebook_operator.kube import Kube
 from notebook_operator.providers.base import Provider
 from notebook_operator.providers.errors import Conflict, NotFound, ProviderError
-from notebook_operator.providers.types import CloudInstance
+from notebook_operator.providers.types import Capability, CloudInstance
 from notebook_operator.reconcile.conditions import rfc3339
-from notebook_operator.reconcile.decide import decide, shutdown_due
+from notebook_operator.reconcile.culling import culled
+from notebook_operator.reconcile.decide import decide, shutdown_due, stop_in_hand
 from notebook_operator.reconcile.mirror import mirror
 
 logger = logging.getLogger(__name__)
@@ -40,6 +42,8 @@ class Tracked:
     generation: int | None
     spec: dict[str, Any]
     status: dict[str, Any]
+    labels: Mapping[str, str] = field(default_factory=dict)
+    annotations: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def instance_id(self) -> str | None:
@@ -69,8 +73,10 @@ def action_record(action: str, reason: str, state: str, now: datetime, generatio
 
 
 class Poller:
-    def __init__(self, provider: Provider, kube: Kube, emit: EventSink, account: str = "") -> None:
+    def __init__(self, provider: Provider, kube: Kube, emit: EventSink, account: str = "",
+                 policies: Policies | None = None) -> None:  # fmt: skip
         self.provider = provider
+        self.culler = Culler(provider, policies) if policies is not None else None
         self.account = account
         self._phases: set[str] = set()
         self.kube = kube
@@ -124,6 +130,8 @@ class Poller:
             action = decide(item.spec, status, instance, item.generation, now)
             if action.kind in ("start", "stop"):
                 patch.update(await self._act(item, instance, action.kind, action.reason, now))
+        if instance is not None and self.culler is not None and "lastAction" not in patch:
+            patch.update(await self._cull(item, instance, {**status, **patch}, now))
         if instance is None and "phase" in patch:
             self.emit(item.ref, "Warning", "InstanceNotFound", f"cloud instance {item.instance_id} disappeared")
         if patch and await self.kube.patch_status("NotebookInstance", item.namespace, item.name, patch):
@@ -131,22 +139,48 @@ class Poller:
             metrics.STATUS_WRITES.labels(self.provider.name).inc()
             self._written[item.uid] = {**self._written.get(item.uid, {}), **patch}
 
-    async def _stop(self, item: Tracked, instance: CloudInstance, reason: str, now: datetime) -> dict[str, Any]:
-        extra = await self._act(item, instance, "stop", reason, now)
+    async def _cull(self, item: Tracked, instance: CloudInstance, status: dict[str, Any],
+                    now: datetime) -> dict[str, Any]:  # fmt: skip
+        assert self.culler is not None
+        found = await self.culler.assess(item.namespace, item.name, item.labels, item.annotations, item.spec, status,
+                                         instance, now)  # fmt: skip
+        if found is None:
+            return {}
+        for type_, reason, message in found.events:
+            self.emit(item.ref, type_, reason, message)
+        extra: dict[str, Any] = {}
+        idle = found.idle
+        stop = found.stop
+        if stop is not None and not stop_in_hand(status, instance, now):
+            save_image = stop.save_image and Capability.STOP_SAVE_IMAGE in self.provider.capabilities
+            reason = stop_reason(stop) + (" (image not saved: not supported here)" if stop.save_image and
+                                          not save_image else "")  # fmt: skip
+            extra = await self._stop(item, instance, reason, now, save_image=save_image, event="Culled")
+            succeeded = extra.get("lastAction", {}).get("state") == "Succeeded"
+            metrics.CULLS.labels(item.namespace, stop.policy, "stopped" if succeeded else "failed").inc()
+            if succeeded:
+                idle = culled(idle or {}, stop, now)
+        idle_update = idle_patch(status.get("idle"), idle, now)
+        return {**extra, **(idle_update or {})}
+
+    async def _stop(self, item: Tracked, instance: CloudInstance, reason: str, now: datetime,
+                    save_image: bool = False, event: str = "Stopped") -> dict[str, Any]:  # fmt: skip
+        extra = await self._act(item, instance, "stop", reason, now, save_image=save_image, event=event)
         if extra.get("lastAction", {}).get("state") == "Succeeded":
             extra["stoppedBy"] = f"notebook-operator: {reason}"
         return extra
 
-    async def _act(self, item: Tracked, instance: CloudInstance, kind: str, reason: str,
-                   now: datetime) -> dict[str, Any]:  # fmt: skip
+    async def _act(self, item: Tracked, instance: CloudInstance, kind: str, reason: str, now: datetime,
+                   save_image: bool = False, event: str | None = None) -> dict[str, Any]:  # fmt: skip
         """Record the action as Pending, call the cloud, record the outcome."""
         pending = action_record(kind, reason, "Pending", now, item.generation)
         await self.kube.patch_status("NotebookInstance", item.namespace, item.name, {"lastAction": pending})
-        call: Callable[[str], Awaitable[None]] = (
-            self.provider.stop_instance if kind == "stop" else self.provider.start_instance
-        )
+        call: Callable[[], Awaitable[None]] = (
+            (lambda: self.provider.stop_instance(instance.id, save_image=save_image)) if kind == "stop"
+            else (lambda: self.provider.start_instance(instance.id))
+        )  # fmt: skip
         try:
-            await call(instance.id)
+            await call()
         except (Conflict, NotFound) as e:  # already moving that way, or gone: nothing to repeat
             outcome = {**pending, "state": "Succeeded", "message": str(e)[:1024], "finishedAt": rfc3339(now)}
         except ProviderError as e:
@@ -157,6 +191,6 @@ class Poller:
         else:
             outcome = {**pending, "state": "Succeeded", "finishedAt": rfc3339(datetime.now(UTC))}
         metrics.ACTIONS.labels(kind, "succeeded").inc()
-        self.emit(item.ref, "Normal", kind.capitalize() + ("ped" if kind == "stop" else "ed"), reason)
+        self.emit(item.ref, "Normal", event or kind.capitalize() + ("ped" if kind == "stop" else "ed"), reason)
         logger.info("%s %s/%s (%s): %s", kind, item.namespace, item.name, instance.id, reason)
         return {"lastAction": outcome}

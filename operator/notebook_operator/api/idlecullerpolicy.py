@@ -78,7 +78,8 @@ class IdleCullerPolicySpec(Model):
 class IdleCullerPolicyStatus(StatusModel):
     observed_generation: int | None = None
     conditions: list[Condition] | None = Field(default=None, max_length=16)
-    matched: int | None = None
+    matched: int | None = Field(default=None, description="Selected and not exempt.")
+    exempt: int | None = Field(default=None, description="Selected but exempt by annotation.")
     running: int | None = None
     idle: int | None = None
     stopped: int | None = Field(default=None, description="Instances stopped by this policy.")

@@ -210,13 +210,30 @@ class LastAction(StatusModel):
     message: str | None = Field(default=None, max_length=TEXT_MAX)
 
 
+class IdleClock(StatusModel):
+    policy: str = Field(max_length=NAME_MAX)
+    since: datetime
+
+
 class IdleStatus(StatusModel):
     since: datetime | None = Field(default=None, description="Idle continuously since then.")
     policy: str | None = Field(default=None, max_length=NAME_MAX, description="The deciding IdleCullerPolicy.")
     cpu_percent: float | None = None
     gpu_percent: float | None = None
     sampled_at: datetime | None = None
-    enforcement: str | None = Field(default=None, max_length=128, description="Mechanism in force: Operator or Native.")
+    enforcement: str | None = Field(
+        default=None, max_length=256, description="Mechanism in force: Operator, or the cloud's own (Native)."
+    )
+    clocks: list[IdleClock] | None = Field(default=None, max_length=16, description="Idle clock per policy.")
+    reported: str | None = Field(default=None, max_length=NAME_MAX, description="Dry-run report sent for policy.")
+    native_rule: bool | None = Field(default=None, description="The cloud idle culler was set by the operator.")
+    native_shutdown_at: datetime | None = Field(default=None, description="The cloud timer set by the operator.")
+    culled_by: str | None = Field(default=None, max_length=NAME_MAX, description="Policy of the open cull.")
+    culled_at: datetime | None = None
+    would_stop_at: datetime | None = Field(default=None, description="When it would have stopped anyway.")
+    hours_saved: dict[str, float] | None = Field(
+        default=None, max_length=LIST_MAX, description="Instance-hours saved by closed culls, per policy."
+    )
 
 
 class InstanceURLs(StatusModel):

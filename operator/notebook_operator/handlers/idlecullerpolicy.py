@@ -1,18 +1,94 @@
-"""IdleCullerPolicy handlers (the culling itself lands with the IdleCullerPolicy issue)."""
+"""IdleCullerPolicy: keep the policy registry the poll loops cull by, and the policy's status.
+
+The culling itself runs inside each ProviderConfig's poll cycle (culler.py), where the listing
+already says which instances run; this module only tells it which policies exist.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import logging
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import kopf
 
+from notebook_operator import metrics
 from notebook_operator.api.meta import GROUP, VERSION
+from notebook_operator.culler import Policies
+from notebook_operator.handlers.accounts import notebooks
+from notebook_operator.kube import Kube
+from notebook_operator.reconcile.conditions import kstatus, rfc3339, same_conditions
+from notebook_operator.reconcile.policies import Policy
+from notebook_operator.reconcile.policy_status import Selected, summarize
 
 logger = logging.getLogger(__name__)
+RESOURCE = (GROUP, VERSION, "idlecullerpolicies")
+STATUS_INTERVAL_S = 10.0
+EVALUATION_TIME_REFRESH = timedelta(minutes=5)  # lastEvaluationTime alone is not worth a write per tick
 
 
-@kopf.on.resume(GROUP, VERSION, "idlecullerpolicies")
-@kopf.on.create(GROUP, VERSION, "idlecullerpolicies")
-async def observe_idlecullerpolicy(namespace: str | None, name: str, **_: Any) -> None:
-    logger.info("IdleCullerPolicy %s/%s seen", namespace, name)
+def policies(memo: kopf.Memo) -> Policies:
+    registry: Policies = memo["policies"]
+    return registry
+
+
+@kopf.on.event(*RESOURCE)
+async def track_policy(event: kopf.RawEvent, namespace: str | None, name: str, spec: kopf.Spec, memo: Any,
+                       **_: Any) -> None:  # fmt: skip
+    assert namespace is not None
+    if event.get("type") == "DELETED":
+        policies(memo).remove(namespace, name)
+        for gauge in (metrics.IDLE_INSTANCES, metrics.HOURS_SAVED):
+            with contextlib.suppress(KeyError):
+                gauge.remove(namespace, name)
+        return
+    policy = Policy.from_spec(name, dict(spec))
+    if policies(memo).by_namespace.get(namespace, {}).get(name) != policy:
+        logger.info("IdleCullerPolicy %s/%s: %s", namespace, name, _describe(policy))
+    policies(memo).put(namespace, policy)
+
+
+def _describe(policy: Policy) -> str:
+    parts = [f"{m} < {v}%" for m, v in (("cpu", policy.cpu_percent), ("gpu", policy.gpu_percent)) if v is not None]
+    if policy.idle_minutes:
+        parts.append(f"for {policy.idle_minutes} min")
+    if policy.max_running_hours:
+        parts.append(f"at most {policy.max_running_hours:g} h running")
+    return f"{', '.join(parts)}; {policy.action}, {policy.enforcement}" + (", dry run" if policy.dry_run else "")
+
+
+@kopf.timer(*RESOURCE, interval=STATUS_INTERVAL_S, initial_delay=2)
+async def policy_status(namespace: str | None, name: str, meta: kopf.Meta, status: kopf.Status, spec: kopf.Spec,
+                        memo: Any, **_: Any) -> None:  # fmt: skip
+    """Counts, hours saved and conditions; written only when they change."""
+    assert namespace is not None
+    now = datetime.now(UTC)
+    policy = Policy.from_spec(name, dict(spec))
+    registry = notebooks(memo)
+    selected = [Selected(item.labels, item.annotations, item.status)
+                for (ns, _ref), items in list(registry.by_account.items()) if ns == namespace
+                for item in list(items.values())]  # fmt: skip
+    summary = summarize(policy, selected, now)
+    metrics.IDLE_INSTANCES.labels(namespace, name).set(summary["idle"])
+    metrics.HOURS_SAVED.labels(namespace, name).set(summary["estimatedHoursSaved"])
+    current = dict(status)
+    update: dict[str, Any] = {k: v for k, v in summary.items() if current.get(k) != v}
+    evaluated = policies(memo).evaluated.get((namespace, name))
+    last = current.get("lastEvaluationTime")
+    stale = not last or now - datetime.fromisoformat(last.replace("Z", "+00:00")) >= EVALUATION_TIME_REFRESH
+    if evaluated is not None and (update or stale):
+        update["lastEvaluationTime"] = rfc3339(evaluated)
+    message = (f"{summary['matched']} matched, {summary['running']} running, {summary['idle']} idle, "
+               f"{summary['stopped']} stopped by this policy" + (" (dry run)" if policy.dry_run else ""))  # fmt: skip
+    ready = evaluated is not None or summary["matched"] == 0
+    conditions = kstatus(current.get("conditions"), ready=ready, reconciling=not ready, stalled=False,
+                         reason="Evaluated" if evaluated else ("NoMatches" if ready else "Waiting"),
+                         message=message if ready else "waiting for the first poll cycle of the matched instances",
+                         now=now, generation=meta.get("generation"))  # fmt: skip
+    if not same_conditions(current.get("conditions"), conditions):
+        update["conditions"] = conditions
+    if update or current.get("observedGeneration") != meta.get("generation"):
+        update["observedGeneration"] = meta.get("generation")
+        kube: Kube = memo["kube"]
+        await kube.patch_status("IdleCullerPolicy", namespace, name, update)

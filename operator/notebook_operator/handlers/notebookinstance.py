@@ -39,7 +39,13 @@ async def track_notebook(
         return
     ref = spec.get("providerConfigRef", {}).get("name", "")
     notebooks(memo).put((namespace, ref), Tracked(namespace, name, uid, meta.get("generation"), _plain(spec),
-                                                  _plain(status)))  # fmt: skip
+                                                  _plain(status), dict(meta.get("labels") or {}),
+                                                  _annotations(meta)))  # fmt: skip
+
+
+def _annotations(meta: kopf.Meta) -> dict[str, str]:
+    """Only ours: kopf's own (last-handled-configuration) would copy the whole spec again."""
+    return {k: v for k, v in (meta.get("annotations") or {}).items() if k.startswith(GROUP)}
 
 
 def _plain(value: Any) -> dict[str, Any]:

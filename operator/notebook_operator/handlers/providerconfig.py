@@ -15,6 +15,7 @@ import kopf
 from notebook_operator import metrics
 from notebook_operator.api.meta import GROUP, VERSION
 from notebook_operator.handlers.accounts import AccountState, Notebooks, accounts, notebooks
+from notebook_operator.handlers.idlecullerpolicy import policies
 from notebook_operator.kube import Kube, SecretMissing
 from notebook_operator.polling import Poller
 from notebook_operator.providers.credentials import CredentialsError, from_secret_data
@@ -85,7 +86,7 @@ async def poll_account(
             await _connect(state, namespace, snapshot, kube)
             assert state.provider is not None
             if poller is None or poller.provider is not state.provider:
-                poller = Poller(state.provider, kube, _emit, f"{namespace}/{name}")
+                poller = Poller(state.provider, kube, _emit, f"{namespace}/{name}", policies(memo))
             started = asyncio.get_running_loop().time()
             if first:
                 await _settle(notebooks(memo), stopped)

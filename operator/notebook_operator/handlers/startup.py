@@ -12,6 +12,7 @@ import kopf
 
 from notebook_operator import metrics
 from notebook_operator.api.meta import GROUP
+from notebook_operator.culler import Policies
 from notebook_operator.handlers.accounts import Accounts, Notebooks
 from notebook_operator.kube import Kube
 
@@ -39,6 +40,7 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
     settings.batching.error_delays = [1, 2, 5, 10, 30, 60]
     memo["accounts"] = Accounts()
     memo["notebooks"] = Notebooks()
+    memo["policies"] = Policies()
     memo["kube"] = await Kube.connect()
     metrics.serve(int(os.environ.get(METRICS_PORT_ENV, "0") or 0))
     logger.info("notebook-operator configured for API group %s", GROUP)

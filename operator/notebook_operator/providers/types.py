@@ -25,6 +25,7 @@ class Capability(enum.StrEnum):
     DELETE = "delete"
     UTILIZATION = "utilization"
     IDLE_RULE = "idle-rule"
+    IDLE_RULE_THRESHOLDS = "idle-rule-thresholds"  # the cloud's culler takes CPU/GPU thresholds
     SHUTDOWN_TIMER = "shutdown-timer"
 
 

@@ -93,12 +93,20 @@ def shutdown_due(spec: dict[str, Any], status: dict[str, Any], observed: CloudIn
     due = next_shutdown(spec.get("shutdown"), observed.started_at, now)
     if due is None or due.at > now:
         return None
+    if stop_in_hand(status, observed, now):
+        return None
+    return f"shutdown {due.reason} was due at {due.at.strftime('%Y-%m-%dT%H:%M:%SZ')}"
+
+
+def stop_in_hand(status: dict[str, Any], observed: CloudInstance, now: datetime) -> bool:
+    """A stop of this run succeeded or may still be in flight: do not send another (a Failed one is retried)."""
+    if observed.started_at is None:
+        return False
     last = status.get("lastAction") or {}
     this_run = last.get("startedAt", "") >= observed.started_at.strftime("%Y-%m-%dT%H:%M:%SZ")
-    if last.get("action") == "stop" and this_run:
-        if last.get("state") == "Succeeded":
-            return None
-        started = datetime.fromisoformat(str(last.get("startedAt")).replace("Z", "+00:00"))
-        if last.get("state") == "Pending" and now - started < PENDING_GRACE:
-            return None  # may still be in flight; a Failed stop is tried again
-    return f"shutdown {due.reason} was due at {due.at.strftime('%Y-%m-%dT%H:%M:%SZ')}"
+    if last.get("action") != "stop" or not this_run:
+        return False
+    if last.get("state") == "Succeeded":
+        return True
+    started = datetime.fromisoformat(str(last.get("startedAt")).replace("Z", "+00:00"))
+    return bool(last.get("state") == "Pending" and now - started < PENDING_GRACE)

@@ -1,0 +1,170 @@
+"""Idle culling inside a poll cycle: for each running notebook some IdleCullerPolicy selects, keep the
+cloud's own culler/timer in line with Native policies, fetch utilization for what the operator
+enforces itself (bounded concurrency; the account's token bucket paces the calls) and turn the
+pure decision (reconcile/culling.py) into a status.idle patch, a stop order and Events."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from notebook_operator import metrics
+from notebook_operator.providers.base import Provider
+from notebook_operator.providers.errors import ProviderError
+from notebook_operator.providers.types import CloudInstance, Utilization
+from notebook_operator.reconcile.conditions import rfc3339
+from notebook_operator.reconcile.culling import Stop, at_rest, close_savings, evaluate, parse_time, sample_window
+from notebook_operator.reconcile.policies import NativePlan, Policy, is_exempt, matching, native_plan
+from notebook_operator.reconcile.shutdown import next_shutdown
+
+logger = logging.getLogger(__name__)
+UTILIZATION_CONCURRENCY = 8
+# A sample is only written when the clock changes or the stored one is this old: a cluster of idle
+# notebooks must not cost one status write per notebook per poll cycle.
+SAMPLE_REFRESH = timedelta(minutes=5)
+TIMER_TOLERANCE = timedelta(seconds=60)
+
+
+@dataclass
+class Policies:
+    """IdleCullerPolicies by namespace, kept from kopf's watch events; when each was last evaluated."""
+
+    by_namespace: dict[str, dict[str, Policy]] = field(default_factory=dict)
+    evaluated: dict[tuple[str, str], datetime] = field(default_factory=dict)
+
+    def put(self, namespace: str, policy: Policy) -> None:
+        self.by_namespace.setdefault(namespace, {})[policy.name] = policy
+
+    def remove(self, namespace: str, name: str) -> None:
+        self.by_namespace.get(namespace, {}).pop(name, None)
+        self.evaluated.pop((namespace, name), None)
+
+    def of(self, namespace: str) -> list[Policy]:
+        return list(self.by_namespace.get(namespace, {}).values())
+
+
+@dataclass
+class Assessment:
+    idle: dict[str, Any] | None  # the new status.idle (None: no idle status at all)
+    stop: Stop | None = None
+    events: list[tuple[str, str, str]] = field(default_factory=list)  # (type, reason, message)
+
+
+class Culler:
+    def __init__(self, provider: Provider, policies: Policies) -> None:
+        self.provider = provider
+        self.policies = policies
+        self._fetching = asyncio.Semaphore(UTILIZATION_CONCURRENCY)
+
+    async def assess(self, namespace: str, name: str, labels: Mapping[str, str], annotations: Mapping[str, str],
+                     spec: Mapping[str, Any], status: Mapping[str, Any], instance: CloudInstance,
+                     now: datetime) -> Assessment | None:  # fmt: skip
+        """None when nothing about idleness applies to this notebook or changed."""
+        idle: dict[str, Any] = dict(status.get("idle") or {})
+        chosen = [] if is_exempt(annotations) else matching(self.policies.of(namespace), labels)
+        for policy in chosen:
+            self.policies.evaluated[(namespace, policy.name)] = now
+        if not chosen and not idle:
+            return None
+        if instance.phase != "Running":
+            return Assessment(at_rest(idle) or None)
+        idle = close_savings(idle, instance)
+        result = Assessment(None)
+        plan = native_plan(chosen, instance.provider, self.provider.capabilities, instance.is_gpu, instance.started_at)
+        idle = await self._sync_native(plan, idle, instance, result)
+        idle["enforcement"] = plan.enforcement if chosen else None
+        operator_policies = list(plan.operator_policies)
+        sample = None
+        if any(p.culls_idle for p in operator_policies):
+            sample = await self._sample(instance, sample_window(operator_policies, idle, now))
+        planned = next_shutdown(spec.get("shutdown"), instance.started_at, now)
+        decision = evaluate(operator_policies, idle, instance, sample, now, planned.at if planned else None)
+        result.idle, result.stop = decision.idle or None, decision.stop
+        if decision.idle_started:
+            result.events.append(("Normal", "IdleDetected",
+                                  f"idle under IdleCullerPolicy {decision.idle_started}{_levels(sample)}"))  # fmt: skip
+        if decision.report:
+            metrics.CULLS.labels(namespace, str(decision.idle.get("reported")), "dry_run").inc()
+            result.events.append(("Normal", "WouldCull", f"would stop {name}: {decision.report}"))
+            logger.info("dry run: would stop %s/%s: %s", namespace, name, decision.report)
+        return result
+
+    async def _sample(self, instance: CloudInstance, window: timedelta) -> Utilization | None:
+        async with self._fetching:
+            try:
+                sample = await self.provider.get_utilization(instance, window)
+            except ProviderError as e:  # no data, no stop: the next good sample bridges the gap
+                metrics.UTILIZATION_SAMPLES.labels(self.provider.name, "failed").inc()
+                logger.debug("utilization of %s: %s", instance.id, e)
+                return None
+        metrics.UTILIZATION_SAMPLES.labels(self.provider.name, "ok" if sample.samples else "empty").inc()
+        return sample
+
+    async def _sync_native(self, plan: NativePlan, idle: dict[str, Any], instance: CloudInstance,
+                           result: Assessment) -> dict[str, Any]:  # fmt: skip
+        """Make the cloud's culler and timer say what the Native policies say; restore them when changed
+        out of band; remove only what the operator itself put there."""
+        try:
+            if plan.idle_rule is not None and instance.idle_rule != plan.idle_rule:
+                await self.provider.put_idle_rule(instance.id, plan.idle_rule)
+                idle["nativeRule"] = True
+                result.events.append(("Normal", "NativeCullerSet", f"cloud idle culler set: {_rule(plan)}"))
+            elif plan.idle_rule is None and idle.get("nativeRule"):
+                if instance.idle_rule is not None:
+                    await self.provider.delete_idle_rule(instance.id)
+                    result.events.append(("Normal", "NativeCullerRemoved", "no Native policy applies any more"))
+                idle.pop("nativeRule", None)
+            owned_due = parse_time(idle.get("nativeShutdownAt"))
+            if plan.shutdown_at is not None:
+                current = instance.shutdown_at
+                if current is None or abs(current - plan.shutdown_at) > TIMER_TOLERANCE:
+                    await self.provider.put_shutdown_timer(instance.id, plan.shutdown_at)
+                    result.events.append(("Normal", "NativeTimerSet",
+                                          f"cloud shutdown timer set for {rfc3339(plan.shutdown_at)}"))  # fmt: skip
+                idle["nativeShutdownAt"] = rfc3339(plan.shutdown_at)
+            elif owned_due is not None:
+                if instance.shutdown_at is not None:
+                    await self.provider.delete_shutdown_timer(instance.id)
+                idle.pop("nativeShutdownAt", None)
+        except ProviderError as e:
+            result.events.append(("Warning", "NativeSyncFailed", str(e)))
+        return idle
+
+
+def _rule(plan: NativePlan) -> str:
+    rule = plan.idle_rule
+    assert rule is not None
+    parts = [f"{rule.max_idle_minutes} min idle"]
+    parts += [f"{m} < {v}%" for m, v in (("cpu", rule.cpu_percent), ("gpu", rule.gpu_percent)) if v is not None]
+    return ", ".join(parts)
+
+
+def _levels(sample: Utilization | None) -> str:
+    if sample is None:
+        return ""
+    return "".join(f", {m} {v:.0f}%" for m, v in (("cpu", sample.cpu_max), ("gpu", sample.gpu_max)) if v is not None)
+
+
+def idle_patch(old: Mapping[str, Any] | None, new: Mapping[str, Any] | None, now: datetime) -> dict[str, Any] | None:
+    """The merge patch of status.idle, or None when not worth a write: only the sample moved, and the
+    stored sample is younger than SAMPLE_REFRESH."""
+    old = dict(old or {})
+    new = dict(new or {})
+    if old == new:
+        return None
+    sample_keys = {"sampledAt", "cpuPercent", "gpuPercent"}
+    if {k: v for k, v in old.items() if k not in sample_keys} == {k: v for k, v in new.items() if k not in sample_keys}:
+        stored = parse_time(old.get("sampledAt"))
+        if stored is not None and now - stored < SAMPLE_REFRESH:
+            return None
+    if not new:
+        return {"idle": None}
+    return {"idle": {**{k: None for k in old if k not in new}, **new}}
+
+
+def stop_reason(stop: Stop) -> str:
+    return f"IdleCullerPolicy {stop.policy}: {stop.reason}"

@@ -1,0 +1,175 @@
+"""IdleCullerPolicy as the culler sees it: which notebooks a policy selects, when culling may happen,
+which metrics count on which instance, and what a Native policy pushes into the cloud."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from croniter import croniter
+
+from notebook_operator.api.formats import parse_duration
+from notebook_operator.api.notebookinstance import EXEMPT_ANNOTATION
+from notebook_operator.providers.types import Capability, IdleRule
+
+DEFAULT_WINDOW_MINUTES = 5
+# What each cloud calls its own mechanism, for status.idle.enforcement.
+MECHANISMS = {
+    ("pai-dsw", Capability.IDLE_RULE_THRESHOLDS): "PAI-DSW IdleInstanceCuller",
+    ("pai-dsw", Capability.SHUTDOWN_TIMER): "PAI-DSW shutdown timer",
+    ("modelarts", Capability.SHUTDOWN_TIMER): "ModelArts lease",
+}
+NOT_EXEMPT = frozenset({"false", "no", "0", ""})
+
+
+@dataclass(frozen=True)
+class Policy:
+    name: str
+    selector: Mapping[str, Any]
+    cpu_percent: int | None = None
+    gpu_percent: int | None = None
+    idle_minutes: int | None = None
+    window_minutes: int = DEFAULT_WINDOW_MINUTES
+    action: str = "Stop"
+    active_windows: tuple[Mapping[str, Any], ...] = ()
+    max_running_hours: float | None = None
+    dry_run: bool = False
+    enforcement: str = "Operator"
+
+    @classmethod
+    def from_spec(cls, name: str, spec: Mapping[str, Any]) -> Policy:
+        return cls(
+            name=name,
+            selector=spec.get("selector") or {},
+            cpu_percent=spec.get("cpuPercent"),
+            gpu_percent=spec.get("gpuPercent"),
+            idle_minutes=spec.get("idleMinutes"),
+            window_minutes=int(spec.get("windowMinutes") or DEFAULT_WINDOW_MINUTES),
+            action=str(spec.get("action") or "Stop"),
+            active_windows=tuple(spec.get("activeWindows") or ()),
+            max_running_hours=spec.get("maxRunningHours"),
+            dry_run=bool(spec.get("dryRun")),
+            enforcement=str(spec.get("enforcement") or "Operator"),
+        )
+
+    @property
+    def culls_idle(self) -> bool:
+        return self.idle_minutes is not None and (self.cpu_percent is not None or self.gpu_percent is not None)
+
+    @property
+    def window(self) -> timedelta:
+        return timedelta(minutes=self.window_minutes)
+
+    def thresholds(self, gpu: bool) -> dict[str, int]:
+        """The metrics that decide idleness on this instance, with their thresholds.
+
+        The GPU only counts on GPU instances; there it always counts - against gpuPercent, or
+        cpuPercent when only that is set - so a busy GPU behind an idle CPU is never idle.
+        """
+        found: dict[str, int] = {}
+        if self.cpu_percent is not None:
+            found["cpu"] = self.cpu_percent
+        if gpu:
+            threshold = self.gpu_percent if self.gpu_percent is not None else self.cpu_percent
+            if threshold is not None:
+                found["gpu"] = threshold
+        return found
+
+
+def selects(selector: Mapping[str, Any], labels: Mapping[str, str]) -> bool:
+    """metav1.LabelSelector semantics: an empty selector selects everything."""
+    for key, value in (selector.get("matchLabels") or {}).items():
+        if labels.get(key) != value:
+            return False
+    for requirement in selector.get("matchExpressions") or ():
+        key, operator, values = requirement["key"], requirement["operator"], requirement.get("values") or ()
+        if operator == "In" and labels.get(key) not in values:
+            return False
+        if operator == "NotIn" and key in labels and labels[key] in values:
+            return False
+        if operator == "Exists" and key not in labels:
+            return False
+        if operator == "DoesNotExist" and key in labels:
+            return False
+    return True
+
+
+def is_exempt(annotations: Mapping[str, str]) -> bool:
+    """Any value but an explicit false exempts: when in doubt, do not cull."""
+    return EXEMPT_ANNOTATION in annotations and annotations[EXEMPT_ANNOTATION].strip().lower() not in NOT_EXEMPT
+
+
+def matching(policies: Iterable[Policy], labels: Mapping[str, str]) -> list[Policy]:
+    return sorted((p for p in policies if selects(p.selector, labels)), key=lambda p: p.name)
+
+
+def in_active_window(windows: Iterable[Mapping[str, Any]], now: datetime) -> bool:
+    """Inside some window: the latest time its schedule fired (in its zone) is less than `duration` ago.
+    The latest fire is enough - an earlier window covering `now` implies the latest one does."""
+    windows = list(windows)
+    if not windows:
+        return True
+    for window in windows:
+        zone = ZoneInfo(window.get("timeZone") or "UTC")
+        fired: datetime = croniter(window["schedule"], now.astimezone(zone)).get_prev(datetime)
+        if now < fired + parse_duration(window["duration"]):
+            return True
+    return False
+
+
+@dataclass(frozen=True)
+class NativePlan:
+    """What the cloud should enforce itself for one instance, and which policies the operator still runs."""
+
+    idle_rule: IdleRule | None
+    shutdown_at: datetime | None
+    mechanisms: tuple[str, ...]
+    operator_policies: tuple[Policy, ...]
+
+    @property
+    def enforcement(self) -> str:
+        if not self.mechanisms:
+            return "Operator"
+        native = "Native: " + ", ".join(self.mechanisms)
+        return native + " + Operator" if self.operator_policies else native
+
+
+def native_plan(policies: Iterable[Policy], provider: str, capabilities: frozenset[Capability], gpu: bool,
+                started_at: datetime | None) -> NativePlan:  # fmt: skip
+    """Native, non-dry-run policies become one cloud rule (the clouds hold one per instance), combined
+    to the strictest: the highest thresholds and the shortest idle time; the earliest running cap.
+    What the cloud cannot enforce stays with the operator."""
+    rules: list[IdleRule] = []
+    caps: list[datetime] = []
+    by_operator: list[Policy] = []
+    for policy in policies:
+        native = policy.enforcement == "Native" and not policy.dry_run
+        idle_native = native and Capability.IDLE_RULE_THRESHOLDS in capabilities
+        cap_native = native and Capability.SHUTDOWN_TIMER in capabilities
+        if policy.culls_idle and idle_native:
+            thresholds = policy.thresholds(gpu)
+            assert policy.idle_minutes is not None
+            rules.append(IdleRule(cpu_percent=thresholds.get("cpu"), gpu_percent=thresholds.get("gpu"),
+                                  max_idle_minutes=policy.idle_minutes))  # fmt: skip
+        if policy.max_running_hours is not None and cap_native and started_at is not None:
+            caps.append(started_at + timedelta(hours=policy.max_running_hours))
+        rest = replace(policy, idle_minutes=None if idle_native else policy.idle_minutes,
+                       max_running_hours=None if cap_native else policy.max_running_hours)  # fmt: skip
+        if rest.culls_idle or rest.max_running_hours is not None:
+            by_operator.append(rest)
+    rule = None
+    if rules:
+        rule = IdleRule(
+            cpu_percent=max((r.cpu_percent for r in rules if r.cpu_percent is not None), default=None),
+            gpu_percent=max((r.gpu_percent for r in rules if r.gpu_percent is not None), default=None),
+            max_idle_minutes=min(r.max_idle_minutes for r in rules),
+        )
+    mechanisms = tuple(
+        MECHANISMS.get((provider, kind), f"{provider} {kind}")
+        for kind, wanted in ((Capability.IDLE_RULE_THRESHOLDS, rule), (Capability.SHUTDOWN_TIMER, caps))
+        if wanted
+    )
+    return NativePlan(rule, min(caps) if caps else None, mechanisms, tuple(by_operator))
