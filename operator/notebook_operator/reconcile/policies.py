@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -114,8 +114,11 @@ def in_active_window(windows: Iterable[Mapping[str, Any]], now: datetime) -> boo
         return True
     for window in windows:
         zone = ZoneInfo(window.get("timeZone") or "UTC")
-        fired: datetime = croniter(window["schedule"], now.astimezone(zone)).get_prev(datetime)
-        if now < fired + parse_duration(window["duration"]):
+        # get_prev is strictly before its start: start a second later so a window opening now counts.
+        start = (now + timedelta(seconds=1)).astimezone(zone)
+        # In UTC: aware arithmetic in a zone adds wall-clock time, and a window lasts real time.
+        fired = croniter(window["schedule"], start).get_prev(datetime).astimezone(UTC)
+        if fired <= now < fired + parse_duration(window["duration"]):
             return True
     return False
 
