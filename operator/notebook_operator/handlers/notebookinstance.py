@@ -15,6 +15,7 @@ import kopf
 
 from notebook_operator import metrics
 from notebook_operator.api.meta import GROUP, VERSION
+from notebook_operator.api.notebookinstance import EXEMPT_ANNOTATION
 from notebook_operator.handlers.accounts import accounts, notebooks
 from notebook_operator.polling import Tracked, action_record
 from notebook_operator.providers.base import Provider
@@ -44,8 +45,8 @@ async def track_notebook(
 
 
 def _annotations(meta: kopf.Meta) -> dict[str, str]:
-    """Only ours: kopf's own (last-handled-configuration) would copy the whole spec again."""
-    return {k: v for k, v in (meta.get("annotations") or {}).items() if k.startswith(GROUP)}
+    """Only the one the culler reads: kopf's own (last-handled-configuration) would copy the spec again."""
+    return {k: v for k, v in (meta.get("annotations") or {}).items() if k == EXEMPT_ANNOTATION}
 
 
 def _plain(value: Any) -> dict[str, Any]:
