@@ -23,6 +23,7 @@ venv: $(VENV)/.installed
 
 cluster-bins:
 	@hack/build-kube.sh $(BIN)
+	@hack/build-helm.sh $(BIN)
 
 cluster: venv cluster-bins
 	$(PY) -m notebook_operator.localcluster up --dir .cluster --bin-dir $(BIN)

@@ -1,7 +1,98 @@
+"""Session fixtures: a real kube-apiserver + etcd built from Go modules, the CRDs, a namespace per test.
+Tests under integration/ are marked `integration`."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
 import pytest
+import yaml
+from kubernetes import client, config
+
+from notebook_operator import localcluster
+from tests.emulator import Emulator, running_emulator
+from tests.kube import REPO, wait_for
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if "/integration/" in str(item.path):
             item.add_marker(pytest.mark.integration)
+
+
+@pytest.fixture(scope="session")
+def local_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[localcluster.LocalCluster]:
+    bins = REPO / ".cluster" / "bin"
+    subprocess.run([str(REPO / "hack" / "build-kube.sh"), str(bins)], check=True)
+    cluster = localcluster.start(bins, tmp_path_factory.mktemp("cluster"))
+    yield cluster
+    cluster.stop()
+
+
+@pytest.fixture(scope="session")
+def kubeconfig(local_cluster: localcluster.LocalCluster) -> Path:
+    return local_cluster.kubeconfig
+
+
+@pytest.fixture(scope="session")
+def api(kubeconfig: Path) -> Iterator[client.ApiClient]:
+    api_client = config.new_client_from_config(config_file=str(kubeconfig))
+    yield api_client
+    api_client.close()
+
+
+@pytest.fixture(scope="session")
+def kubectl(kubeconfig: Path) -> list[str]:
+    return [str(REPO / ".cluster" / "bin" / "kubectl"), "--kubeconfig", str(kubeconfig)]
+
+
+@pytest.fixture(scope="session")
+def crds(api: client.ApiClient) -> list[str]:
+    """Install crds/*.yaml and wait until each is Established."""
+    ext = client.ApiextensionsV1Api(api)
+    names = []
+    for path in sorted((REPO / "crds").glob("*.yaml")):
+        body = yaml.safe_load(path.read_text())
+        ext.create_custom_resource_definition(body)
+        names.append(body["metadata"]["name"])
+
+    def established() -> bool:
+        for name in names:
+            conditions = ext.read_custom_resource_definition(name).status.conditions or []
+            if not any(c.type == "Established" and c.status == "True" for c in conditions):
+                return False
+        return True
+
+    wait_for(established, timeout=30, what="CRDs Established")
+    return names
+
+
+@pytest.fixture
+def namespace(api: client.ApiClient, crds: list[str]) -> str:
+    name = f"t-{uuid.uuid4().hex[:10]}"
+    client.CoreV1Api(api).create_namespace({"metadata": {"name": name}})
+    return name
+
+
+@pytest.fixture
+def operator_env(kubeconfig: Path) -> dict[str, str]:
+    env = dict(os.environ)
+    env["KUBECONFIG"] = str(kubeconfig)
+    env["PYTHONUNBUFFERED"] = "1"
+    return env
+
+
+@pytest.fixture(scope="session")
+def emulator_process(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Emulator]:
+    with running_emulator(tmp_path_factory.mktemp("emulator"), "--transition-delay", "0") as emulator:
+        yield emulator
+
+
+@pytest.fixture
+def emulator(emulator_process: Emulator) -> Emulator:
+    emulator_process.reset()
+    return emulator_process

@@ -26,6 +26,16 @@ import yaml
 ADMIN_USER = "admin"
 
 
+AUDIT_POLICY = """apiVersion: audit.k8s.io/v1
+kind: Policy
+omitStages: ["RequestReceived"]
+rules:
+  - level: Metadata
+    userGroups: ["system:serviceaccounts"]
+  - level: None
+"""
+
+
 class ClusterError(RuntimeError):
     pass
 
@@ -157,6 +167,8 @@ def start(bin_dir: Path, workdir: Path, timeout: float = 90.0) -> LocalCluster:
     (workdir / "tokens.csv").write_text(f'{token},{ADMIN_USER},admin-uid,"system:masters"\n', encoding="utf-8")
     (workdir / "tokens.csv").chmod(0o600)
     sa_key, sa_pub = _service_account_keys(workdir)
+    # Requests by service accounts are audited, so a test can see what an operator running as one did.
+    (workdir / "audit-policy.yaml").write_text(AUDIT_POLICY, encoding="utf-8")
     etcd_port, peer_port, api_port = free_port(), free_port(), free_port()
 
     logs = workdir / "logs"
@@ -213,6 +225,10 @@ def start(bin_dir: Path, workdir: Path, timeout: float = 90.0) -> LocalCluster:
             "https://kubernetes.default.svc.cluster.local",
             "--allow-privileged",
             "--enable-priority-and-fairness=false",
+            "--audit-policy-file",
+            str(workdir / "audit-policy.yaml"),
+            "--audit-log-path",
+            str(workdir / "logs" / "audit.log"),
             "--storage-media-type",
             "application/json",
             "--v",

@@ -21,7 +21,6 @@ from notebook_operator.providers.factory import Account, connect
 from tests.emulator import PAI_KEY, Emulator, running_emulator
 from tests.integration.test_reconcile import notebook, setup_account, start_operator, status_of, wait_phase
 from tests.kube import get, wait_for
-from tests.operator_process import OperatorProcess
 
 IDLE = {"cpu": 1, "gpu": 0}
 
@@ -197,7 +196,7 @@ def test_restarted_operator_keeps_the_idle_clock(api: client.ApiClient, namespac
 
 
 def test_fault_mix_gives_no_wrong_stops(api: client.ApiClient, namespace: str, fresh_cloud: Emulator,
-                                        operator: OperatorProcess) -> None:  # fmt: skip
+                                        operator_env: dict[str, str], tmp_path: Path) -> None:  # fmt: skip
     faults = {"errorRate": 0.2, "throttleRate": 0.1, "retryAfterSeconds": 0.5, "latencyMs": 40, "pathPattern": "^/api/",
               "seed": 7}  # fmt: skip
     fresh_cloud.admin.put("/faults", json=faults).raise_for_status()
@@ -213,11 +212,13 @@ def test_fault_mix_gives_no_wrong_stops(api: client.ApiClient, namespace: str, f
     for i, instance_id in enumerate(busy):
         adopt(api, namespace, f"busy-{i}", instance_id, "ml")
     adopt(api, namespace, "exempt", exempt, "ml", exempt=True)
+    op = start_operator(namespace, operator_env, tmp_path / "operator.log")
     try:
         for i in range(len(idle)):
             wait_phase(api, namespace, f"idle-{i}", "Stopped", timeout=300)
         time.sleep(5)
     finally:
         seen = watchdog.stop()
+        op.kill()
     assert seen == {"Running"}
     assert all(fresh_cloud.instance(i)["status"] == "Running" for i in [*busy, exempt])

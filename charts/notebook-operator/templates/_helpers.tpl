@@ -1,0 +1,52 @@
+{{- define "notebook-operator.fullname" -}}
+{{- if contains .Chart.Name .Release.Name -}}
+{{- .Release.Name | trunc 63 | trimSuffix "-" -}}
+{{- else -}}
+{{- printf "%s-%s" .Release.Name .Chart.Name | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "notebook-operator.labels" -}}
+app.kubernetes.io/name: {{ .Chart.Name }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version }}
+{{- end -}}
+
+{{- define "notebook-operator.selectorLabels" -}}
+app.kubernetes.io/name: {{ .Chart.Name }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end -}}
+
+{{- define "notebook-operator.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create -}}
+{{- default (include "notebook-operator.fullname" .) .Values.serviceAccount.name -}}
+{{- else -}}
+{{- required "serviceAccount.name is required when serviceAccount.create is false" .Values.serviceAccount.name -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "notebook-operator.peering" -}}
+{{- if or .Values.peering.enabled (gt (int .Values.replicaCount) 1) -}}true{{- end -}}
+{{- end -}}
+
+{{/* The rules the operator needs in each watched namespace (or cluster-wide); each one has a use:
+     - the three kinds: kopf lists and watches them and patches their metadata (finalizer, its annotations);
+     - their status: the operator writes status through the status subresource;
+     - secrets get: a ProviderConfig's credentials Secret, read by name;
+     - events create: kopf posts an Event for every action and failure. */}}
+{{- define "notebook-operator.rules" -}}
+- apiGroups: ["cloudnotebooks.io"]
+  resources: ["providerconfigs", "notebookinstances", "idlecullerpolicies"]
+  verbs: ["list", "watch", "patch"]
+- apiGroups: ["cloudnotebooks.io"]
+  resources: ["providerconfigs/status", "notebookinstances/status", "idlecullerpolicies/status"]
+  verbs: ["patch"]
+- apiGroups: [""]
+  resources: ["secrets"]
+  verbs: ["get"]
+- apiGroups: ["", "events.k8s.io"]
+  resources: ["events"]
+  verbs: ["create"]
+{{- end -}}

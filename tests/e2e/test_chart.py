@@ -1,0 +1,224 @@
+"""The Helm chart: lint, values schema, rendering, `helm install` on the real API server, and the operator
+running as the chart's ServiceAccount (token from the TokenRequest API) - which proves the chart's RBAC
+is enough - while the API server's audit log shows every granted verb used, which proves it is no more."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from kubernetes import client
+
+from notebook_operator import localcluster
+from notebook_operator.api.meta import GROUP, VERSION
+from tests.emulator import Emulator
+from tests.integration.test_reconcile import TEMPLATE, notebook, setup_account, wait_phase
+from tests.kube import REPO, get, wait_for
+from tests.operator_process import OperatorProcess
+
+BIN = REPO / ".cluster" / "bin"
+CHART = REPO / "charts" / "notebook-operator"
+RELEASE = "nbop"
+
+
+@pytest.fixture(scope="module")
+def helm() -> str:
+    subprocess.run([str(REPO / "hack" / "build-helm.sh"), str(BIN)], check=True)
+    return str(BIN / "helm")
+
+
+def render(helm: str, *args: str) -> list[dict[str, Any]]:
+    out = subprocess.run([helm, "template", RELEASE, str(CHART), "--namespace", "ops", *args],
+                         capture_output=True, text=True, check=True)  # fmt: skip
+    return [doc for doc in yaml.safe_load_all(out.stdout) if doc]
+
+
+def kind(docs: list[dict[str, Any]], name: str) -> list[dict[str, Any]]:
+    return [d for d in docs if d["kind"] == name]
+
+
+def test_chart_carries_the_generated_crds() -> None:
+    generated = sorted(p.name for p in (REPO / "crds").glob("*.yaml"))
+    assert generated and all((CHART / "crds" / n).read_bytes() == (REPO / "crds" / n).read_bytes() for n in generated)
+    assert sorted(p.name for p in (CHART / "crds").glob("*.yaml")) == sorted([*generated, "kopf.dev_peerings.yaml"])
+
+
+OPTIONAL = "podDisruptionBudget.enabled=true,metrics.serviceMonitor.enabled=true"
+
+
+@pytest.mark.parametrize("values", [[], ["--set", "replicaCount=3"], ["--set", "watchNamespaces={a,b}"],
+                                    ["--set", OPTIONAL]])  # fmt: skip
+def test_helm_lint_is_clean(helm: str, values: list[str]) -> None:
+    result = subprocess.run([helm, "lint", "--strict", str(CHART), *values], capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "[WARNING]" not in result.stdout and "[ERROR]" not in result.stdout
+
+
+@pytest.mark.parametrize(("values", "field"), [
+    (["--set", "replicaCount=0"], "replicaCount"),
+    (["--set-string", "replicaCount=two"], "replicaCount"),
+    (["--set", "image.pullPolicy=Sometimes"], "pullPolicy"),
+    (["--set", "image.repository="], "repository"),
+    (["--set", "watchNamespaces={Bad_Namespace}"], "watchNamespaces"),
+    (["--set", "logFormat=xml"], "logFormat"),
+    (["--set", "metrics.port=80"], "port"),
+    (["--set", "metrics.serviceMonitor.interval=often"], "interval"),
+    (["--set", "resources.requests.memory=lots"], "memory"),
+    (["--set", "podDisruptionBudget.minAvailable=half"], "minAvailable"),
+    (["--set", "surprise=1"], "surprise"),
+    (["--set", "serviceAccount.create=false"], "serviceAccount.name"),
+])  # fmt: skip
+def test_values_schema_rejects_bad_values(helm: str, values: list[str], field: str) -> None:
+    result = subprocess.run([helm, "template", RELEASE, str(CHART), *values], capture_output=True, text=True)
+    assert result.returncode != 0
+    assert field in result.stderr, result.stderr
+
+
+def test_deployment_is_hardened(helm: str) -> None:
+    docs = render(helm)
+    (deployment,) = kind(docs, "Deployment")
+    pod = deployment["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
+    assert container["securityContext"] == {"allowPrivilegeEscalation": False, "readOnlyRootFilesystem": True,
+                                            "privileged": False, "capabilities": {"drop": ["ALL"]}}  # fmt: skip
+    assert container["resources"]["requests"] and container["resources"]["limits"]["memory"]
+    assert container["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "health"}
+    assert container["readinessProbe"]["httpGet"] == {"path": "/healthz", "port": "health"}
+    assert "--all-namespaces" in container["args"] and "--standalone" in container["args"]
+    assert pod["serviceAccountName"] == f"{RELEASE}-notebook-operator"
+    assert kind(docs, "Service") and not kind(docs, "PodDisruptionBudget") and not kind(docs, "ServiceMonitor")
+    assert not kind(docs, "ClusterKopfPeering")
+
+
+def test_rbac_has_no_wildcards_and_the_same_rules_in_both_scopes(helm: str) -> None:
+    cluster = render(helm, "--set", "replicaCount=2")
+    namespaced = render(helm, "--set", "replicaCount=2", "--set", "watchNamespaces={team-a,team-b}")
+    (cluster_role,) = kind(cluster, "ClusterRole")
+    roles = kind(namespaced, "Role")
+    assert [r["metadata"]["namespace"] for r in roles] == ["team-a", "team-b"] and not kind(namespaced, "ClusterRole")
+    for rules in [cluster_role["rules"], *(r["rules"] for r in roles)]:
+        for rule in rules:
+            assert "*" not in rule["verbs"] + rule["resources"] + rule["apiGroups"]
+    strip = json.dumps(cluster_role["rules"]).replace("clusterkopfpeerings", "kopfpeerings")
+    assert json.loads(strip) == roles[0]["rules"]
+    args = kind(cluster, "Deployment")[0]["spec"]["template"]["spec"]["containers"][0]["args"]
+    assert "--peering=notebook-operator" in args and kind(cluster, "ClusterKopfPeering")
+    assert [p["metadata"]["namespace"] for p in kind(namespaced, "KopfPeering")] == ["team-a", "team-b"]
+
+
+def test_optional_parts(helm: str) -> None:
+    docs = render(helm, "--set", "podDisruptionBudget.enabled=true,metrics.serviceMonitor.enabled=true")
+    assert kind(docs, "PodDisruptionBudget")[0]["spec"]["minAvailable"] == 1
+    assert kind(docs, "ServiceMonitor")[0]["spec"]["endpoints"][0]["port"] == "metrics"
+    docs = render(helm, "--set", "metrics.enabled=false")
+    assert not kind(docs, "Service")
+    assert "--metrics-port=0" in kind(docs, "Deployment")[0]["spec"]["template"]["spec"]["containers"][0]["args"]
+
+
+# --- installed, and the operator as the chart's ServiceAccount ----------------------------------------
+
+
+@pytest.fixture
+def installed(helm: str, kubeconfig: Path, namespace: str) -> Iterator[list[dict[str, Any]]]:
+    """The chart installed watching `namespace`, with two replicas' worth of peering."""
+    values = ["--set", f"watchNamespaces={{{namespace}}}", "--set", "replicaCount=2"]
+    result = subprocess.run([helm, "install", RELEASE, str(CHART), "--namespace", namespace, "--kubeconfig",
+                             str(kubeconfig), *values], capture_output=True, text=True)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "watching: " + namespace in result.stdout  # NOTES.txt
+    yield render(helm, *values)
+    subprocess.run([helm, "uninstall", RELEASE, "--namespace", namespace, "--kubeconfig", str(kubeconfig)],
+                   capture_output=True, check=False)  # fmt: skip
+
+
+def service_account_kubeconfig(api: client.ApiClient, cluster: localcluster.LocalCluster, namespace: str,
+                               account: str, path: Path) -> Path:  # fmt: skip
+    request = client.CoreV1Api(api).create_namespaced_service_account_token(
+        account, namespace, {"spec": {"audiences": ["https://kubernetes.default.svc.cluster.local"],
+                                      "expirationSeconds": 3600}})  # fmt: skip
+    path.write_text(yaml.safe_dump({
+        "apiVersion": "v1", "kind": "Config", "current-context": "sa",
+        "clusters": [{"name": "local",
+                      "cluster": {"server": cluster.url, "certificate-authority": str(cluster.ca_file)}}],
+        "users": [{"name": account, "user": {"token": request.status.token}}],
+        "contexts": [{"name": "sa", "context": {"cluster": "local", "user": account, "namespace": namespace}}],
+    }))  # fmt: skip
+    return path
+
+
+def granted(rules: list[dict[str, Any]]) -> set[tuple[str, str, str]]:
+    return {(group, resource, verb) for rule in rules for group in rule["apiGroups"] for resource in rule["resources"]
+            for verb in rule["verbs"]}  # fmt: skip
+
+
+def audited(cluster: localcluster.LocalCluster, user: str) -> list[dict[str, Any]]:
+    lines = (cluster.workdir / "logs" / "audit.log").read_text().splitlines()
+    return [e for e in map(json.loads, lines) if e.get("user", {}).get("username") == user and e.get("objectRef")]
+
+
+def test_operator_runs_as_the_chart_service_account(
+    api: client.ApiClient, local_cluster: localcluster.LocalCluster, namespace: str, installed: list[dict[str, Any]],
+    emulator: Emulator, kubectl: list[str], tmp_path: Path,
+) -> None:  # fmt: skip
+    account = f"{RELEASE}-notebook-operator"
+    listing = subprocess.run([*kubectl, "get", "serviceaccounts,roles,rolebindings,deployments,services,kopfpeerings",
+                              "-n", namespace, "-o", "json"], capture_output=True, text=True, check=True)  # fmt: skip
+    made = {(item["kind"], item["metadata"]["name"]) for item in json.loads(listing.stdout)["items"]}
+    assert {("ServiceAccount", account), ("Role", account), ("RoleBinding", account), ("Deployment", account),
+            ("Service", f"{account}-metrics"), ("KopfPeering", "notebook-operator")} <= made  # fmt: skip
+    (deployment,) = kind(installed, "Deployment")
+    args = [a for a in deployment["spec"]["template"]["spec"]["containers"][0]["args"]
+            if not a.startswith(("--liveness", "--metrics-port"))]  # fmt: skip
+    assert args[0] == "run" and f"--namespace={namespace}" in args and "--peering=notebook-operator" in args
+    kubeconfig = service_account_kubeconfig(api, local_cluster, namespace, account, tmp_path / "sa.kubeconfig")
+    env = {"KUBECONFIG": str(kubeconfig), "PYTHONUNBUFFERED": "1", "PATH": "/usr/bin:/bin"}
+    op = OperatorProcess([*args[1:], "--liveness", "", "--metrics-port", "0"], env, tmp_path / "operator.log")
+    try:
+        setup_account(api, namespace, emulator)
+        client.CustomObjectsApi(api).create_namespaced_custom_object(GROUP, VERSION, namespace, "idlecullerpolicies", {
+            "apiVersion": f"{GROUP}/{VERSION}", "kind": "IdleCullerPolicy", "metadata": {"name": "all"},
+            "spec": {"selector": {}, "cpuPercent": 5, "idleMinutes": 60}})  # fmt: skip
+        notebook(api, namespace, "made", {"template": TEMPLATE, "desiredState": "Running"})
+        status = wait_phase(api, namespace, "made", "Running", timeout=60)
+        assert status["lastAction"]["action"] == "create"
+        wait_for(lambda: get(api, "IdleCullerPolicy", namespace, "all").get("status", {}).get("matched") == 1,
+                 timeout=30, what="policy status")  # fmt: skip
+        client.CustomObjectsApi(api).delete_namespaced_custom_object(GROUP, VERSION, namespace, "notebookinstances",
+                                                                     "made")  # fmt: skip
+        wait_for(lambda: not _exists(api, namespace, "made"), timeout=60, what="deleted through the finalizer")
+        assert emulator.calls().get("pai-dsw:DeleteInstance") == 1
+    finally:
+        op.kill()
+    user = f"system:serviceaccount:{namespace}:{account}"
+    events = audited(local_cluster, user)
+    refused = [(e["verb"], e["objectRef"]) for e in events if e.get("responseStatus", {}).get("code") == 403]
+    assert refused == [], "the chart's RBAC is not enough"
+    used = {
+        (
+            e["objectRef"].get("apiGroup", ""),
+            e["objectRef"]["resource"]
+            + ("/" + e["objectRef"]["subresource"] if e["objectRef"].get("subresource") else ""),
+            e["verb"],
+        )
+        for e in events
+    }
+    (role,) = kind(installed, "Role")
+    unused = granted(role["rules"]) - used
+    assert unused == set(), f"granted but never used: {sorted(unused)}"
+
+
+def _exists(api: client.ApiClient, namespace: str, name: str) -> bool:
+    try:
+        get(api, "NotebookInstance", namespace, name)
+    except client.ApiException as e:
+        if e.status == 404:
+            return False
+        raise
+    return True
