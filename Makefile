@@ -7,10 +7,10 @@ BIN := .cluster/bin
 KUBE_BINS := $(BIN)/etcd $(BIN)/kube-apiserver $(BIN)/kubectl
 PYTEST_ARGS ?=
 
-.PHONY: help venv cluster-bins cluster cluster-down crds lint test test-unit demo bench clean
+.PHONY: help venv cluster-bins cluster cluster-down crds manifests lint test test-unit demo bench clean
 
 help:
-	@echo "make demo | test | test-unit | lint | crds | cluster | cluster-down | bench | clean"
+	@echo "make demo | test | test-unit | lint | crds | manifests | cluster | cluster-down | bench | clean"
 
 # The virtualenv, with the exact versions of constraints.txt; rebuilt when either file changes.
 $(VENV)/.installed: pyproject.toml constraints.txt
@@ -33,6 +33,11 @@ cluster-down: venv
 
 crds: venv
 	$(VENV)/bin/notebook-operator crds --output crds
+	cp crds/*.yaml charts/notebook-operator/crds/
+
+# The kustomize base deploy/kustomize, rendered from the chart.
+manifests: cluster-bins
+	hack/gen-manifests.sh
 
 lint: venv
 	$(VENV)/bin/ruff check operator tests hack
