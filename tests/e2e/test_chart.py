@@ -24,6 +24,14 @@ from tests.operator_process import OperatorProcess
 BIN = REPO / ".cluster" / "bin"
 CHART = REPO / "charts" / "notebook-operator"
 RELEASE = "nbop"
+# kopf watches CRDs and namespaces to notice resources added while it runs; refused, it keeps what API
+# discovery found at start (the chart installs the CRDs before the operator). Cluster-wide reads are not
+# worth granting for that, so these are the only refusals allowed.
+KOPF_OPTIONAL = {
+    (group, resource, verb)
+    for group, resource in (("apiextensions.k8s.io", "customresourcedefinitions"), ("", "namespaces"))
+    for verb in ("list", "watch")
+}
 
 
 @pytest.fixture(scope="module")
@@ -198,8 +206,9 @@ def test_operator_runs_as_the_chart_service_account(
         op.kill()
     user = f"system:serviceaccount:{namespace}:{account}"
     events = audited(local_cluster, user)
-    refused = [(e["verb"], e["objectRef"]) for e in events if e.get("responseStatus", {}).get("code") == 403]
-    assert refused == [], "the chart's RBAC is not enough"
+    refused = {(e["objectRef"].get("apiGroup", ""), e["objectRef"]["resource"], e["verb"]) for e in events
+               if e.get("responseStatus", {}).get("code") == 403}  # fmt: skip
+    assert refused <= KOPF_OPTIONAL, f"the chart's RBAC is not enough: {sorted(refused - KOPF_OPTIONAL)}"
     used = {
         (
             e["objectRef"].get("apiGroup", ""),

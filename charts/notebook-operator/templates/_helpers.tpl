@@ -35,7 +35,10 @@ app.kubernetes.io/instance: {{ .Release.Name }}
      - the three kinds: kopf lists and watches them and patches their metadata (finalizer, its annotations);
      - their status: the operator writes status through the status subresource;
      - secrets get: a ProviderConfig's credentials Secret, read by name;
-     - events create: kopf posts an Event for every action and failure. */}}
+     - events create: kopf posts an Event (core v1) for every action and failure.
+     Not granted: list/watch of CRDs and namespaces, which kopf only uses to notice resources added while
+     it runs (it logs that it falls back to what it found at start; the chart installs the CRDs first).
+     tests/e2e/test_chart.py runs the operator as this ServiceAccount and checks every verb is used. */}}
 {{- define "notebook-operator.rules" -}}
 - apiGroups: ["cloudnotebooks.io"]
   resources: ["providerconfigs", "notebookinstances", "idlecullerpolicies"]
@@ -46,7 +49,7 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 - apiGroups: [""]
   resources: ["secrets"]
   verbs: ["get"]
-- apiGroups: ["", "events.k8s.io"]
+- apiGroups: [""]
   resources: ["events"]
   verbs: ["create"]
 {{- end -}}
