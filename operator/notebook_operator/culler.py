@@ -23,6 +23,9 @@ from notebook_operator.reconcile.shutdown import next_shutdown
 
 logger = logging.getLogger(__name__)
 UTILIZATION_CONCURRENCY = 8
+# Metrics have one point a minute: sampling an instance more often adds calls, not evidence. The idle
+# clock bridges the time between samples (each fetch covers the span since the previous one).
+SAMPLE_INTERVAL = timedelta(seconds=60)
 # A sample is only written when the clock changes or the stored one is this old: a cluster of idle
 # notebooks must not cost one status write per notebook per poll cycle.
 SAMPLE_REFRESH = timedelta(minutes=5)
@@ -55,10 +58,20 @@ class Assessment:
 
 
 class Culler:
-    def __init__(self, provider: Provider, policies: Policies) -> None:
+    def __init__(self, provider: Provider, policies: Policies, calls_per_cycle: int = 1000) -> None:
         self.provider = provider
         self.policies = policies
+        # Metrics reads may use part of the account's request budget per cycle, never all of it: listing
+        # and stops come first. What is left over is read in later cycles, oldest samples first.
+        self.calls_per_cycle = max(2, calls_per_cycle)
+        self._calls_left = self.calls_per_cycle
+        self._sampled: dict[str, datetime] = {}
         self._fetching = asyncio.Semaphore(UTILIZATION_CONCURRENCY)
+
+    def begin_cycle(self, running: int) -> None:
+        self._calls_left = self.calls_per_cycle
+        if len(self._sampled) > 2 * running + 100:  # forget instances gone from the account
+            self._sampled.clear()
 
     async def assess(self, namespace: str, name: str, labels: Mapping[str, str], annotations: Mapping[str, str],
                      spec: Mapping[str, Any], status: Mapping[str, Any], instance: CloudInstance,
@@ -79,7 +92,7 @@ class Culler:
         idle["enforcement"] = plan.enforcement if chosen else None
         operator_policies = list(plan.operator_policies)
         sample = None
-        if any(p.culls_idle for p in operator_policies):
+        if any(p.culls_idle for p in operator_policies) and self._due_for_sample(instance, now):
             sample = await self._sample(instance, sample_window(operator_policies, idle, now))
         planned = next_shutdown(spec.get("shutdown"), instance.started_at, now)
         decision = evaluate(operator_policies, idle, instance, sample, now, planned.at if planned else None)
@@ -92,6 +105,15 @@ class Culler:
             result.events.append(("Normal", "WouldCull", f"would stop {name}: {decision.report}"))
             logger.info("dry run: would stop %s/%s: %s", namespace, name, decision.report)
         return result
+
+    def _due_for_sample(self, instance: CloudInstance, now: datetime) -> bool:
+        last = self._sampled.get(instance.id)
+        cost = 2 if instance.is_gpu else 1  # CPU and GPU are separate metric reads
+        if (last is not None and now - last < SAMPLE_INTERVAL) or self._calls_left < cost:
+            return False
+        self._calls_left -= cost
+        self._sampled[instance.id] = now
+        return True
 
     async def _sample(self, instance: CloudInstance, window: timedelta) -> Utilization | None:
         async with self._fetching:

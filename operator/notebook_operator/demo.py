@@ -68,6 +68,10 @@ def _resources(emulator: str, at: str) -> list[dict[str, Any]]:
            shutdown={"afterRunning": "1m"}),
         nb("carol-cpu", "modelarts", template={"name": "carol-cpu", "image": "e1a07296-22a8-4f05-8bc8-e936c8e54090",
                                                "instanceType": "modelarts.vm.cpu.2u"}, desiredState="Running"),
+        # Stop a notebook whose CPU and GPU stayed under 10% for a minute (minutes, so the demo is short).
+        {"apiVersion": f"{GROUP}/{VERSION}", "kind": "IdleCullerPolicy", "metadata": {"name": "gpu-idle"},
+         "spec": {"selector": {"matchLabels": {"team": "demo"}}, "cpuPercent": 10, "gpuPercent": 10,
+                  "idleMinutes": 1, "windowMinutes": 1}},
     ]  # fmt: skip
 
 
@@ -75,7 +79,8 @@ def _apply(api: client.ApiClient, obj: dict[str, Any]) -> None:
     if obj["kind"] == "Secret":
         client.CoreV1Api(api).create_namespaced_secret(NAMESPACE, obj)  # type: ignore[arg-type]  # a dict body
         return
-    plural = {"ProviderConfig": "providerconfigs", "NotebookInstance": "notebookinstances"}[obj["kind"]]
+    plural = {"ProviderConfig": "providerconfigs", "NotebookInstance": "notebookinstances",
+              "IdleCullerPolicy": "idlecullerpolicies"}[obj["kind"]]  # fmt: skip
     client.CustomObjectsApi(api).create_namespaced_custom_object(GROUP, VERSION, NAMESPACE, plural, obj)
 
 
@@ -84,19 +89,33 @@ def _table(api: client.ApiClient) -> tuple[str, list[dict[str, Any]]]:
         dict[str, Any],
         client.CustomObjectsApi(api).list_namespaced_custom_object(GROUP, VERSION, NAMESPACE, "notebookinstances"),
     )
-    rows = [["NAME", "PROVIDER", "INSTANCE ID", "PHASE", "DESIRED", "NEXT SHUTDOWN", "LAST ACTION"]]
+    rows = [["NAME", "PROVIDER", "INSTANCE ID", "PHASE", "DESIRED", "NEXT SHUTDOWN", "IDLE", "STOPPED BY"]]
+    now = datetime.now(UTC)
     for item in sorted(items["items"], key=lambda i: i["metadata"]["name"]):
         s = item.get("status") or {}
-        last = s.get("lastAction") or {}
         rows.append([item["metadata"]["name"], s.get("provider", ""), s.get("instanceId", ""), s.get("phase", ""),
-                     item["spec"].get("desiredState", ""), s.get("nextShutdownAt", ""),
-                     f"{last.get('action', '')} {last.get('state', '')}".strip()])  # fmt: skip
+                     item["spec"].get("desiredState", ""), s.get("nextShutdownAt", ""), _idle(s.get("idle"), now),
+                     (s.get("stoppedBy") or "").removeprefix("notebook-operator: ")[:48]])  # fmt: skip
     widths = [max(len(r[c]) for r in rows) for c in range(len(rows[0]))]
     text = "\n".join("  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)).rstrip() for r in rows)
     return text, items["items"]
 
 
-def run(bin_dir: Path, workdir: Path, keep: bool = False, timeout: float = 240) -> int:
+def _idle(idle: dict[str, Any] | None, now: datetime) -> str:
+    if not idle:
+        return ""
+    if idle.get("since"):
+        since = datetime.fromisoformat(str(idle["since"]).replace("Z", "+00:00"))
+        return f"{int((now - since).total_seconds())}s ({idle.get('policy')})"
+    return f"culled ({idle['culledBy']})" if idle.get("culledBy") else ""
+
+
+def _seed(emulator: str, **spec: Any) -> str:
+    instance_id: str = httpx.post(f"{emulator}/_emulator/instances", json=spec).json()["id"]
+    return instance_id
+
+
+def run(bin_dir: Path, workdir: Path, keep: bool = False, timeout: float = 270) -> int:
     started = time.monotonic()
     print(f"notebook-operator demo: starting a local API server in {workdir} ...", flush=True)
     cluster = localcluster.start(bin_dir, workdir / "cluster")
@@ -114,36 +133,58 @@ def run(bin_dir: Path, workdir: Path, keep: bool = False, timeout: float = 240) 
             ext.create_custom_resource_definition(yaml.safe_load(path.read_text()))
         time.sleep(2)
         client.CoreV1Api(api).create_namespace({"metadata": {"name": NAMESPACE}})  # type: ignore[arg-type]
-        # An instance someone clicked together in the console, adopted by id and only observed.
-        seeded = httpx.post(f"{emulator}/_emulator/instances", json={"cloud": "pai-dsw", "account": PAI[0],
-                            "name": "legacy-console", "gpu": 1}).json()  # fmt: skip
+        # Instances clicked together in the console, adopted by id: one only observed, one idle since it
+        # started (the policy will stop it), one with a busy GPU behind an idle CPU (never stopped).
+        pai = {"cloud": "pai-dsw", "account": PAI[0], "gpu": 1}
+        adopted = {
+            "legacy-console": (_seed(emulator, name="legacy-console", **pai), {"managementPolicy": "Observe"}, {}),
+            "dave-idle-gpu": (_seed(emulator, name="dave-idle-gpu", utilization={"cpu": 2, "gpu": 0}, **pai), {},
+                              {"team": "demo"}),
+            "erin-busy-gpu": (_seed(emulator, name="erin-busy-gpu", utilization={"cpu": 3, "gpu": 85}, **pai), {},
+                              {"team": "demo"}),
+        }  # fmt: skip
         at = (datetime.now(UTC) + timedelta(seconds=25)).strftime("%Y-%m-%dT%H:%M:%SZ")
         for obj in _resources(emulator, at):
             _apply(api, obj)
-        _apply(api, {"apiVersion": f"{GROUP}/{VERSION}", "kind": "NotebookInstance",
-                     "metadata": {"name": "legacy-console"},
-                     "spec": {"providerConfigRef": {"name": "pai"}, "instanceId": seeded["id"],
-                              "managementPolicy": "Observe"}})  # fmt: skip
+        for name, (instance_id, spec, labels) in adopted.items():
+            ref = {"providerConfigRef": {"name": "pai"}, "instanceId": instance_id}
+            _apply(api, {"apiVersion": f"{GROUP}/{VERSION}", "kind": "NotebookInstance",
+                         "metadata": {"name": name, "labels": labels}, "spec": {**ref, **spec}})  # fmt: skip
         env = {**os.environ, "KUBECONFIG": str(cluster.kubeconfig)}
         procs.append(_spawn([sys.executable, "-m", "notebook_operator", "run", "--standalone", "-n", NAMESPACE,
                              "--liveness", "", "--metrics-port", "0"], workdir / "operator.log", env))  # fmt: skip
-        print(f"operator running; alice-gpu stops at {at}, bob-gpu one minute after it starts\n", flush=True)
-        stopped: set[str] = set()
+        print(f"operator running; alice-gpu stops at {at}, bob-gpu one minute after it starts, dave-idle-gpu when"
+              " it has been idle for a minute\n", flush=True)  # fmt: skip
+        expected = {"alice-gpu", "bob-gpu", "dave-idle-gpu"}
+        stopped: dict[str, str] = {}
         while time.monotonic() - started < timeout:
             text, items = _table(api)
             print(text + "\n", flush=True)
-            stopped = {i["metadata"]["name"] for i in items if (i.get("status") or {}).get("stoppedBy")}
-            if {"alice-gpu", "bob-gpu"} <= stopped:
+            stopped = {i["metadata"]["name"]: i["status"]["stoppedBy"] for i in items
+                       if (i.get("status") or {}).get("stoppedBy")}  # fmt: skip
+            if expected <= set(stopped):
                 break
             time.sleep(5)
+        time.sleep(2)  # one more policy status tick
         calls = httpx.get(f"{emulator}/_emulator/calls").json()["calls"]
+        policy = cast(dict[str, Any], client.CustomObjectsApi(api).get_namespaced_custom_object(
+            GROUP, VERSION, NAMESPACE, "idlecullerpolicies", "gpu-idle")).get("status") or {}  # fmt: skip
+        timers = sorted(n for n, by in stopped.items() if "shutdown" in by)
+        culled = sorted(n for n, by in stopped.items() if "IdleCullerPolicy" in by)
+        running = sorted(i["metadata"]["name"] for i in items if (i.get("status") or {}).get("phase") == "Running")
         print("summary:")
-        print(f"  instances mirrored: {len(items)} (3 created, 1 adopted)")
-        print(f"  stopped on their shutdown timers: {', '.join(sorted(stopped)) or 'none'}")
+        print(f"  instances mirrored: {len(items)} (3 created, 3 adopted)")
+        print(f"  stopped on their shutdown timers: {', '.join(timers) or 'none'}")
+        print(f"  culled when idle: {', '.join(culled) or 'none'}")
+        print(f"  still running: {', '.join(running) or 'none'}")
+        print(f"  instances stopped: {len(stopped)}")
+        print(f"  IdleCullerPolicy gpu-idle: matched {policy.get('matched', 0)}, stopped {policy.get('stopped', 0)}, "
+              f"estimated hours saved {policy.get('estimatedHoursSaved', 0):.2f} (grows until the instance is "
+              "started again or would have stopped anyway)")  # fmt: skip
         print(f"  cloud calls: {sum(calls.values())} ({calls.get('pai-dsw:ListInstances', 0)} PAI-DSW list pages,"
-              f" {calls.get('pai-dsw:StopInstance', 0)} stops)")  # fmt: skip
-        print("  idle culling (IdleCullerPolicy) lands with its own issue")
-        ok = {"alice-gpu", "bob-gpu"} <= stopped
+              f" {calls.get('pai-dsw:GetInstanceMetrics', 0)} metrics reads, "
+              f"{calls.get('pai-dsw:StopInstance', 0)} stops)")  # fmt: skip
+        ok = expected <= set(stopped)
         if keep:
             pids = " ".join(str(p.pid) for p in procs)
             print(f"\nleft running:\n  export KUBECONFIG={cluster.kubeconfig}\n  emulator: {emulator}\n"

@@ -74,9 +74,9 @@ def action_record(action: str, reason: str, state: str, now: datetime, generatio
 
 class Poller:
     def __init__(self, provider: Provider, kube: Kube, emit: EventSink, account: str = "",
-                 policies: Policies | None = None) -> None:  # fmt: skip
+                 policies: Policies | None = None, metric_calls_per_cycle: int = 1000) -> None:  # fmt: skip
         self.provider = provider
-        self.culler = Culler(provider, policies) if policies is not None else None
+        self.culler = Culler(provider, policies, metric_calls_per_cycle) if policies is not None else None
         self.account = account
         self._phases: set[str] = set()
         self.kube = kube
@@ -97,6 +97,8 @@ class Poller:
         listed = time.monotonic()
         result = CycleResult(listed=len(observed), tracked=len(tracked))
         self._count_phases(observed)
+        if self.culler is not None:
+            self.culler.begin_cycle(sum(1 for i in observed.values() if i.phase == "Running"))
         work = [self._one(item, observed, now, result) for item in tracked if item.instance_id]
         await asyncio.gather(*work)
         if result.writes:

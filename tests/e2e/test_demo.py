@@ -19,9 +19,12 @@ def test_demo_runs_and_cleans_up(tmp_path: Path) -> None:
     )  # fmt: skip
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     summary = result.stdout.split("summary:")[-1]
-    assert "instances mirrored: 4" in summary
+    assert "instances mirrored: 6" in summary
     assert "stopped on their shutdown timers: alice-gpu, bob-gpu" in summary
-    assert "2 stops" in summary
+    assert "culled when idle: dave-idle-gpu" in summary
+    assert "still running: carol-cpu, erin-busy-gpu, legacy-console" in summary  # busy GPU, no metrics, unmatched
+    assert "instances stopped: 3" in summary and "IdleCullerPolicy gpu-idle: matched 5, stopped 1" in summary
+    assert "3 stops" in summary
     # The cluster's processes carry the work dir in their flags, the emulator its demo key, the operator its namespace.
     for pattern in (str(workdir), "LTAI-demo:demo-pai-secret", "run --standalone -n demo "):
         leftovers = subprocess.run(["pgrep", "-f", pattern], capture_output=True, text=True)

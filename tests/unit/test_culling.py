@@ -181,6 +181,15 @@ def test_dry_run_reports_once_and_never_stops() -> None:
     assert len(reports) == 1 and reports[0].startswith("idle 10 min, cpu 1%") and "dry run" in reports[0]
 
 
+def test_dry_run_reports_once_across_cycles_without_samples() -> None:
+    dry = Policy("dry", {}, cpu_percent=10, idle_minutes=10, dry_run=True)
+    samples: list[Utilization | None] = []
+    for s in every(5, 6):
+        samples += [s, None, None]
+    decisions = run([dry], {}, samples)
+    assert len([d for d in decisions if d.report]) == 1
+
+
 def test_dry_run_beside_a_real_policy_reports_first_and_the_real_one_stops() -> None:
     dry = Policy("dry", {}, cpu_percent=10, idle_minutes=10, dry_run=True)
     real = Policy("real", {}, cpu_percent=10, idle_minutes=20)

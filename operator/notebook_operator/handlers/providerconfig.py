@@ -86,7 +86,9 @@ async def poll_account(
             await _connect(state, namespace, snapshot, kube)
             assert state.provider is not None
             if poller is None or poller.provider is not state.provider:
-                poller = Poller(state.provider, kube, _emit, f"{namespace}/{name}", policies(memo))
+                # Half the account's requests of one interval may go to metrics reads for idle culling.
+                budget = int(float(snapshot.get("rateLimit", 10)) * float(snapshot.get("pollIntervalSeconds", 30)) / 2)
+                poller = Poller(state.provider, kube, _emit, f"{namespace}/{name}", policies(memo), budget)
             started = asyncio.get_running_loop().time()
             if first:
                 await _settle(notebooks(memo), stopped)

@@ -142,6 +142,8 @@ def evaluate(
         stop = Stop(policy.name, reason, policy.action == "StopAndSaveImage", min(later) if later else None)
         return CullDecision(_clean(new), stop, idle_started=started_clock)
     report = None
+    if not due and sample is None and idle.get("reported"):
+        new["reported"] = idle["reported"]  # no evidence either way: the episode already reported goes on
     if due:
         _, reason, policy = due[0]
         new["reported"] = policy.name
