@@ -15,7 +15,7 @@ from typing import Any
 from notebook_operator import metrics
 from notebook_operator.providers.base import Provider
 from notebook_operator.providers.errors import ProviderError
-from notebook_operator.providers.types import CloudInstance, Utilization
+from notebook_operator.providers.types import Capability, CloudInstance, Utilization
 from notebook_operator.reconcile.conditions import rfc3339
 from notebook_operator.reconcile.culling import Stop, at_rest, close_savings, evaluate, parse_time, sample_window
 from notebook_operator.reconcile.policies import NativePlan, Policy, is_exempt, matching, native_plan
@@ -92,7 +92,12 @@ class Culler:
         idle["enforcement"] = plan.enforcement if chosen else None
         operator_policies = list(plan.operator_policies)
         sample = None
-        if any(p.culls_idle for p in operator_policies) and self._due_for_sample(instance, now):
+        culls_idle = any(p.culls_idle for p in operator_policies)
+        if culls_idle and Capability.UTILIZATION not in self.provider.capabilities:
+            # No data, no stop: say so rather than pretend the rule is enforced.
+            idle["enforcement"] = f"{plan.enforcement} (no utilization metrics from {instance.provider}: idle rules"
+            idle["enforcement"] += " cannot apply)"
+        elif culls_idle and self._due_for_sample(instance, now):
             sample = await self._sample(instance, sample_window(operator_policies, idle, now))
         planned = next_shutdown(spec.get("shutdown"), instance.started_at, now)
         decision = evaluate(operator_policies, idle, instance, sample, now, planned.at if planned else None)

@@ -336,6 +336,12 @@ def test_native_plan_on_modelarts_keeps_idle_with_the_operator() -> None:
     assert plan.enforcement == "Native: ModelArts lease + Operator"
 
 
+def test_native_plan_keeps_stop_and_save_image_with_the_operator() -> None:
+    saving = Policy("save", {}, cpu_percent=10, idle_minutes=60, enforcement="Native", action="StopAndSaveImage")
+    plan = native_plan([saving], "pai-dsw", PAI_ALL, False, STARTED)
+    assert plan.idle_rule is None and plan.operator_policies == (saving,)
+
+
 def test_native_plan_leaves_dry_run_and_operator_policies_alone() -> None:
     dry = Policy("dry", {}, cpu_percent=10, idle_minutes=60, enforcement="Native", dry_run=True)
     plan = native_plan([dry, IDLE], "pai-dsw", PAI_ALL, False, STARTED)

@@ -150,7 +150,8 @@ def native_plan(policies: Iterable[Policy], provider: str, capabilities: frozens
     by_operator: list[Policy] = []
     for policy in policies:
         native = policy.enforcement == "Native" and not policy.dry_run
-        idle_native = native and Capability.IDLE_RULE_THRESHOLDS in capabilities
+        # The clouds' cullers only stop: saving an image on the way stays with the operator.
+        idle_native = native and Capability.IDLE_RULE_THRESHOLDS in capabilities and policy.action == "Stop"
         cap_native = native and Capability.SHUTDOWN_TIMER in capabilities
         if policy.culls_idle and idle_native:
             thresholds = policy.thresholds(gpu)
