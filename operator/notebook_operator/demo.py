@@ -110,6 +110,17 @@ def _idle(idle: dict[str, Any] | None, now: datetime) -> str:
     return f"culled ({idle['culledBy']})" if idle.get("culledBy") else ""
 
 
+def _policy_status(api: client.ApiClient, culled: int, deadline: float) -> dict[str, Any]:
+    """The policy's status once its periodic update has counted the culls (or at the deadline)."""
+    while True:
+        body = cast(dict[str, Any], client.CustomObjectsApi(api).get_namespaced_custom_object(
+            GROUP, VERSION, NAMESPACE, "idlecullerpolicies", "gpu-idle"))  # fmt: skip
+        status: dict[str, Any] = body.get("status") or {}
+        if status.get("stopped") == culled or time.monotonic() > deadline:
+            return status
+        time.sleep(1)
+
+
 def _seed(emulator: str, **spec: Any) -> str:
     instance_id: str = httpx.post(f"{emulator}/_emulator/instances", json=spec).json()["id"]
     return instance_id
@@ -165,12 +176,10 @@ def run(bin_dir: Path, workdir: Path, keep: bool = False, timeout: float = 270) 
             if expected <= set(stopped):
                 break
             time.sleep(5)
-        time.sleep(2)  # one more policy status tick
-        calls = httpx.get(f"{emulator}/_emulator/calls").json()["calls"]
-        policy = cast(dict[str, Any], client.CustomObjectsApi(api).get_namespaced_custom_object(
-            GROUP, VERSION, NAMESPACE, "idlecullerpolicies", "gpu-idle")).get("status") or {}  # fmt: skip
         timers = sorted(n for n, by in stopped.items() if "shutdown" in by)
         culled = sorted(n for n, by in stopped.items() if "IdleCullerPolicy" in by)
+        policy = _policy_status(api, len(culled), deadline=time.monotonic() + 20)
+        calls = httpx.get(f"{emulator}/_emulator/calls").json()["calls"]
         running = sorted(i["metadata"]["name"] for i in items if (i.get("status") or {}).get("phase") == "Running")
         print("summary:")
         print(f"  instances mirrored: {len(items)} (3 created, 3 adopted)")
