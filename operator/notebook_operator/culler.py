@@ -18,7 +18,7 @@ from notebook_operator.providers.errors import ProviderError
 from notebook_operator.providers.types import Capability, CloudInstance, Utilization
 from notebook_operator.reconcile.conditions import rfc3339
 from notebook_operator.reconcile.culling import Stop, at_rest, close_savings, evaluate, parse_time, sample_window
-from notebook_operator.reconcile.policies import NativePlan, Policy, is_exempt, matching, native_plan
+from notebook_operator.reconcile.policies import TIMER_TOLERANCE, NativePlan, Policy, is_exempt, matching, native_plan
 from notebook_operator.reconcile.shutdown import next_shutdown
 
 logger = logging.getLogger(__name__)
@@ -29,7 +29,6 @@ SAMPLE_INTERVAL = timedelta(seconds=60)
 # A sample is only written when the clock changes or the stored one is this old: a cluster of idle
 # notebooks must not cost one status write per notebook per poll cycle.
 SAMPLE_REFRESH = timedelta(minutes=5)
-TIMER_TOLERANCE = timedelta(seconds=60)
 
 
 @dataclass
@@ -87,7 +86,8 @@ class Culler:
             return Assessment(at_rest(idle) or None)
         idle = close_savings(idle, instance)
         result = Assessment(None)
-        plan = native_plan(chosen, instance.provider, self.provider.capabilities, instance.is_gpu, instance.started_at)
+        plan = native_plan(chosen, instance.provider, self.provider.capabilities, instance.is_gpu, instance.started_at,
+                           now, instance.shutdown_at)  # fmt: skip
         idle = await self._sync_native(plan, idle, instance, result)
         idle["enforcement"] = plan.enforcement if chosen else None
         operator_policies = list(plan.operator_policies)
@@ -158,7 +158,12 @@ class Culler:
                     await self.provider.delete_shutdown_timer(instance.id)
                 idle.pop("nativeShutdownAt", None)
         except ProviderError as e:
-            result.events.append(("Warning", "NativeSyncFailed", str(e)))
+            # Reported once per distinct failure, not on every cycle it persists.
+            if idle.get("nativeError") != str(e)[:256]:
+                result.events.append(("Warning", "NativeSyncFailed", str(e)))
+            idle["nativeError"] = str(e)[:256]
+            return idle
+        idle.pop("nativeError", None)
         return idle
 
 

@@ -8,7 +8,7 @@ import signal
 import threading
 import time
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +18,7 @@ from kubernetes import client
 from notebook_operator.api.meta import GROUP, VERSION
 from notebook_operator.providers.credentials import Credentials
 from notebook_operator.providers.factory import Account, connect
-from tests.emulator import PAI_KEY, Emulator, running_emulator
+from tests.emulator import HW_KEY, PAI_KEY, PROJECT, Emulator, running_emulator
 from tests.integration.test_reconcile import notebook, setup_account, start_operator, status_of, wait_phase
 from tests.kube import get, wait_for
 
@@ -222,3 +222,38 @@ def test_fault_mix_gives_no_wrong_stops(api: client.ApiClient, namespace: str, f
         op.kill()
     assert seen == {"Running"}
     assert all(fresh_cloud.instance(i)["status"] == "Running" for i in [*busy, exempt])
+
+
+def test_native_max_running_hours_on_modelarts_sets_the_lease(api: client.ApiClient, namespace: str,
+                                                              fresh_cloud: Emulator, operator_env: dict[str, str],
+                                                              tmp_path: Path) -> None:  # fmt: skip
+    client.CoreV1Api(api).create_namespaced_secret(namespace, {"metadata": {"name": "hw"}, "stringData": {
+        "accessKeyId": HW_KEY[0], "accessKeySecret": HW_KEY[1]}})  # fmt: skip
+    client.CustomObjectsApi(api).create_namespaced_custom_object(GROUP, VERSION, namespace, "providerconfigs", {
+        "apiVersion": f"{GROUP}/{VERSION}", "kind": "ProviderConfig", "metadata": {"name": "hw"},
+        "spec": {"provider": "modelarts", "region": "cn-north-4", "projectId": PROJECT, "endpoint": fresh_cloud.url,
+                 "credentialsSecretRef": {"name": "hw"}, "pollIntervalSeconds": 1}})  # fmt: skip
+    instance_id = fresh_cloud.seed(cloud="modelarts", account=PROJECT, name="nlp", utilization=IDLE)["id"]
+    policy(api, namespace, "cap", "nlp", maxRunningHours=2, cpuPercent=5, idleMinutes=30, enforcement="Native")
+    client.CustomObjectsApi(api).create_namespaced_custom_object(GROUP, VERSION, namespace, "notebookinstances", {
+        "apiVersion": f"{GROUP}/{VERSION}", "kind": "NotebookInstance",
+        "metadata": {"name": "nlp", "labels": {"team": "nlp"}},
+        "spec": {"providerConfigRef": {"name": "hw"}, "instanceId": instance_id}})  # fmt: skip
+    op = start_operator(namespace, operator_env, tmp_path / "operator.log")
+    try:
+        status = wait_for(lambda: (s := status_of(api, namespace, "nlp")).get("idle", {}).get("nativeShutdownAt")
+                          and s, timeout=30, what="lease set")  # fmt: skip
+        started = at(status["startedAt"])
+        assert at(status["idle"]["nativeShutdownAt"]) == started + timedelta(hours=2)
+        lease = fresh_cloud.instance(instance_id)["lease"]
+        assert lease["type"] == "TIMING"
+        lease_end = (lease["create_at"] + lease["duration"]) / 1000
+        assert abs(lease_end - (started + timedelta(hours=2)).timestamp()) < 90
+        # The idle part cannot be native here and ModelArts gives no metrics: the status says so.
+        assert status["idle"]["enforcement"].startswith("Native: ModelArts lease + Operator (no utilization metrics")
+        time.sleep(3)  # more cycles: the lease is not renewed again, nothing fails
+        assert fresh_cloud.calls().get("modelarts:RenewLease") == 1
+        assert events(api, namespace, "nlp", "NativeSyncFailed") == []
+    finally:
+        op.kill()
+    assert fresh_cloud.instance(instance_id)["status"] == "RUNNING"

@@ -321,7 +321,7 @@ def test_matching_sorts_and_filters() -> None:
 def test_native_plan_on_pai_combines_to_one_strictest_rule() -> None:
     one = Policy("one", {}, cpu_percent=10, idle_minutes=60, enforcement="Native", max_running_hours=8)
     two = Policy("two", {}, cpu_percent=20, gpu_percent=3, idle_minutes=90, enforcement="Native")
-    plan = native_plan([one, two], "pai-dsw", PAI_ALL, True, STARTED)
+    plan = native_plan([one, two], "pai-dsw", PAI_ALL, True, STARTED, NOW)
     assert plan.idle_rule == IdleRule(cpu_percent=20, gpu_percent=10, max_idle_minutes=60)
     assert plan.shutdown_at == STARTED + timedelta(hours=8)
     assert plan.operator_policies == ()
@@ -330,21 +330,35 @@ def test_native_plan_on_pai_combines_to_one_strictest_rule() -> None:
 
 def test_native_plan_on_modelarts_keeps_idle_with_the_operator() -> None:
     policy = Policy("p", {}, cpu_percent=10, idle_minutes=60, enforcement="Native", max_running_hours=8)
-    plan = native_plan([policy], "modelarts", MODELARTS, False, STARTED)
+    plan = native_plan([policy], "modelarts", MODELARTS, False, STARTED, NOW)
     assert plan.idle_rule is None and plan.shutdown_at == STARTED + timedelta(hours=8)
     assert [(p.idle_minutes, p.max_running_hours) for p in plan.operator_policies] == [(60, None)]
     assert plan.enforcement == "Native: ModelArts lease + Operator"
 
 
+def test_native_plan_modelarts_lease_limits() -> None:
+    def plan(hours: float, started: datetime = STARTED, current: datetime | None = None) -> Any:
+        policy = Policy("cap", {}, max_running_hours=hours, enforcement="Native")
+        return native_plan([policy], "modelarts", MODELARTS, False, started, NOW, current)
+
+    assert plan(8).shutdown_at == STARTED + timedelta(hours=8)  # 5 h left: a lease can hold it
+    assert plan(3.5).shutdown_at is None  # 30 min left: under the 1 h minimum
+    assert plan(3.5).operator_policies[0].max_running_hours == 3.5  # ...so the operator enforces it
+    assert plan(3.5, current=STARTED + timedelta(hours=3.5)).shutdown_at  # unless the lease already says so
+    assert plan(100, started=NOW).shutdown_at is None  # over the 72 h maximum
+    assert native_plan([Policy("cap", {}, max_running_hours=100, enforcement="Native")], "pai-dsw", PAI_ALL, False,
+                       NOW, NOW).shutdown_at == NOW + timedelta(hours=100)  # fmt: skip
+
+
 def test_native_plan_keeps_stop_and_save_image_with_the_operator() -> None:
     saving = Policy("save", {}, cpu_percent=10, idle_minutes=60, enforcement="Native", action="StopAndSaveImage")
-    plan = native_plan([saving], "pai-dsw", PAI_ALL, False, STARTED)
+    plan = native_plan([saving], "pai-dsw", PAI_ALL, False, STARTED, NOW)
     assert plan.idle_rule is None and plan.operator_policies == (saving,)
 
 
 def test_native_plan_leaves_dry_run_and_operator_policies_alone() -> None:
     dry = Policy("dry", {}, cpu_percent=10, idle_minutes=60, enforcement="Native", dry_run=True)
-    plan = native_plan([dry, IDLE], "pai-dsw", PAI_ALL, False, STARTED)
+    plan = native_plan([dry, IDLE], "pai-dsw", PAI_ALL, False, STARTED, NOW)
     assert plan.idle_rule is None and plan.enforcement == "Operator" and len(plan.operator_policies) == 2
 
 

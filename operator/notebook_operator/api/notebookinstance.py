@@ -228,6 +228,7 @@ class IdleStatus(StatusModel):
     reported: str | None = Field(default=None, max_length=NAME_MAX, description="Dry-run report sent for policy.")
     native_rule: bool | None = Field(default=None, description="The cloud idle culler was set by the operator.")
     native_shutdown_at: datetime | None = Field(default=None, description="The cloud timer set by the operator.")
+    native_error: str | None = Field(default=None, max_length=256, description="Why the cloud rule could not be set.")
     culled_by: str | None = Field(default=None, max_length=NAME_MAX, description="Policy of the open cull.")
     culled_at: datetime | None = None
     would_stop_at: datetime | None = Field(default=None, description="When it would have stopped anyway.")

@@ -140,8 +140,29 @@ class NativePlan:
         return native + " + Operator" if self.operator_policies else native
 
 
-def native_plan(policies: Iterable[Policy], provider: str, capabilities: frozenset[Capability], gpu: bool,
-                started_at: datetime | None) -> NativePlan:  # fmt: skip
+# How far ahead a cloud timer can be set (a ModelArts lease lasts 1 h to 72 h); None: any time.
+TIMER_LIMITS: dict[str, tuple[timedelta, timedelta]] = {"modelarts": (timedelta(hours=1), timedelta(hours=72))}
+TIMER_TOLERANCE = timedelta(seconds=60)
+
+
+def timer_settable(provider: str, due: datetime, now: datetime, current: datetime | None) -> bool:
+    """The cloud can hold this timer: within its limits now, or already set to it (a lease set hours ago
+    stays right even when less than its minimum is left)."""
+    if current is not None and abs(current - due) <= TIMER_TOLERANCE:
+        return True
+    limits = TIMER_LIMITS.get(provider)
+    return limits is None or limits[0] <= due - now <= limits[1]
+
+
+def native_plan(
+    policies: Iterable[Policy],
+    provider: str,
+    capabilities: frozenset[Capability],
+    gpu: bool,
+    started_at: datetime | None,
+    now: datetime,
+    current_timer: datetime | None = None,
+) -> NativePlan:
     """Native, non-dry-run policies become one cloud rule (the clouds hold one per instance), combined
     to the strictest: the highest thresholds and the shortest idle time; the earliest running cap.
     What the cloud cannot enforce stays with the operator."""
@@ -152,14 +173,18 @@ def native_plan(policies: Iterable[Policy], provider: str, capabilities: frozens
         native = policy.enforcement == "Native" and not policy.dry_run
         # The clouds' cullers only stop: saving an image on the way stays with the operator.
         idle_native = native and Capability.IDLE_RULE_THRESHOLDS in capabilities and policy.action == "Stop"
-        cap_native = native and Capability.SHUTDOWN_TIMER in capabilities
+        cap = (
+            started_at + timedelta(hours=policy.max_running_hours) if policy.max_running_hours and started_at else None
+        )
+        cap_native = (native and Capability.SHUTDOWN_TIMER in capabilities and cap is not None
+                      and timer_settable(provider, cap, now or cap, current_timer))  # fmt: skip
         if policy.culls_idle and idle_native:
             thresholds = policy.thresholds(gpu)
             assert policy.idle_minutes is not None
             rules.append(IdleRule(cpu_percent=thresholds.get("cpu"), gpu_percent=thresholds.get("gpu"),
                                   max_idle_minutes=policy.idle_minutes))  # fmt: skip
-        if policy.max_running_hours is not None and cap_native and started_at is not None:
-            caps.append(started_at + timedelta(hours=policy.max_running_hours))
+        if cap is not None and cap_native:
+            caps.append(cap)
         rest = replace(policy, idle_minutes=None if idle_native else policy.idle_minutes,
                        max_running_hours=None if cap_native else policy.max_running_hours)  # fmt: skip
         if rest.culls_idle or rest.max_running_hours is not None:
