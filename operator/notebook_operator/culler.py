@@ -61,7 +61,8 @@ class Culler:
         self.provider = provider
         self.policies = policies
         # Metrics reads may use part of the account's request budget per cycle, never all of it: listing
-        # and stops come first. What is left over is read in later cycles, oldest samples first.
+        # and stops come first. What does not fit is read in a later cycle; an instance read in the last
+        # minute waits its turn, so every one gets read.
         self.calls_per_cycle = max(2, calls_per_cycle)
         self._calls_left = self.calls_per_cycle
         self._sampled: dict[str, datetime] = {}
