@@ -17,7 +17,15 @@ from notebook_operator.providers.base import Provider
 from notebook_operator.providers.errors import ProviderError
 from notebook_operator.providers.types import Capability, CloudInstance, Utilization
 from notebook_operator.reconcile.conditions import rfc3339
-from notebook_operator.reconcile.culling import Stop, at_rest, close_savings, evaluate, parse_time, sample_window
+from notebook_operator.reconcile.culling import (
+    Stop,
+    at_rest,
+    close_savings,
+    describe_levels,
+    evaluate,
+    parse_time,
+    sample_window,
+)
 from notebook_operator.reconcile.policies import TIMER_TOLERANCE, NativePlan, Policy, is_exempt, matching, native_plan
 from notebook_operator.reconcile.shutdown import next_shutdown
 
@@ -104,8 +112,8 @@ class Culler:
         decision = evaluate(operator_policies, idle, instance, sample, now, planned.at if planned else None)
         result.idle, result.stop = decision.idle or None, decision.stop
         if decision.idle_started:
-            result.events.append(("Normal", "IdleDetected",
-                                  f"idle under IdleCullerPolicy {decision.idle_started}{_levels(sample)}"))  # fmt: skip
+            message = f"idle under IdleCullerPolicy {decision.idle_started}{describe_levels(sample)}"
+            result.events.append(("Normal", "IdleDetected", message))
         if decision.report:
             metrics.CULLS.labels(namespace, str(decision.idle.get("reported")), "dry_run").inc()
             result.events.append(("Normal", "WouldCull", f"would stop {name}: {decision.report}"))
@@ -174,12 +182,6 @@ def _rule(plan: NativePlan) -> str:
     parts = [f"{rule.max_idle_minutes} min idle"]
     parts += [f"{m} < {v}%" for m, v in (("cpu", rule.cpu_percent), ("gpu", rule.gpu_percent)) if v is not None]
     return ", ".join(parts)
-
-
-def _levels(sample: Utilization | None) -> str:
-    if sample is None:
-        return ""
-    return "".join(f", {m} {v:.0f}%" for m, v in (("cpu", sample.cpu_max), ("gpu", sample.gpu_max)) if v is not None)
 
 
 def idle_patch(old: Mapping[str, Any] | None, new: Mapping[str, Any] | None, now: datetime) -> dict[str, Any] | None:

@@ -7,36 +7,20 @@ import asyncio
 import signal
 import threading
 import time
-from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import pytest
 from kubernetes import client
 
 from notebook_operator.api.meta import GROUP, VERSION
 from notebook_operator.providers.credentials import Credentials
 from notebook_operator.providers.factory import Account, connect
-from tests.emulator import HW_KEY, PAI_KEY, PROJECT, Emulator, running_emulator
+from tests.emulator import HW_KEY, PAI_KEY, PROJECT, Emulator
 from tests.integration.test_reconcile import notebook, setup_account, start_operator, status_of, wait_phase
 from tests.kube import get, wait_for
 
 IDLE = {"cpu": 1, "gpu": 0}
-
-
-@pytest.fixture(scope="module")
-def cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Emulator]:
-    with running_emulator(tmp_path_factory.mktemp("cloud"), "--transition-delay", "0.3") as emulator:
-        yield emulator
-
-
-@pytest.fixture
-def fresh_cloud(cloud: Emulator) -> Iterator[Emulator]:
-    cloud.admin.post("/reset").raise_for_status()
-    cloud.admin.put("/config", json={"transitionDelay": 0.3}).raise_for_status()
-    yield cloud
-    cloud.admin.delete("/faults").raise_for_status()
 
 
 def policy(api: client.ApiClient, namespace: str, name: str, team: str, **spec: Any) -> None:

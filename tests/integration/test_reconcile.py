@@ -15,24 +15,11 @@ from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
 from notebook_operator.api.meta import GROUP, VERSION
-from tests.emulator import PAI_KEY, Emulator, running_emulator
+from tests.emulator import PAI_KEY, Emulator
 from tests.kube import get, wait_for
 from tests.operator_process import OperatorProcess
 
 POLL_S = 1
-
-
-@pytest.fixture(scope="module")
-def cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Emulator]:
-    with running_emulator(tmp_path_factory.mktemp("cloud"), "--transition-delay", "0.3") as emulator:
-        yield emulator
-
-
-@pytest.fixture
-def fresh_cloud(cloud: Emulator) -> Emulator:
-    cloud.admin.post("/reset").raise_for_status()
-    cloud.admin.put("/config", json={"transitionDelay": 0.3}).raise_for_status()
-    return cloud
 
 
 def start_operator(namespace: str, env: dict[str, str], log: Path) -> OperatorProcess:

@@ -69,12 +69,11 @@ def sample_verdict(policy: Policy, sample: Utilization | None, gpu: bool) -> boo
     return all(value is not None and value < limit for value, limit in values)
 
 
-def _describe(sample: Utilization | None) -> str:
+def describe_levels(sample: Utilization | None) -> str:
+    """The peaks of a sample as text for reasons and Events, e.g. ', cpu 2%, gpu 0%'."""
     if sample is None:
         return ""
-    parts = [f"{name} {value:.0f}%" for name, value in (("cpu", sample.cpu_max), ("gpu", sample.gpu_max))
-             if value is not None]  # fmt: skip
-    return ", " + ", ".join(parts) if parts else ""
+    return "".join(f", {m} {v:.0f}%" for m, v in (("cpu", sample.cpu_max), ("gpu", sample.gpu_max)) if v is not None)
 
 
 def evaluate(
@@ -121,8 +120,8 @@ def evaluate(
             assert policy.idle_minutes is not None and sample is not None
             if since + timedelta(minutes=policy.idle_minutes) <= sample.sampled_at:
                 minutes = int((sample.sampled_at - since).total_seconds() // 60)
-                due.append((since + timedelta(minutes=policy.idle_minutes), f"idle {minutes} min{_describe(sample)}",
-                            policy))  # fmt: skip
+                reason = f"idle {minutes} min{describe_levels(sample)}"
+                due.append((since + timedelta(minutes=policy.idle_minutes), reason, policy))
         if policy.max_running_hours is not None:
             cap = started + timedelta(hours=policy.max_running_hours)
             would_stop.append(cap)

@@ -1,0 +1,24 @@
+"""Fixtures of the operator tests: an emulator whose instances take a moment to change state, as clouds do."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from tests.emulator import Emulator, running_emulator
+
+
+@pytest.fixture(scope="module")
+def cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Emulator]:
+    with running_emulator(tmp_path_factory.mktemp("cloud"), "--transition-delay", "0.3") as emulator:
+        yield emulator
+
+
+@pytest.fixture
+def fresh_cloud(cloud: Emulator) -> Iterator[Emulator]:
+    """Empty, with no faults left by the test before."""
+    cloud.admin.post("/reset").raise_for_status()
+    cloud.admin.put("/config", json={"transitionDelay": 0.3}).raise_for_status()
+    yield cloud
+    cloud.admin.delete("/faults").raise_for_status()
