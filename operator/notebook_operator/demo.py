@@ -168,12 +168,15 @@ def run(bin_dir: Path, workdir: Path, keep: bool = False, timeout: float = 270) 
               " it has been idle for a minute\n", flush=True)  # fmt: skip
         expected = {"alice-gpu", "bob-gpu", "dave-idle-gpu"}
         stopped: dict[str, str] = {}
+        settled: set[str] = set()
         while time.monotonic() - started < timeout:
             text, items = _table(api)
             print(text + "\n", flush=True)
             stopped = {i["metadata"]["name"]: i["status"]["stoppedBy"] for i in items
                        if (i.get("status") or {}).get("stoppedBy")}  # fmt: skip
-            if expected <= set(stopped):
+            # stoppedBy is written with the stop call; the summary waits until the cloud says Stopped too.
+            settled = {i["metadata"]["name"] for i in items if (i.get("status") or {}).get("phase") == "Stopped"}
+            if expected <= set(stopped) & settled:
                 break
             time.sleep(5)
         timers = sorted(n for n, by in stopped.items() if "shutdown" in by)
@@ -193,7 +196,7 @@ def run(bin_dir: Path, workdir: Path, keep: bool = False, timeout: float = 270) 
         print(f"  cloud calls: {sum(calls.values())} ({calls.get('pai-dsw:ListInstances', 0)} PAI-DSW list pages,"
               f" {calls.get('pai-dsw:GetInstanceMetrics', 0)} metrics reads, "
               f"{calls.get('pai-dsw:StopInstance', 0)} stops)")  # fmt: skip
-        ok = expected <= set(stopped)
+        ok = expected <= set(stopped) & settled
         if keep:
             pids = " ".join(str(p.pid) for p in procs)
             print(f"\nleft running:\n  export KUBECONFIG={cluster.kubeconfig}\n  emulator: {emulator}\n"

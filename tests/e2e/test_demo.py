@@ -19,12 +19,15 @@ def test_demo_runs_and_cleans_up(tmp_path: Path) -> None:
     )  # fmt: skip
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     summary = result.stdout.split("summary:")[-1]
-    assert "instances mirrored: 6" in summary
-    assert "stopped on their shutdown timers: alice-gpu, bob-gpu" in summary
-    assert "culled when idle: dave-idle-gpu" in summary
-    assert "still running: carol-cpu, erin-busy-gpu, legacy-console" in summary  # busy GPU, no metrics, unmatched
-    assert "instances stopped: 3" in summary and "IdleCullerPolicy gpu-idle: matched 5, stopped 1" in summary
-    assert "3 stops" in summary
+    lines = {line.strip().split(": ")[0]: line.strip() for line in summary.splitlines() if ": " in line}
+    assert lines["instances mirrored"] == "instances mirrored: 6 (3 created, 3 adopted)", summary
+    assert lines["stopped on their shutdown timers"].endswith(": alice-gpu, bob-gpu"), summary
+    assert lines["culled when idle"].endswith(": dave-idle-gpu"), summary
+    # busy GPU behind an idle CPU, ModelArts (no metrics), unmatched
+    assert lines["still running"].endswith(": carol-cpu, erin-busy-gpu, legacy-console"), summary
+    assert lines["instances stopped"].endswith(": 3"), summary
+    assert "matched 5, stopped 1" in lines["IdleCullerPolicy gpu-idle"], summary
+    assert "3 stops" in lines["cloud calls"], summary
     # The cluster's processes carry the work dir in their flags, the emulator its demo key, the operator its namespace.
     for pattern in (str(workdir), "LTAI-demo:demo-pai-secret", "run --standalone -n demo "):
         leftovers = subprocess.run(["pgrep", "-f", pattern], capture_output=True, text=True)
