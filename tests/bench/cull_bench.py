@@ -10,7 +10,8 @@ but exempt by annotation, idle but not selected). The cloud API answers 20% of r
 - cull_p50_s / cull_all_s: operator start -> half / all of the idle instances stopped; the floor is
   idle_minutes after seeding plus the emulator's one-minute metric resolution;
 - metric_reads_per_min: GetInstanceMetrics calls a minute (the culler reads each running selected
-  instance at most once a minute, two reads for GPU instances), and stop_calls;
+  instance at most once a minute, two reads for GPU instances), stop_calls, the operator's counts of
+  culls and utilization samples by result (a failed or empty sample delays a stop by a minute);
 - rss_mb: operator resident memory.
 """
 
@@ -19,10 +20,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import re
 import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +34,7 @@ from kubernetes_asyncio import client as aclient
 from notebook_operator import localcluster
 from notebook_operator.api.meta import GROUP, VERSION
 from notebook_operator.localcluster import free_port
-from tests.bench.poll_bench import api_client, bounded, install_crds, metric, rss_mb
+from tests.bench.poll_bench import api_client, bounded, install_crds, rss_mb
 from tests.emulator import PAI_KEY, Emulator, running_emulator
 from tests.kube import REPO
 
@@ -49,6 +52,16 @@ GROUPS: list[tuple[str, int, dict[str, float] | None, bool, bool, bool]] = [
 ]
 FAULTS = {"errorRate": 0.2, "throttleRate": 0.1, "retryAfterSeconds": 0.5, "latencyMs": 40, "pathPattern": "^/api/",
           "seed": 11}  # fmt: skip
+
+
+def metric_by(port: int, name: str, label: str) -> dict[str, int]:
+    """A counter's values summed by one of its labels."""
+    text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
+    found: dict[str, int] = {}
+    for labels, value in re.findall(rf"^{name}{{([^}}]*)}} ([0-9.e+]+)$", text, re.M):
+        key = dict(re.findall(r'(\w+)="([^"]*)"', labels)).get(label, "")
+        found[key] = found.get(key, 0) + int(float(value))
+    return found
 
 
 def notebook(name: str, instance_id: str, selected: bool, exempt: bool) -> dict[str, Any]:
@@ -124,7 +137,8 @@ async def scenario(n: int, idle_minutes: int, interval: int, cluster: localclust
             await asyncio.sleep(1)
         elapsed_min = (time.monotonic() - started) / 60
         calls = emulator.calls()
-        culls = metric(metrics_port, "notebook_operator_culls_total")
+        culls = metric_by(metrics_port, "notebook_operator_culls_total", "result")
+        samples = metric_by(metrics_port, "notebook_operator_utilization_samples_total", "result")
         rss = rss_mb(operator.pid)
     finally:
         emulator.admin.delete("/faults")
@@ -141,7 +155,8 @@ async def scenario(n: int, idle_minutes: int, interval: int, cluster: localclust
         "cull_all_s": round(max(stopped_at.values()) - started, 1) if len(stopped_at) == len(must_stop) else None,
         "metric_reads_per_min": round(calls.get("pai-dsw:GetInstanceMetrics", 0) / elapsed_min, 1),
         "stop_calls": calls.get("pai-dsw:StopInstance", 0),
-        "culls_counted": int(culls),
+        "culls_by_result": culls,
+        "utilization_samples": samples,
         "rss_mb": rss,
     }
 
