@@ -177,7 +177,7 @@ def native_plan(
             started_at + timedelta(hours=policy.max_running_hours) if policy.max_running_hours and started_at else None
         )
         cap_native = (native and Capability.SHUTDOWN_TIMER in capabilities and cap is not None
-                      and timer_settable(provider, cap, now or cap, current_timer))  # fmt: skip
+                      and timer_settable(provider, cap, now, current_timer))  # fmt: skip
         if policy.culls_idle and idle_native:
             thresholds = policy.thresholds(gpu)
             assert policy.idle_minutes is not None
