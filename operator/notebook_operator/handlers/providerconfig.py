@@ -48,9 +48,9 @@ async def _connect(state: AccountState, namespace: str, spec: dict[str, Any], ku
     state.fingerprint = fingerprint
 
 
-async def _settle(registry: Notebooks, stopped: kopf.DaemonStopped, quiet: float = 2.0, cap: float = 60.0) -> None:
-    """At startup, let kopf's initial listing fill the registry before the first cycle, so the first
-    cycle covers every object rather than those seen so far (quiet for `quiet` s, at most `cap` s)."""
+async def _settle(registry: Notebooks, stopped: kopf.DaemonStopped, quiet: float = 0.5, cap: float = 60.0) -> None:
+    """At startup, let kopf's initial listing fill the registry before the first cycle (quiet for
+    `quiet` s, at most `cap` s). What arrives later is caught up by a second cycle right away."""
     deadline = time.monotonic() + cap
     while not stopped and time.monotonic() < deadline and time.monotonic() - registry.changed_at < quiet:
         await stopped.wait(quiet / 4)
@@ -77,6 +77,7 @@ async def poll_account(
     poller: Poller | None = None
     errors: dict[str, int] = dict(current.get("apiErrorCounts") or {})
     first = True
+    catch_up = False
     while not stopped:
         snapshot = json.loads(json.dumps(dict(spec)))
         generation = meta.get("generation")
@@ -92,8 +93,10 @@ async def poll_account(
             started = asyncio.get_running_loop().time()
             if first:
                 await _settle(notebooks(memo), stopped)
-                first = False
+            taken_at = time.monotonic()
             result = await poller.cycle(notebooks(memo).of(namespace, name), now)
+            catch_up = first and notebooks(memo).changed_at > taken_at
+            first = False
             metrics.POLL_SECONDS.labels(snapshot["provider"]).observe(asyncio.get_running_loop().time() - started)
             ready, stalled, reason = True, False, "Polling"
             message = f"{result.listed} instances listed, {result.writes} statuses updated"
@@ -128,6 +131,8 @@ async def poll_account(
             update["observedGeneration"] = generation
             await kube.patch_status("ProviderConfig", namespace, name, update)
             current.update(update)
+        if catch_up:
+            continue  # objects kopf listed while the first cycle ran: mirror them now, not an interval later
         await stopped.wait(
             float(snapshot.get("pollIntervalSeconds", 30))
             if ready
