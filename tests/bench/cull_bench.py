@@ -20,12 +20,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import re
-import subprocess
 import sys
-import tempfile
 import time
-import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -34,9 +30,8 @@ from kubernetes_asyncio import client as aclient
 from notebook_operator import localcluster
 from notebook_operator.api.meta import GROUP, VERSION
 from notebook_operator.localcluster import free_port
-from tests.bench.poll_bench import api_client, bounded, install_crds, rss_mb
-from tests.emulator import PAI_KEY, Emulator, running_emulator
-from tests.kube import REPO
+from tests.bench.harness import api_client, bounded, local_setup, metric_by, pai_account, rss_mb, start_operator
+from tests.emulator import PAI_KEY, Emulator
 
 IDLE = {"cpu": 1, "gpu": 0}
 # (group, gpu, utilization (None: the emulator's busy default), selected, exempt, to be stopped)
@@ -54,16 +49,6 @@ FAULTS = {"errorRate": 0.2, "throttleRate": 0.1, "retryAfterSeconds": 0.5, "late
           "seed": 11}  # fmt: skip
 
 
-def metric_by(port: int, name: str, label: str) -> dict[str, int]:
-    """A counter's values summed by one of its labels."""
-    text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
-    found: dict[str, int] = {}
-    for labels, value in re.findall(rf"^{name}{{([^}}]*)}} ([0-9.e+]+)$", text, re.M):
-        key = dict(re.findall(r'(\w+)="([^"]*)"', labels)).get(label, "")
-        found[key] = found.get(key, 0) + int(float(value))
-    return found
-
-
 def notebook(name: str, instance_id: str, selected: bool, exempt: bool) -> dict[str, Any]:
     metadata: dict[str, Any] = {"name": name, "labels": {"team": "ml" if selected else "other"}}
     if exempt:
@@ -76,7 +61,7 @@ async def scenario(n: int, idle_minutes: int, interval: int, cluster: localclust
                    log_dir: Path, timeout_s: float) -> dict[str, Any]:  # fmt: skip
     namespace = f"cull-{n}"
     api = await api_client(cluster.kubeconfig)
-    core, custom = aclient.CoreV1Api(api), aclient.CustomObjectsApi(api)
+    custom = aclient.CustomObjectsApi(api)
     emulator.admin.post("/reset").raise_for_status()
     plan = [(f"{GROUPS[k % len(GROUPS)][0]}-{k:05d}", GROUPS[k % len(GROUPS)]) for k in range(n)]
     seeds = []
@@ -91,13 +76,7 @@ async def scenario(n: int, idle_minutes: int, interval: int, cluster: localclust
     must_stop = {i for i, (_name, g) in zip(ids, plan, strict=True) if g[5]}
     must_run = set(ids) - must_stop
 
-    await core.create_namespace({"metadata": {"name": namespace}})
-    await core.create_namespaced_secret(namespace, {"metadata": {"name": "pai"}, "stringData": {
-        "accessKeyId": PAI_KEY[0], "accessKeySecret": PAI_KEY[1]}})  # fmt: skip
-    await custom.create_namespaced_custom_object(GROUP, VERSION, namespace, "providerconfigs", {
-        "apiVersion": f"{GROUP}/{VERSION}", "kind": "ProviderConfig", "metadata": {"name": "pai"},
-        "spec": {"provider": "pai-dsw", "region": "cn-hangzhou", "endpoint": emulator.url, "rateLimit": 100,
-                 "credentialsSecretRef": {"name": "pai"}, "pollIntervalSeconds": interval}})  # fmt: skip
+    await pai_account(api, namespace, emulator, interval, rate_limit=100)
     await custom.create_namespaced_custom_object(GROUP, VERSION, namespace, "idlecullerpolicies", {
         "apiVersion": f"{GROUP}/{VERSION}", "kind": "IdleCullerPolicy", "metadata": {"name": "ml"},
         "spec": {"selector": {"matchLabels": {"team": "ml"}}, "cpuPercent": 10, "gpuPercent": 10,
@@ -111,11 +90,7 @@ async def scenario(n: int, idle_minutes: int, interval: int, cluster: localclust
     metrics_port = free_port()
     log = (log_dir / f"cull-operator-{n}.log").open("wb")
     started = time.monotonic()
-    operator = subprocess.Popen(
-        [sys.executable, "-m", "notebook_operator", "run", "--standalone", "-n", namespace, "--liveness", "",
-         "--metrics-port", str(metrics_port)],
-        env={"KUBECONFIG": str(cluster.kubeconfig), "PATH": "/usr/bin:/bin"}, stdout=log, stderr=subprocess.STDOUT,
-    )  # fmt: skip
+    operator = start_operator(namespace, cluster.kubeconfig, metrics_port, log)
     left_running: set[str] = set()
     stopped_at: dict[str, float] = {}
     try:
@@ -168,20 +143,11 @@ def table(results: list[dict[str, Any]]) -> str:
 
 
 async def main_async(sizes: list[int], idle_minutes: int, interval: int, output: Path, timeout_s: float) -> int:
-    with tempfile.TemporaryDirectory() as tmp:
-        subprocess.run([str(REPO / "hack" / "build-kube.sh"), str(REPO / ".cluster" / "bin")], check=True)
-        cluster = localcluster.start(REPO / ".cluster" / "bin", Path(tmp) / "cluster")
-        try:
-            api = await api_client(cluster.kubeconfig)
-            await install_crds(api)
-            await api.close()
-            results = []
-            with running_emulator(Path(tmp), "--transition-delay", "0.2") as emulator:
-                for n in sizes:
-                    print(f"bench: culling N={n} ...", file=sys.stderr, flush=True)
-                    results.append(await scenario(n, idle_minutes, interval, cluster, emulator, Path(tmp), timeout_s))
-        finally:
-            cluster.stop()
+    results = []
+    async with local_setup(transition_delay=0.2) as (cluster, emulator, tmp):
+        for n in sizes:
+            print(f"bench: culling N={n} ...", file=sys.stderr, flush=True)
+            results.append(await scenario(n, idle_minutes, interval, cluster, emulator, tmp, timeout_s))
     output.write_text(json.dumps(results, indent=2) + "\n")
     print(table(results))
     print(f"\nwritten to {output}")

@@ -18,18 +18,12 @@ import argparse
 import asyncio
 import json
 import random
-import re
-import subprocess
 import sys
-import tempfile
 import time
-import urllib.request
 from pathlib import Path
 from typing import Any
 
-import yaml
 from kubernetes_asyncio import client as aclient
-from kubernetes_asyncio import config as aconfig
 from kubernetes_asyncio import watch
 
 from notebook_operator import localcluster
@@ -37,72 +31,33 @@ from notebook_operator.api.meta import GROUP, VERSION
 from notebook_operator.localcluster import free_port
 from notebook_operator.providers.credentials import Credentials
 from notebook_operator.providers.factory import Account, connect
-from tests.emulator import PAI_KEY, Emulator, running_emulator
-from tests.kube import REPO
+from tests.bench.harness import (
+    CONCURRENCY,
+    api_client,
+    bounded,
+    local_setup,
+    metric,
+    pai_account,
+    phases,
+    rss_mb,
+    start_operator,
+)
+from tests.emulator import PAI_KEY, Emulator
 
 PAGE = 100
-CONCURRENCY = 16
-
-
-async def api_client(kubeconfig: Path) -> aclient.ApiClient:
-    configuration = aclient.Configuration()
-    await aconfig.load_kube_config(config_file=str(kubeconfig), client_configuration=configuration)
-    configuration.connection_pool_maxsize = 64
-    return aclient.ApiClient(configuration)
-
-
-async def bounded(jobs: list[Any], limit: int = CONCURRENCY) -> list[Any]:
-    gate = asyncio.Semaphore(limit)
-
-    async def run(job: Any) -> Any:
-        async with gate:
-            return await job
-
-    return await asyncio.gather(*(run(j) for j in jobs))
-
-
-async def install_crds(api: aclient.ApiClient) -> None:
-    ext = aclient.ApiextensionsV1Api(api)
-    for path in sorted((REPO / "crds").glob("*.yaml")):
-        await ext.create_custom_resource_definition(yaml.safe_load(path.read_text()))
-    await asyncio.sleep(3)  # Established
-
-
-async def phases(custom: aclient.CustomObjectsApi, namespace: str) -> dict[str, str]:
-    items = (await custom.list_namespaced_custom_object(GROUP, VERSION, namespace, "notebookinstances"))["items"]
-    return {i["metadata"]["name"]: (i.get("status") or {}).get("phase", "") for i in items}
-
-
-def metric(port: int, name: str) -> float:
-    text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
-    return sum(float(v) for v in re.findall(rf"^{name}(?:{{[^}}]*}})? ([0-9.e+]+)$", text, re.M))
-
-
-def rss_mb(pid: int) -> float:
-    status = Path(f"/proc/{pid}/status").read_text()
-    match = re.search(r"VmRSS:\s+(\d+) kB", status)
-    threads = re.search(r"Threads:\s+(\d+)", status)
-    print(f"bench: operator threads {threads.group(1) if threads else '?'}", file=sys.stderr)
-    return round(int(match.group(1)) / 1024, 1) if match else 0.0
 
 
 async def scenario(n: int, interval: int, cluster: localcluster.LocalCluster, emulator: Emulator,
                    log_dir: Path) -> dict[str, Any]:  # fmt: skip
     namespace = f"bench-{n}"
     api = await api_client(cluster.kubeconfig)
-    core, custom = aclient.CoreV1Api(api), aclient.CustomObjectsApi(api)
+    custom = aclient.CustomObjectsApi(api)
     emulator.admin.post("/reset").raise_for_status()
     ids = []
     seed = {"cloud": "pai-dsw", "account": PAI_KEY[0], "attrs": {"EcsSpec": "ecs.c6.large"}}
     for start in range(0, n, 1000):
         ids += emulator.seed_many([{**seed, "name": f"nb-{k:05d}"} for k in range(start, min(n, start + 1000))])
-    await core.create_namespace({"metadata": {"name": namespace}})
-    await core.create_namespaced_secret(namespace, {"metadata": {"name": "pai"}, "stringData": {
-        "accessKeyId": PAI_KEY[0], "accessKeySecret": PAI_KEY[1]}})  # fmt: skip
-    await custom.create_namespaced_custom_object(GROUP, VERSION, namespace, "providerconfigs", {
-        "apiVersion": f"{GROUP}/{VERSION}", "kind": "ProviderConfig", "metadata": {"name": "pai"},
-        "spec": {"provider": "pai-dsw", "region": "cn-hangzhou", "endpoint": emulator.url, "rateLimit": 1000,
-                 "credentialsSecretRef": {"name": "pai"}, "pollIntervalSeconds": interval}})  # fmt: skip
+    await pai_account(api, namespace, emulator, interval, rate_limit=1000)
     names = [f"nb-{k:05d}" for k in range(n)]
     await bounded([custom.create_namespaced_custom_object(GROUP, VERSION, namespace, "notebookinstances", {
         "apiVersion": f"{GROUP}/{VERSION}", "kind": "NotebookInstance", "metadata": {"name": name},
@@ -113,11 +68,7 @@ async def scenario(n: int, interval: int, cluster: localcluster.LocalCluster, em
     emulator.admin.delete("/calls")
     log = (log_dir / f"operator-{n}.log").open("wb")
     started = time.monotonic()
-    operator = subprocess.Popen(
-        [sys.executable, "-m", "notebook_operator", "run", "--standalone", "-n", namespace, "--liveness", "",
-         "--metrics-port", str(metrics_port)],
-        env={"KUBECONFIG": str(cluster.kubeconfig), "PATH": "/usr/bin:/bin"}, stdout=log, stderr=subprocess.STDOUT,
-    )  # fmt: skip
+    operator = start_operator(namespace, cluster.kubeconfig, metrics_port, log)
     try:
         while True:
             current = await phases(custom, namespace)
@@ -230,20 +181,11 @@ def table(results: list[dict[str, Any]]) -> str:
 
 
 async def main_async(sizes: list[int], interval: int, output: Path, log_dir: Path | None) -> int:
-    with tempfile.TemporaryDirectory() as tmp:
-        subprocess.run([str(REPO / "hack" / "build-kube.sh"), str(REPO / ".cluster" / "bin")], check=True)
-        cluster = localcluster.start(REPO / ".cluster" / "bin", Path(tmp) / "cluster")
-        try:
-            api = await api_client(cluster.kubeconfig)
-            await install_crds(api)
-            await api.close()
-            results = []
-            with running_emulator(Path(tmp), "--transition-delay", "0") as emulator:
-                for n in sizes:
-                    print(f"bench: N={n} ...", file=sys.stderr, flush=True)
-                    results.append(await scenario(n, interval, cluster, emulator, log_dir or Path(tmp)))
-        finally:
-            cluster.stop()
+    results = []
+    async with local_setup(transition_delay=0) as (cluster, emulator, tmp):
+        for n in sizes:
+            print(f"bench: N={n} ...", file=sys.stderr, flush=True)
+            results.append(await scenario(n, interval, cluster, emulator, log_dir or tmp))
     output.write_text(json.dumps(results if len(results) > 1 else results[0], indent=2) + "\n")
     print(table(results))
     print(f"\nwritten to {output}")
