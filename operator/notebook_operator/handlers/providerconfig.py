@@ -77,8 +77,8 @@ async def poll_account(
     poller: Poller | None = None
     errors: dict[str, int] = dict(current.get("apiErrorCounts") or {})
     first = True
-    catch_up = False
     while not stopped:
+        catch_up = False  # only a first cycle that succeeded may skip the wait; errors always wait
         snapshot = json.loads(json.dumps(dict(spec)))
         generation = meta.get("generation")
         now = datetime.now(UTC)
