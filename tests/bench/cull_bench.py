@@ -93,22 +93,26 @@ async def scenario(n: int, idle_minutes: int, interval: int, cluster: localclust
     operator = start_operator(namespace, cluster.kubeconfig, metrics_port, log)
     left_running: set[str] = set()
     stopped_at: dict[str, float] = {}
+
+    def look() -> None:
+        """One sample of the emulator's states: wrong stops, and when each right one happened."""
+        listed = emulator.admin.get("/instances", params={"cloud": "pai-dsw"}).json()["instances"]
+        now = time.monotonic()
+        for item in listed:
+            if item["status"] != "Running":
+                if item["id"] in must_run:
+                    left_running.add(item["id"])
+                elif item["id"] in must_stop:
+                    stopped_at.setdefault(item["id"], now)
+
     try:
         while len(stopped_at) < len(must_stop) and time.monotonic() - started < timeout_s:
-            listed = emulator.admin.get("/instances", params={"cloud": "pai-dsw"}).json()["instances"]
-            now = time.monotonic()
-            for item in listed:
-                if item["status"] != "Running":
-                    if item["id"] in must_run:
-                        left_running.add(item["id"])
-                    elif item["id"] in must_stop:
-                        stopped_at.setdefault(item["id"], now)
+            look()
             await asyncio.sleep(1)
         # A few more cycles: nothing else is stopped after the last right stop.
         settle = time.monotonic() + 3 * interval
         while time.monotonic() < settle:
-            listed = emulator.admin.get("/instances", params={"cloud": "pai-dsw"}).json()["instances"]
-            left_running |= {i["id"] for i in listed if i["status"] != "Running" and i["id"] in must_run}
+            look()
             await asyncio.sleep(1)
         elapsed_min = (time.monotonic() - started) / 60
         calls = emulator.calls()

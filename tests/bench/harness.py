@@ -55,16 +55,19 @@ async def phases(custom: aclient.CustomObjectsApi, namespace: str) -> dict[str, 
     return {i["metadata"]["name"]: (i.get("status") or {}).get("phase", "") for i in items}
 
 
+def _scrape(port: int) -> str:
+    text: str = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
+    return text
+
+
 def metric(port: int, name: str) -> float:
-    text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
-    return sum(float(v) for v in re.findall(rf"^{name}(?:{{[^}}]*}})? ([0-9.e+]+)$", text, re.M))
+    return sum(float(v) for v in re.findall(rf"^{name}(?:{{[^}}]*}})? ([0-9.e+]+)$", _scrape(port), re.M))
 
 
 def metric_by(port: int, name: str, label: str) -> dict[str, int]:
     """A counter's values summed by one of its labels."""
-    text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
     found: dict[str, int] = {}
-    for labels, value in re.findall(rf"^{name}{{([^}}]*)}} ([0-9.e+]+)$", text, re.M):
+    for labels, value in re.findall(rf"^{name}{{([^}}]*)}} ([0-9.e+]+)$", _scrape(port), re.M):
         key = dict(re.findall(r'(\w+)="([^"]*)"', labels)).get(label, "")
         found[key] = found.get(key, 0) + int(float(value))
     return found
