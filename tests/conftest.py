@@ -71,6 +71,32 @@ def crds(api: client.ApiClient) -> list[str]:
     return names
 
 
+@pytest.fixture(scope="session")
+def peering_crds(api: client.ApiClient, crds: list[str]) -> list[str]:
+    """kopf's KopfPeering/ClusterKopfPeering CRDs, as the chart installs them (for HA tests)."""
+    ext = client.ApiextensionsV1Api(api)
+    names = []
+    for body in yaml.safe_load_all((REPO / "charts/notebook-operator/crds/kopf.dev_peerings.yaml").read_text()):
+        if not body:
+            continue
+        try:
+            ext.create_custom_resource_definition(body)
+        except client.ApiException as e:
+            if e.status != 409:
+                raise
+        names.append(body["metadata"]["name"])
+
+    def established() -> bool:
+        return all(
+            any(c.type == "Established" and c.status == "True"
+                for c in ext.read_custom_resource_definition(n).status.conditions or [])
+            for n in names
+        )  # fmt: skip
+
+    wait_for(established, timeout=30, what="peering CRDs Established")
+    return names
+
+
 @pytest.fixture
 def namespace(api: client.ApiClient, crds: list[str]) -> str:
     name = f"t-{uuid.uuid4().hex[:10]}"

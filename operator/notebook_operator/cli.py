@@ -8,6 +8,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from notebook_operator.reconcile.peering import DEFAULT_LIFETIME_S, MIN_LIFETIME_S
+from notebook_operator.reconcile.peering import DEFAULT_NAME as DEFAULT_PEERING
+
 
 def _cmd_run(args: argparse.Namespace) -> int:
     from notebook_operator.runner import RunOptions, run
@@ -19,6 +22,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
             standalone=args.standalone,
             peering_name=args.peering,
             priority=args.priority,
+            peering_lifetime=args.peering_lifetime,
             liveness_endpoint=args.liveness or None,
             kubeconfig=args.kubeconfig,
             metrics_port=args.metrics_port,
@@ -27,6 +31,13 @@ def _cmd_run(args: argparse.Namespace) -> int:
             debug=args.debug,
         )
     )
+
+
+def _lifetime(text: str) -> int:
+    value = int(text)
+    if value < MIN_LIFETIME_S:
+        raise argparse.ArgumentTypeError(f"must be at least {MIN_LIFETIME_S} seconds")
+    return value
 
 
 def _cmd_crds(args: argparse.Namespace) -> int:
@@ -113,8 +124,26 @@ def build_parser() -> argparse.ArgumentParser:
     scope.add_argument("-A", "--all-namespaces", action="store_true", help="watch every namespace (default)")
     peering = run.add_mutually_exclusive_group()
     peering.add_argument("--standalone", action="store_true", help="no peering: the only operator instance")
-    peering.add_argument("--peering", metavar="NAME", help="kopf peering object name (default notebook-operator)")
-    run.add_argument("--priority", type=int, default=0, help="peering priority")
+    peering.add_argument(
+        "--peering",
+        metavar="NAME",
+        help="require the kopf peering object NAME (exit 1 if it is missing); without this flag peering uses "
+        f"{DEFAULT_PEERING!r} when the kopf.dev CRDs exist and runs alone when not",
+    )
+    run.add_argument(
+        "--priority",
+        type=int,
+        help="peering priority (highest acts; equal priorities make kopf pause all of them). Default: a distinct "
+        "negative one per process, older processes first, so identical replicas elect one",
+    )
+    run.add_argument(
+        "--peering-lifetime",
+        type=_lifetime,
+        default=DEFAULT_LIFETIME_S,
+        metavar="SECONDS",
+        help=f"keep-alive validity: a standby takes over this long after the active replica dies "
+        f"(default {DEFAULT_LIFETIME_S}, at least {MIN_LIFETIME_S})",
+    )
     run.add_argument(
         "--liveness",
         default="http://0.0.0.0:8080/healthz",

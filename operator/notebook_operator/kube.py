@@ -16,8 +16,19 @@ PLURALS = {"NotebookInstance": "notebookinstances", "ProviderConfig": "providerc
            "IdleCullerPolicy": "idlecullerpolicies"}  # fmt: skip
 
 
+PEERING_GROUP = "kopf.dev"
+
+
 class SecretMissing(LookupError):
     pass
+
+
+class PeeringCrdMissing(LookupError):
+    pass
+
+
+class StaleObject(Exception):
+    """A conditional write found a newer resourceVersion: somebody else wrote the object first."""
 
 
 class Kube:
@@ -41,8 +52,14 @@ class Kube:
     async def close(self) -> None:
         await self.api.close()
 
-    async def patch_status(self, kind: str, namespace: str, name: str, status: dict[str, Any]) -> bool:
-        """Merge-patch status; False when the object is gone."""
+    async def patch_status(
+        self, kind: str, namespace: str, name: str, status: dict[str, Any], resource_version: str | None = None
+    ) -> bool:
+        """Merge-patch status; False when the object is gone. With `resource_version` the write is
+        conditional (the API server refuses it with 409 when the object changed since): StaleObject."""
+        body: dict[str, Any] = {"status": status}
+        if resource_version:
+            body["metadata"] = {"resourceVersion": resource_version}
         async with self._limit:
             try:
                 await self.custom.patch_namespaced_custom_object_status(
@@ -51,12 +68,16 @@ class Kube:
                     namespace,
                     PLURALS[kind],
                     name,
-                    {"status": status},
+                    body,
                     _content_type="application/merge-patch+json",  # type: ignore[call-arg]
                 )
             except ApiException as e:
                 if e.status == 404:
                     return False
+                if e.status == 409 and resource_version:
+                    raise StaleObject(
+                        f"{kind} {namespace}/{name} changed since resourceVersion {resource_version}"
+                    ) from None
                 raise
             self.writes += 1
             return True
@@ -70,3 +91,29 @@ class Kube:
                 raise SecretMissing(f"Secret {namespace}/{name} not found") from None
             raise
         return dict(secret.data or {}), str(secret.metadata.resource_version)
+
+    async def peering_objects(self, name: str, namespaces: list[str]) -> list[dict[str, Any]]:
+        """kopf's peering object `name`: the ClusterKopfPeering when `namespaces` is empty, else the KopfPeering
+        of each namespace found. Listed with a field selector (the chart grants list/watch, not get).
+        PeeringCrdMissing when the API server does not serve the kind."""
+        selector = f"metadata.name={name}"
+        try:
+            if not namespaces:
+                found = await self.custom.list_cluster_custom_object(
+                    PEERING_GROUP, "v1", "clusterkopfpeerings", field_selector=selector, _request_timeout=10
+                )
+                return list(found.get("items") or [])
+            items: list[dict[str, Any]] = []
+            for namespace in namespaces:
+                found = await self.custom.list_namespaced_custom_object(
+                    PEERING_GROUP, "v1", namespace, "kopfpeerings", field_selector=selector, _request_timeout=10
+                )
+                items.extend(found.get("items") or [])
+            return items
+        except ApiException as e:
+            if e.status == 404:
+                raise PeeringCrdMissing(
+                    f"the API server does not serve {'KopfPeering' if namespaces else 'ClusterKopfPeering'} "
+                    f"({PEERING_GROUP}/v1): install the chart's crds/kopf.dev_peerings.yaml"
+                ) from None
+            raise

@@ -26,6 +26,10 @@ IDLE_INSTANCES = Gauge("notebook_operator_idle_instances", "Running instances id
                        ["namespace", "policy"])  # fmt: skip
 HOURS_SAVED = Gauge("notebook_operator_hours_saved", "Estimated instance-hours saved by a policy's stops",
                     ["namespace", "policy"])  # fmt: skip
+ACTIVE = Gauge(
+    "notebook_operator_active",
+    "1 on the replica that acts, 0 on a standby (kopf peering: one active replica per peering object)",
+)
 UTILIZATION_SAMPLES = Counter("notebook_operator_utilization_samples_total", "Utilization fetches by result",
                               ["provider", "result"])  # fmt: skip
 

@@ -17,7 +17,7 @@ from typing import Any
 
 from notebook_operator import metrics
 from notebook_operator.culler import Culler, Policies, idle_patch, stop_reason
-from notebook_operator.kube import Kube
+from notebook_operator.kube import Kube, StaleObject
 from notebook_operator.providers.base import Provider
 from notebook_operator.providers.errors import Conflict, NotFound, ProviderError
 from notebook_operator.providers.types import Capability, CloudInstance
@@ -44,6 +44,7 @@ class Tracked:
     status: dict[str, Any]
     labels: Mapping[str, str] = field(default_factory=dict)
     annotations: Mapping[str, str] = field(default_factory=dict)
+    resource_version: str = ""  # the version this view is of: actions are claimed against it
 
     @property
     def instance_id(self) -> str | None:
@@ -159,7 +160,8 @@ class Poller:
                                           not save_image else "")  # fmt: skip
             extra = await self._stop(item, instance, reason, now, save_image=save_image, event="Culled")
             succeeded = extra.get("lastAction", {}).get("state") == "Succeeded"
-            metrics.CULLS.labels(item.namespace, stop.policy, "stopped" if succeeded else "failed").inc()
+            if extra:  # {}: not claimed this cycle, decided again in the next
+                metrics.CULLS.labels(item.namespace, stop.policy, "stopped" if succeeded else "failed").inc()
             if succeeded:
                 idle = culled(idle or {}, stop, now)
         idle_update = idle_patch(status.get("idle"), idle, now)
@@ -174,9 +176,16 @@ class Poller:
 
     async def _act(self, item: Tracked, instance: CloudInstance, kind: str, reason: str, now: datetime,
                    save_image: bool = False, event: str | None = None) -> dict[str, Any]:  # fmt: skip
-        """Record the action as Pending, call the cloud, record the outcome."""
+        """Claim the action (Pending, written only if nobody wrote the object since this view of it), call the
+        cloud, record the outcome. {} when the claim lost: another writer (e.g. a second replica during a
+        takeover) acted on a newer version, and the next cycle decides again from that."""
         pending = action_record(kind, reason, "Pending", now, item.generation)
-        await self.kube.patch_status("NotebookInstance", item.namespace, item.name, {"lastAction": pending})
+        try:
+            await self.kube.patch_status("NotebookInstance", item.namespace, item.name, {"lastAction": pending},
+                                         resource_version=item.resource_version or None)  # fmt: skip
+        except StaleObject as e:
+            logger.info("%s of %s/%s not sent this cycle: %s", kind, item.namespace, item.name, e)
+            return {}
         call: Callable[[], Awaitable[None]] = (
             (lambda: self.provider.stop_instance(instance.id, save_image=save_image)) if kind == "stop"
             else (lambda: self.provider.start_instance(instance.id))

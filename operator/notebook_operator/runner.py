@@ -1,12 +1,22 @@
-"""`notebook-operator run`: start kopf with this operator's handlers."""
+"""`notebook-operator run`: decide the peering setup, check it can work, and start kopf with our handlers."""
 
 from __future__ import annotations
 
+import asyncio
+import getpass
 import logging
 import os
+import secrets
+import socket
+import sys
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 import kopf
+
+from notebook_operator.kube import Kube
+from notebook_operator.peering import PeeringSetup, missing_peering
+from notebook_operator.reconcile.peering import DEFAULT_LIFETIME_S, DEFAULT_NAME, auto_priority
 
 logger = logging.getLogger(__name__)
 
@@ -16,8 +26,9 @@ class RunOptions:
     namespaces: list[str] = field(default_factory=list)
     all_namespaces: bool = False
     standalone: bool = False
-    peering_name: str | None = None
-    priority: int = 0
+    peering_name: str | None = None  # given: peering is mandatory under this name
+    priority: int | None = None  # None: a distinct automatic priority (older process wins)
+    peering_lifetime: int = DEFAULT_LIFETIME_S
     liveness_endpoint: str | None = "http://0.0.0.0:8080/healthz"
     kubeconfig: str | None = None
     metrics_port: int = 8081
@@ -26,8 +37,34 @@ class RunOptions:
     debug: bool = False
 
 
+def identity() -> str:
+    """The keep-alive key in the peering object: the pod's name when the chart passes it (POD_NAME),
+    plus the pid and a random part so a restarted container never inherits its predecessor's entry."""
+    where = os.environ.get("POD_NAME") or f"{getpass.getuser()}@{socket.gethostname()}"
+    return f"{where}/{os.getpid()}/{secrets.token_hex(2)}"
+
+
+def peering_setup(options: RunOptions, clusterwide: bool) -> PeeringSetup:
+    priority = options.priority if options.priority is not None else auto_priority(datetime.now(UTC))
+    return PeeringSetup(
+        name=None if options.standalone else (options.peering_name or DEFAULT_NAME),
+        namespaces=[] if clusterwide else list(options.namespaces),
+        identity=identity(),
+        priority=priority,
+        lifetime=options.peering_lifetime,
+        mandatory=options.peering_name is not None,
+    )
+
+
+async def _preflight(setup: PeeringSetup) -> str | None:
+    kube = await Kube.connect()
+    try:
+        return await missing_peering(kube, setup)
+    finally:
+        await kube.close()
+
+
 def run(options: RunOptions) -> int:
-    os.environ["NOTEBOOK_OPERATOR_METRICS_PORT"] = str(options.metrics_port)
     if options.kubeconfig:
         # kopf's default login reads KUBECONFIG through the kubernetes client.
         os.environ["KUBECONFIG"] = options.kubeconfig
@@ -40,18 +77,35 @@ def run(options: RunOptions) -> int:
     import notebook_operator.handlers  # noqa: F401  (registers the handlers)
 
     clusterwide = options.all_namespaces or not options.namespaces
+    setup = peering_setup(options, clusterwide)
+    if setup.mandatory:
+        problem = asyncio.run(_preflight(setup))
+        if problem:
+            print(f"notebook-operator: {problem}", file=sys.stderr)
+            return 1
+    settings = kopf.OperatorSettings()
+    settings.peering.lifetime = setup.lifetime
+    settings.peering.priority = setup.priority
+    if setup.name is not None:
+        settings.peering.name = setup.name
     logger.info(
         "starting notebook-operator: %s, %s",
         "all namespaces" if clusterwide else "namespaces " + ",".join(options.namespaces),
-        "standalone" if options.standalone else f"peering {options.peering_name or 'notebook-operator'}",
-    )
+        "standalone" if setup.name is None else
+        f"peering {setup.name} ({'required' if setup.mandatory else 'if its CRDs exist'}, identity {setup.identity}, "
+        f"priority {setup.priority}, lifetime {setup.lifetime}s)",
+    )  # fmt: skip
     # kopf installs SIGINT/SIGTERM handlers itself and returns once every task has stopped.
     kopf.run(
+        settings=settings,
+        # Read by the startup handler (handlers/startup.py): what this process was started with.
+        memo=kopf.Memo(peering=setup, metrics_port=options.metrics_port),
+        identity=setup.identity,  # type: ignore[arg-type]
         standalone=options.standalone,
-        # An explicit --peering makes peering mandatory; by default kopf uses the "notebook-operator"
-        # peering object set at startup when the KopfPeering CRDs are installed, and runs alone if not.
-        peering_name=None if options.standalone else options.peering_name,
-        priority=options.priority,
+        # A name given makes peering mandatory (kopf waits for the object, checked above); without one,
+        # kopf uses DEFAULT_NAME when the KopfPeering CRDs are installed and runs alone when not.
+        peering_name=options.peering_name,
+        priority=setup.priority,
         clusterwide=clusterwide,
         namespaces=[] if clusterwide else options.namespaces,
         liveness_endpoint=options.liveness_endpoint or None,

@@ -168,9 +168,22 @@ async def calls(request: web.Request) -> web.Response:
     return web.json_response({"calls": dict(counts), "total": sum(counts.values())})
 
 
+@routes.get(f"{P}/journal")
+async def journal(request: web.Request) -> web.Response:
+    """Requests per instance, in order: ?route=pai-dsw:StopInstance&instance=ID narrow it down."""
+    route, instance = request.query.get("route"), request.query.get("instance")
+    entries = [
+        e
+        for e in sim(request).journal
+        if (route is None or e["route"] == route) and (instance is None or e["instance"] == instance)
+    ]
+    return web.json_response({"entries": entries})
+
+
 @routes.delete(f"{P}/calls")
 async def reset_calls(request: web.Request) -> web.Response:
     sim(request).calls.clear()
+    sim(request).journal.clear()
     return web.json_response({})
 
 
@@ -191,5 +204,6 @@ async def reset(request: web.Request) -> web.Response:
     s = sim(request)
     s.store.clear()
     s.calls.clear()
+    s.journal.clear()
     s.faults = None
     return web.json_response({})

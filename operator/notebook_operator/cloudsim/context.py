@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections import Counter
+from collections import Counter, deque
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,6 +24,19 @@ class Sim:
     verifier: Verifier
     faults: Faults | None = None
     calls: Counter[str] = field(default_factory=Counter)
+    # One entry per routed request of an instance, faulted or refused ones included: what tests count
+    # to prove an action was sent once (e.g. one StopInstance per instance across an operator failover).
+    journal: deque[dict[str, Any]] = field(default_factory=lambda: deque(maxlen=200_000))
+
+    def record(self, route: str, request: web.Request, status: int, outcome: str) -> None:
+        instance = (
+            request.match_info.get("InstanceId")
+            or request.match_info.get("id")
+            or request.match_info.get("instance_id")
+        )
+        if instance:
+            self.journal.append({"route": route, "instance": instance, "status": status, "outcome": outcome,
+                                 "at": self.clock.now()})  # fmt: skip
 
 
 SIM: web.AppKey[Sim] = web.AppKey("sim", Sim)

@@ -77,6 +77,8 @@ async def gateway(request: web.Request, handler: Handler) -> web.StreamResponse:
         if faults.latency_ms:
             await asyncio.sleep(faults.latency_ms / 1000)
         outcome = faults.pick()
+        if outcome is not None:
+            s.record(route, request, 0 if outcome == "drop" else 503, f"fault:{outcome}")
         if outcome == "drop":
             if request.transport is not None:
                 request.transport.abort()
@@ -105,6 +107,12 @@ async def gateway(request: web.Request, handler: Handler) -> web.StreamResponse:
     except AuthError as e:
         return _error(style, e.status, e.code, e.message)
     s.calls[route] += 1
+    response = await _handle(request, handler, style, route)
+    s.record(route, request, response.status, "ok" if response.status < 400 else "refused")
+    return response
+
+
+async def _handle(request: web.Request, handler: Handler, style: str, route: str) -> web.StreamResponse:
     try:
         return await handler(request)
     except CloudError as e:

@@ -17,6 +17,7 @@ from notebook_operator import metrics
 from notebook_operator.api.meta import GROUP, VERSION
 from notebook_operator.api.notebookinstance import EXEMPT_ANNOTATION
 from notebook_operator.handlers.accounts import accounts, notebooks
+from notebook_operator.kube import StaleObject
 from notebook_operator.polling import Tracked, action_record
 from notebook_operator.providers.base import Provider
 from notebook_operator.providers.errors import Conflict, NotFound, ProviderError
@@ -39,9 +40,11 @@ async def track_notebook(
         notebooks(memo).remove(uid)
         return
     ref = spec.get("providerConfigRef", {}).get("name", "")
-    notebooks(memo).put((namespace, ref), Tracked(namespace, name, uid, meta.get("generation"), _plain(spec),
-                                                  _plain(status), dict(meta.get("labels") or {}),
-                                                  _annotations(meta)))  # fmt: skip
+    item = Tracked(
+        namespace, name, uid, meta.get("generation"), _plain(spec), _plain(status), dict(meta.get("labels") or {}),
+        _annotations(meta), str(meta.get("resourceVersion") or ""),
+    )  # fmt: skip
+    notebooks(memo).put((namespace, ref), item)
 
 
 def _annotations(meta: kopf.Meta) -> dict[str, str]:
@@ -135,8 +138,13 @@ async def reconcile_notebook(
         if action.kind in ("create", "start", "stop", "update"):
             pending = action_record(action.kind, action.reason, "Pending", now, generation,
                                     clientToken=uid if action.kind == "create" else None)  # fmt: skip
-            # Recorded before the call: after a crash the next run sees it and does not repeat it.
-            await memo["kube"].patch_status("NotebookInstance", namespace, name, {"lastAction": pending})
+            # Recorded before the call: after a crash the next run sees it and does not repeat it. Conditional on
+            # this version of the object: if another writer (a second replica) got there first, look again.
+            try:
+                await memo["kube"].patch_status("NotebookInstance", namespace, name, {"lastAction": pending},
+                                                resource_version=meta.get("resourceVersion"))  # fmt: skip
+            except StaleObject as e:
+                raise kopf.TemporaryError(f"{action.kind} not claimed: {e}", delay=1) from e
             try:
                 new_id = await _execute(provider, action, spec_d, uid, observed)
             except Conflict as e:  # the cloud moved on its own; look again shortly

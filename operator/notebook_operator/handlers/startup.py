@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import os
 from typing import Any
 
 import aiohttp
@@ -15,11 +14,12 @@ from notebook_operator.api.meta import GROUP
 from notebook_operator.culler import Policies
 from notebook_operator.handlers.accounts import Accounts, Notebooks
 from notebook_operator.kube import Kube
+from notebook_operator.peering import PeeringSetup, Role
 
 logger = logging.getLogger(__name__)
 
 STARTED_AT = dt.datetime.now(dt.UTC)
-METRICS_PORT_ENV = "NOTEBOOK_OPERATOR_METRICS_PORT"
+STANDALONE = PeeringSetup(name=None, namespaces=[], identity="", priority=0, lifetime=0, mandatory=False)
 
 
 @kopf.on.startup()
@@ -31,7 +31,7 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
         prefix=GROUP, key="last-handled-configuration"
     )
     settings.persistence.finalizer = f"{GROUP}/finalizer"
-    settings.peering.name = "notebook-operator"
+    # Peering name, priority and lifetime come from the runner's settings (kopf.run(settings=...)).
     settings.posting.level = logging.INFO
     settings.watching.server_timeout = 300
     settings.watching.client_timeout = 330
@@ -42,12 +42,16 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
     memo["notebooks"] = Notebooks()
     memo["policies"] = Policies()
     memo["kube"] = await Kube.connect()
-    metrics.serve(int(os.environ.get(METRICS_PORT_ENV, "0") or 0))
+    memo["role"] = Role(memo.get("peering") or STANDALONE)
+    memo["role"].start(memo["kube"])
+    metrics.serve(int(memo.get("metrics_port") or 0))
     logger.info("notebook-operator configured for API group %s", GROUP)
 
 
 @kopf.on.cleanup()
 async def close_clients(memo: kopf.Memo, **_: Any) -> None:
+    role: Role = memo["role"]
+    await role.stop()
     registry: Accounts = memo["accounts"]
     for namespace, name in list(registry.by_key):
         await registry.drop(namespace, name)
@@ -78,3 +82,10 @@ async def login(**kwargs: Any) -> kopf.AiohttpSession | None:
 @kopf.on.probe(id="uptime")
 async def uptime(**_: Any) -> float:
     return (dt.datetime.now(dt.UTC) - STARTED_AT).total_seconds()
+
+
+@kopf.on.probe(id="role")
+async def role(memo: kopf.Memo, **_: Any) -> str:
+    """`active` or `standby`: a standby is healthy (200), it only waits for its turn."""
+    current: Role = memo["role"]
+    return current.name

@@ -1,0 +1,100 @@
+"""Peering as users run it: a named peering object is honoured, a missing one is a clear error at start,
+and replicas started with identical arguments elect one active replica that a standby replaces when it dies."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from kubernetes import client
+
+from notebook_operator.localcluster import free_port
+from tests.emulator import Emulator
+from tests.integration.test_reconcile import TEMPLATE, notebook, setup_account, wait_phase
+from tests.kube import wait_for
+from tests.operator_process import OperatorProcess
+from tests.peering import create_peering, health, keepalives, metric
+
+LIFETIME_S = 10
+
+
+class Replica:
+    """One `notebook-operator run` with the shared argv and its own local ports."""
+
+    def __init__(self, args: list[str], env: dict[str, str], log: Path) -> None:
+        self.health_port, self.metrics_port = free_port(), free_port()
+        ports = ["--liveness", f"http://127.0.0.1:{self.health_port}/healthz", "--metrics-port", str(self.metrics_port)]
+        self.process = OperatorProcess([*args, *ports], env, log)
+
+    def active(self) -> float | None:
+        return metric(self.metrics_port, "notebook_operator_active")
+
+
+@pytest.fixture
+def replicas(operator_env: dict[str, str], tmp_path: Path) -> Iterator[list[Replica]]:
+    started: list[Replica] = []
+    yield started
+    for replica in started:
+        replica.process.kill()
+
+
+def test_missing_peering_object_stops_the_operator_with_a_clear_error(
+    peering_crds: list[str], namespace: str, operator_env: dict[str, str]
+) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "notebook_operator", "run", "--namespace", namespace, "--peering", "nowhere",
+         "--liveness", "", "--metrics-port", "0"],
+        env=operator_env, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert result.returncode == 1
+    assert f"KopfPeering 'nowhere' in namespace(s) {namespace} does not exist" in result.stderr
+    assert "kind: KopfPeering" in result.stderr and "--standalone" in result.stderr  # how to fix it
+
+
+def test_a_named_peering_is_honoured(
+    api: client.ApiClient, peering_crds: list[str], namespace: str, emulator: Emulator, replicas: list[Replica],
+    operator_env: dict[str, str], tmp_path: Path,
+) -> None:  # fmt: skip
+    create_peering(api, "team-a", namespace)
+    replica = Replica(["--namespace", namespace, "--peering", "team-a"], operator_env, tmp_path / "op.log")
+    replicas.append(replica)
+    setup_account(api, namespace, emulator)
+    notebook(api, namespace, "nb", {"template": TEMPLATE, "desiredState": "Running"})
+    wait_phase(api, namespace, "nb", "Running", timeout=60)
+    assert replica.active() == 1
+    assert len(keepalives(api, "team-a", namespace)) == 1  # its keep-alive is in the object it was told to use
+
+
+def test_identical_replicas_elect_one_and_a_standby_takes_over(
+    api: client.ApiClient, peering_crds: list[str], namespace: str, emulator: Emulator, replicas: list[Replica],
+    operator_env: dict[str, str], tmp_path: Path,
+) -> None:  # fmt: skip
+    create_peering(api, "notebook-operator", namespace)
+    argv = ["--namespace", namespace, "--peering", "notebook-operator", "--peering-lifetime", str(LIFETIME_S)]
+    for n in range(2):
+        replicas.append(Replica(argv, operator_env, tmp_path / f"op{n}.log"))
+    wait_for(lambda: sorted(r.active() or 0 for r in replicas) == [0, 1], timeout=30, what="one active replica")
+    for replica in replicas:  # a standby is healthy too, and says what it is
+        answer = wait_for(lambda r=replica: health(r.health_port), timeout=15, what="health endpoint")
+        assert answer[0] == 200
+        assert answer[1]["role"] == ("active" if replica.active() == 1 else "standby")
+    setup_account(api, namespace, emulator)
+    notebook(api, namespace, "nb", {"template": TEMPLATE, "desiredState": "Running"})
+    wait_phase(api, namespace, "nb", "Running", timeout=60)
+    assert emulator.calls().get("pai-dsw:CreateInstance") == 1
+
+    active = next(r for r in replicas if r.active() == 1)
+    standby = next(r for r in replicas if r is not active)
+    active.process.proc.send_signal(signal.SIGKILL)
+    killed_at = time.monotonic()
+    wait_for(lambda: standby.active() == 1, timeout=LIFETIME_S + 5, what="the standby takes over")
+    assert time.monotonic() - killed_at <= LIFETIME_S + 3  # within the lifetime, plus the role's recheck
+    assert standby.process.saw("is now active")
+    notebook(api, namespace, "nb2", {"template": {**TEMPLATE, "name": "nb2"}, "desiredState": "Running"})
+    wait_phase(api, namespace, "nb2", "Running", timeout=60)
+    assert emulator.calls().get("pai-dsw:CreateInstance") == 2
