@@ -84,6 +84,10 @@ def run(options: RunOptions) -> int:
             print(f"notebook-operator: {problem}", file=sys.stderr)
             return 1
     settings = kopf.OperatorSettings()
+    # No cluster-wide scanning of namespaces and CRDs: the chart grants neither (kopf would retry the refused
+    # lists for about a minute before it starts peering or handling anything, at every restart). The namespaces
+    # are the ones given; the resources are what API discovery shows at start (install the CRDs first).
+    settings.scanning.disabled = True
     settings.peering.lifetime = setup.lifetime
     settings.peering.priority = setup.priority
     if setup.name is not None:

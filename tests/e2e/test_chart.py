@@ -34,12 +34,6 @@ KOPF_OPTIONAL = {
 }
 
 
-@pytest.fixture(scope="module")
-def helm() -> str:
-    subprocess.run([str(REPO / "hack" / "build-helm.sh"), str(BIN)], check=True)
-    return str(BIN / "helm")
-
-
 def render(helm: str, *args: str) -> list[dict[str, Any]]:
     out = subprocess.run([helm, "template", RELEASE, str(CHART), "--namespace", "ops", *args],
                          capture_output=True, text=True, check=True)  # fmt: skip

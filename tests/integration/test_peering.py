@@ -3,6 +3,8 @@ and replicas started with identical arguments elect one active replica that a st
 
 from __future__ import annotations
 
+import asyncio
+import os
 import signal
 import subprocess
 import sys
@@ -13,9 +15,10 @@ from pathlib import Path
 import pytest
 from kubernetes import client
 
+from notebook_operator.kube import Kube, StaleObject
 from notebook_operator.localcluster import free_port
 from tests.emulator import Emulator
-from tests.integration.test_reconcile import TEMPLATE, notebook, setup_account, wait_phase
+from tests.integration.test_reconcile import TEMPLATE, notebook, setup_account, status_of, wait_phase
 from tests.kube import wait_for
 from tests.operator_process import OperatorProcess
 from tests.peering import create_peering, health, keepalives, metric
@@ -98,3 +101,32 @@ def test_identical_replicas_elect_one_and_a_standby_takes_over(
     notebook(api, namespace, "nb2", {"template": {**TEMPLATE, "name": "nb2"}, "desiredState": "Running"})
     wait_phase(api, namespace, "nb2", "Running", timeout=60)
     assert emulator.calls().get("pai-dsw:CreateInstance") == 2
+
+
+def test_an_action_is_claimed_once_by_a_conditional_write(
+    api: client.ApiClient, namespace: str, kubeconfig: Path, operator_env: dict[str, str]
+) -> None:
+    """Two writers holding the same version of an object (two replicas while a takeover overlaps): only one
+    claim of an action gets through; the other learns it is stale and does not call the cloud."""
+    created = notebook(api, namespace, "claimed", {"instanceId": "dsw-x"})
+    version = created["metadata"]["resourceVersion"]
+
+    async def claim_twice() -> list[str]:
+        os.environ["KUBECONFIG"] = str(kubeconfig)
+        kube = await Kube.connect()
+        outcomes = []
+        try:
+            for writer in ("a", "b"):
+                try:
+                    await kube.patch_status("NotebookInstance", namespace, "claimed",
+                                            {"lastAction": {"action": "stop", "state": "Pending", "reason": writer}},
+                                            resource_version=version)  # fmt: skip
+                    outcomes.append(f"{writer}: claimed")
+                except StaleObject:
+                    outcomes.append(f"{writer}: stale")
+        finally:
+            await kube.close()
+        return outcomes
+
+    assert asyncio.run(claim_twice()) == ["a: claimed", "b: stale"]
+    assert status_of(api, namespace, "claimed")["lastAction"]["reason"] == "a"

@@ -19,8 +19,11 @@ def keepalive(priority: int, seen_ago: float, lifetime: int = 15) -> dict[str, o
 
 
 @pytest.mark.parametrize(("status", "active", "why"), [
-    (None, True, "no other live peer"),
+    (None, False, "not in the peering yet"),
+    ({"b": keepalive(-9, 1)}, False, "not in the peering yet"),
     ({"me": keepalive(-5, 1)}, True, "no other live peer"),
+    # a stale own keep-alive (e.g. the API server was away) does not demote: kopf keeps acting
+    ({"me": keepalive(-5, 60)}, True, "no other live peer"),
     ({"me": keepalive(-5, 1), "b": keepalive(-9, 1)}, True, "no live peer outranks"),
     ({"me": keepalive(-5, 1), "b": keepalive(-1, 1)}, False, "b has a higher priority"),
     ({"me": keepalive(-5, 1), "b": keepalive(-5, 1)}, False, "same priority"),
@@ -30,7 +33,7 @@ def keepalive(priority: int, seen_ago: float, lifetime: int = 15) -> dict[str, o
     # a clean exit writes lifetime 0: gone at once
     ({"me": keepalive(-5, 1), "b": keepalive(100, 0.001, lifetime=0)}, True, ""),
     # entries kopf could not read either do not count
-    ({"b": {"priority": 100}, "c": "garbage", "d": {"lastseen": "yesterday"}}, True, "no other live peer"),
+    ({"me": keepalive(-5, 1), "b": {"priority": 100}, "c": "x", "d": {"lastseen": "yesterday"}}, True, "no other"),
 ])  # fmt: skip
 def test_verdict_follows_kopfs_rule(status: dict[str, object] | None, active: bool, why: str) -> None:
     result = verdict(status, "me", -5, NOW)
@@ -39,10 +42,11 @@ def test_verdict_follows_kopfs_rule(status: dict[str, object] | None, active: bo
 
 
 def test_a_blocked_replica_looks_again_when_the_blocking_keepalive_runs_out() -> None:
-    result = verdict({"b": keepalive(10, 5), "c": keepalive(20, 12)}, "me", 0, NOW)
+    status = {"me": keepalive(0, 1), "b": keepalive(10, 5), "c": keepalive(20, 12)}
+    result = verdict(status, "me", 0, NOW)
     assert not result.active
     assert result.recheck_at == NOW + timedelta(seconds=3)  # c's keep-alive ends first
-    assert verdict({"b": keepalive(10, 5)}, "me", 0, result.recheck_at + timedelta(seconds=10)).active
+    assert verdict(status, "me", 0, result.recheck_at + timedelta(seconds=10)).active
 
 
 def test_namespaced_operator_is_paused_while_any_namespace_says_so() -> None:

@@ -24,8 +24,8 @@ class Sim:
     verifier: Verifier
     faults: Faults | None = None
     calls: Counter[str] = field(default_factory=Counter)
-    # One entry per routed request of an instance, faulted or refused ones included: what tests count
-    # to prove an action was sent once (e.g. one StopInstance per instance across an operator failover).
+    # One entry per routed request (instance: the one in its path, if any), faulted or refused ones included:
+    # what tests count to prove an action was sent once (e.g. one StopInstance per instance across a failover).
     journal: deque[dict[str, Any]] = field(default_factory=lambda: deque(maxlen=200_000))
 
     def record(self, route: str, request: web.Request, status: int, outcome: str) -> None:
@@ -34,9 +34,8 @@ class Sim:
             or request.match_info.get("id")
             or request.match_info.get("instance_id")
         )
-        if instance:
-            self.journal.append({"route": route, "instance": instance, "status": status, "outcome": outcome,
-                                 "at": self.clock.now()})  # fmt: skip
+        self.journal.append({"route": route, "instance": instance, "status": status, "outcome": outcome,
+                             "at": self.clock.now()})  # fmt: skip
 
 
 SIM: web.AppKey[Sim] = web.AppKey("sim", Sim)

@@ -68,7 +68,11 @@ class Verdict:
 
 
 def verdict(status: Mapping[str, Any] | None, identity: str, priority: int, now: datetime) -> Verdict:
-    live = [p for p in peers(status) if p.identity != identity and p.deadline > now]
+    found = peers(status)
+    if not any(p.identity == identity for p in found):
+        # kopf processes nothing before it has joined the peering (its first keep-alive).
+        return Verdict(False, "standby: not in the peering yet (no keep-alive of its own)")
+    live = [p for p in found if p.identity != identity and p.deadline > now]
     higher = [p for p in live if p.priority > priority]
     same = [p for p in live if p.priority == priority]
     blocking = higher + same
