@@ -177,7 +177,7 @@ def test_two_replicas_fail_over_under_chaos_and_every_due_stop_happens_once(
             killed_at = victim.kill_and_restart()
             heir = next(r for r in replicas if r is not victim)
             wait_for(heir.active, timeout=40, what=f"replica {heir.index} takes over")
-            first_call = wait_for(lambda k=killed_at: _first_call_after(cloud, k + 1.0), timeout=30,  # type: ignore[misc]
+            first_call = wait_for(lambda k=killed_at: _first_call_after(cloud, k + 1.0), timeout=30,
                                   what="a cloud call by the new active replica")  # fmt: skip
             windows.append((killed_at, first_call))
         at(FAULTS_OFF)
@@ -188,7 +188,7 @@ def test_two_replicas_fail_over_under_chaos_and_every_due_stop_happens_once(
             cloud.wait_status(ids[name], "Stopped", timeout=max(5.0, WALL_CAP_S - 60 - (time.monotonic() - began)))
         # Statuses agree with the cloud.
         for name, instance_id in ids.items():
-            wait_for(lambda n=name, i=instance_id: _agrees(api, namespace, n, cloud, i), timeout=30,  # type: ignore[misc]
+            wait_for(lambda n=name, i=instance_id: _agrees(api, namespace, n, cloud, i), timeout=30,
                      what=f"{name} status agrees with the cloud")  # fmt: skip
     finally:
         seen = watchdog.stop()

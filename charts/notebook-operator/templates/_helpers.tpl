@@ -36,8 +36,9 @@ app.kubernetes.io/instance: {{ .Release.Name }}
      - their status: the operator writes status through the status subresource;
      - secrets get: a ProviderConfig's credentials Secret, read by name;
      - events create: kopf posts an Event (core v1) for every action and failure.
-     Not granted: list/watch of CRDs and namespaces, which kopf only uses to notice resources added while
-     it runs (it logs that it falls back to what it found at start; the chart installs the CRDs first).
+     Not granted: list/watch of CRDs and namespaces, which kopf only uses to notice resources and namespaces
+     added while it runs; the operator turns that scanning off (it uses the namespaces it is given and what API
+     discovery shows at start; the chart installs the CRDs first).
      tests/e2e/test_chart.py runs the operator as this ServiceAccount and checks every verb is used. */}}
 {{- define "notebook-operator.rules" -}}
 - apiGroups: ["cloudnotebooks.io"]
