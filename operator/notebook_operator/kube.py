@@ -82,6 +82,11 @@ class Kube:
             self.writes += 1
             return True
 
+    async def count(self, kind: str, namespace: str) -> int:
+        """How many objects of one of our kinds the namespace holds: one list call of one item."""
+        found = await self.custom.list_namespaced_custom_object(GROUP, VERSION, namespace, PLURALS[kind], limit=1)
+        return len(found.get("items") or []) + int((found.get("metadata") or {}).get("remainingItemCount") or 0)
+
     async def read_secret(self, namespace: str, name: str) -> tuple[dict[str, str], str]:
         """(data, resourceVersion); SecretMissing when absent."""
         try:

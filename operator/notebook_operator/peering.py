@@ -20,7 +20,7 @@ from notebook_operator.kube import Kube, PeeringCrdMissing
 from notebook_operator.reconcile.peering import Verdict, combined, verdict
 
 logger = logging.getLogger(__name__)
-RECHECK_S = 2.0  # how stale the reported role may be; kopf's own switch is event-driven
+RECHECK_S = 2.0  # how stale the reported role may be (per watched namespace); kopf's own switch is event-driven
 
 
 @dataclass(frozen=True)
@@ -109,8 +109,11 @@ class Role:
         if changed:
             self._reported = True
             self.changed_at = datetime.now(UTC)
-            logger.info("peering %s: this replica (%s, priority %d) is now %s", self.setup.name,
-                        self.setup.identity, self.setup.priority, new.why)  # fmt: skip
+            if self.setup.name is None:
+                logger.info("no peering: this replica is %s", new.why)
+            else:
+                logger.info("peering %s: this replica (%s, priority %d) is now %s", self.setup.name,
+                            self.setup.identity, self.setup.priority, new.why)  # fmt: skip
 
     async def _watch(self, kube: Kube) -> None:
         assert self.setup.name is not None
@@ -130,7 +133,8 @@ class Role:
                 new = combined([verdict(item.get("status"), self.setup.identity, self.setup.priority, now)
                                 for item in items])  # fmt: skip
             self._set(new)
-            wait = RECHECK_S
+            # One list per namespace each time: spread them out when there are many (at most one lifetime).
+            wait = min(RECHECK_S * max(1, len(self.setup.namespaces)), float(max(self.setup.lifetime, RECHECK_S)))
             if new.recheck_at is not None:
                 wait = min(wait, max(0.1, (new.recheck_at - datetime.now(UTC)).total_seconds()))
             await asyncio.sleep(wait)

@@ -44,9 +44,12 @@ async def bounded(jobs: list[Any], limit: int = CONCURRENCY) -> list[Any]:
 
 
 async def install_crds(api: aclient.ApiClient) -> None:
+    """Ours and kopf's peering CRDs (the chart's crds/ folder)."""
     ext = aclient.ApiextensionsV1Api(api)
-    for path in sorted((REPO / "crds").glob("*.yaml")):
-        await ext.create_custom_resource_definition(yaml.safe_load(path.read_text()))
+    for path in sorted((REPO / "charts" / "notebook-operator" / "crds").glob("*.yaml")):
+        for body in yaml.safe_load_all(path.read_text()):
+            if body:
+                await ext.create_custom_resource_definition(body)
     await asyncio.sleep(3)  # Established
 
 
@@ -94,10 +97,12 @@ async def pai_account(api: aclient.ApiClient, namespace: str, emulator: Emulator
                  "credentialsSecretRef": {"name": "pai"}, "pollIntervalSeconds": interval}})  # fmt: skip
 
 
-def start_operator(namespace: str, kubeconfig: Path, metrics_port: int, log: IO[bytes]) -> subprocess.Popen[bytes]:
+def start_operator(namespace: str, kubeconfig: Path, metrics_port: int, log: IO[bytes],
+                   peering: list[str] | None = None) -> subprocess.Popen[bytes]:  # fmt: skip
+    """`run -n NAMESPACE`, standalone unless `peering` gives the peering flags."""
     return subprocess.Popen(
-        [sys.executable, "-m", "notebook_operator", "run", "--standalone", "-n", namespace, "--liveness", "",
-         "--metrics-port", str(metrics_port)],
+        [sys.executable, "-m", "notebook_operator", "run", *(peering or ["--standalone"]), "-n", namespace,
+         "--liveness", "", "--metrics-port", str(metrics_port)],
         env={"KUBECONFIG": str(kubeconfig), "PATH": "/usr/bin:/bin"}, stdout=log, stderr=subprocess.STDOUT,
     )  # fmt: skip
 

@@ -74,6 +74,9 @@ class Notebooks:
             self.by_account.get(account, {}).pop(uid, None)
             self.changed_at = time.monotonic()
 
+    def count_in(self, namespace: str) -> int:
+        return sum(len(items) for (ns, _), items in self.by_account.items() if ns == namespace)
+
     def of(self, namespace: str, name: str) -> list[Tracked]:
         return list(self.by_account.get((namespace, name), {}).values())
 

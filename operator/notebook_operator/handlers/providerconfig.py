@@ -48,11 +48,22 @@ async def _connect(state: AccountState, namespace: str, spec: dict[str, Any], ku
     state.fingerprint = fingerprint
 
 
-async def _settle(registry: Notebooks, stopped: kopf.DaemonStopped, quiet: float = 0.5, cap: float = 60.0) -> None:
-    """At startup, let kopf's initial listing fill the registry before the first cycle (quiet for
-    `quiet` s, at most `cap` s). What arrives later is caught up by a second cycle right away."""
+async def _settle(registry: Notebooks, namespace: str, kube: Kube, stopped: kopf.DaemonStopped, quiet: float = 0.5,
+                  cap: float = 60.0) -> None:  # fmt: skip
+    """At startup, let kopf's initial listing fill the registry before the first cycle: until it holds as
+    many NotebookInstances of the namespace as the API server counts and has been quiet for `quiet` s (at
+    most `cap` s). At 20,000 objects kopf's listing takes seconds before its first event, and a cycle
+    started early would mirror a fraction and leave the rest for later cycles. What arrives after the
+    first cycle started is caught up by a second cycle right away."""
     deadline = time.monotonic() + cap
-    while not stopped and time.monotonic() < deadline and time.monotonic() - registry.changed_at < quiet:
+    try:
+        expected = await kube.count("NotebookInstance", namespace)
+    except Exception as e:  # only an optimisation: fall back to the quiet rule
+        logger.debug("could not count NotebookInstances in %s: %s", namespace, e)
+        expected = 0
+    while not stopped and time.monotonic() < deadline:
+        if registry.count_in(namespace) >= expected and time.monotonic() - registry.changed_at >= quiet:
+            return
         await stopped.wait(quiet / 4)
 
 
@@ -92,7 +103,7 @@ async def poll_account(
                 poller = Poller(state.provider, kube, _emit, f"{namespace}/{name}", policies(memo), budget)
             started = asyncio.get_running_loop().time()
             if first:
-                await _settle(notebooks(memo), stopped)
+                await _settle(notebooks(memo), namespace, kube, stopped)
             taken_at = time.monotonic()
             result = await poller.cycle(notebooks(memo).of(namespace, name), now)
             catch_up = first and notebooks(memo).changed_at > taken_at
