@@ -89,6 +89,7 @@ async def poll_account(
     errors: dict[str, int] = dict(current.get("apiErrorCounts") or {})
     first = True
     while not stopped:
+        taken_at = time.monotonic()
         catch_up = False  # only a first cycle that succeeded may skip the wait; errors always wait
         snapshot = json.loads(json.dumps(dict(spec)))
         generation = meta.get("generation")
@@ -144,9 +145,9 @@ async def poll_account(
             current.update(update)
         if catch_up:
             continue  # objects kopf listed while the first cycle ran: mirror them now, not an interval later
-        await stopped.wait(
-            float(snapshot.get("pollIntervalSeconds", 30))
-            if ready
-            else min(30.0, float(snapshot.get("pollIntervalSeconds", 30)))
-        )
+        interval = float(snapshot.get("pollIntervalSeconds", 30))
+        if ready:  # a fixed rate: a cycle starts every interval (at once after one longer than that)
+            await stopped.wait(max(0.1, interval - (time.monotonic() - taken_at)))
+        else:
+            await stopped.wait(min(30.0, interval))
     await accounts(memo).drop(namespace, name)
