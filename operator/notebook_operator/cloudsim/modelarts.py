@@ -145,24 +145,35 @@ SORT_KEYS: dict[str, Callable[[SimInstance], Any]] = {
 }
 
 
+# `offset` is the record offset ("Start offset of the records on each page", seed
+# modelarts-notebooks-ListNotebooks.txt); `limit` takes 10, 20 or 50 (Huawei's Terraform provider,
+# huaweicloud/services/modelarts/data_source_huaweicloud_modelarts_notebooks.go, pages with limit 50 and
+# offset += len(data)). `current` is the page the offset falls in.
+LIMITS = (10, 20, 50)
+
+
+def _paging(q: dict[str, str] | Any, default_limit: int) -> tuple[int, int]:
+    limit, offset = int(q.get("limit", default_limit)), int(q.get("offset", 0))
+    if limit not in LIMITS or offset < 0:
+        raise CloudError(400, "ModelArts.0101", "limit must be 10, 20 or 50 and offset >= 0.")
+    return limit, offset
+
+
 @routes.get(PREFIX, name="modelarts:ListNotebooks")
 async def list_notebooks(request: web.Request) -> web.Response:
     q = dict(request.query)
-    limit = int(q.get("limit", 10))
-    offset = int(q.get("offset", 0))  # a page index: `current` in the answer echoes it
-    if not 1 <= limit <= 100 or offset < 0:
-        raise CloudError(400, "ModelArts.0101", "limit must be 1..100 and offset >= 0.")
+    limit, offset = _paging(q, default_limit=10)
     keys = [k for k in q.get("sort_key", "create_at").split(",") if k]
     if any(k not in SORT_KEYS for k in keys):
         raise CloudError(400, "ModelArts.0101", f"sort_key must be among {', '.join(SORT_KEYS)}.")
     found = select(sim(request).store.of("modelarts", project(request)), _filters(q))
     key = SORT_KEYS[keys[0]] if len(keys) == 1 else (lambda i: tuple(SORT_KEYS[k](i) for k in keys))
     found.sort(key=key, reverse=q.get("sort_dir", "DESC") == "DESC")
-    page = found[offset * limit : (offset + 1) * limit]
+    page = found[offset : offset + limit]
     lc = sim(request).lifecycle
     return web.json_response(
         {
-            "current": offset,
+            "current": offset // limit,
             "data": [notebook_json(i, lc) for i in page],
             "pages": math.ceil(len(found) / limit),
             "size": limit,
@@ -175,8 +186,8 @@ async def list_notebooks(request: web.Request) -> web.Response:
 async def list_flavors(request: web.Request) -> web.Response:
     q = request.query
     flavors = [f for f in FLAVORS if not q.get("category") or f["category"] == q["category"]]
-    limit, offset = int(q.get("limit", 100)), int(q.get("offset", 0))
-    page = flavors[offset * limit : (offset + 1) * limit]
+    limit, offset = _paging(q, default_limit=50)
+    page = flavors[offset : offset + limit]
     data = [
         {
             **f,
@@ -191,7 +202,7 @@ async def list_flavors(request: web.Request) -> web.Response:
     ]
     return web.json_response(
         {
-            "current": offset,
+            "current": offset // limit,
             "data": data,
             "flavors": data,
             "pages": math.ceil(len(flavors) / limit),

@@ -103,13 +103,19 @@ def test_list_paging_filters_and_model(client: ModelArtsClient, emulator: Emulat
     specs = [{"cloud": "modelarts", "account": PROJECT, "name": f"nb-{n:02d}"} for n in range(23)]
     specs.append({"cloud": "modelarts", "account": PROJECT, "name": "stopped-one", "status": "STOPPED"})
     emulator.seed_many(specs)
+    # offset is the record offset ("Start offset of the records", seed modelarts-notebooks-ListNotebooks.txt;
+    # Huawei's Terraform provider pages with offset += len(data), data_source_huaweicloud_modelarts_notebooks.go)
     seen: list[str] = []
-    for page in range(3):
-        response = client.list_notebooks(ListNotebooksRequest(limit=10, offset=page))
+    for page, offset in enumerate((0, 10, 20)):
+        response = client.list_notebooks(ListNotebooksRequest(limit=10, offset=offset, sort_key="create_at",
+                                                              sort_dir="ASC"))  # fmt: skip
         assert isinstance(response, ListNotebooksResponse)
         assert (response.total, response.pages, response.current, response.size) == (24, 3, page, 10)
+        assert len(response.data) == (10 if page < 2 else 4)
         seen += [n.id for n in response.data]
-    assert len(set(seen)) == 24
+    assert len(seen) == len(set(seen)) == 24  # three pages, no overlap
+    shifted = client.list_notebooks(ListNotebooksRequest(limit=10, offset=5, sort_key="create_at", sort_dir="ASC"))
+    assert [n.id for n in shifted.data] == seen[5:15]  # any record offset, not only page starts
     stopped = client.list_notebooks(ListNotebooksRequest(status="STOPPED"))
     assert [n.name for n in stopped.data] == ["stopped-one"]
     named = client.list_notebooks(ListNotebooksRequest(name="nb-0", sort_key="name", sort_dir="ASC"))

@@ -150,10 +150,28 @@ async def test_modelarts_lifecycle_and_lease(modelarts: Provider) -> None:
 
 
 async def test_modelarts_paging(modelarts: Provider, emulator: Emulator) -> None:
-    emulator.seed_many([{"cloud": "modelarts", "account": PROJECT, "name": f"nb-{n:03d}"} for n in range(120)])
+    """131 notebooks over three pages of a server that reads `offset` as a record offset (the seed page, and
+    Huawei's Terraform provider): every notebook once, in ceil(131/50) calls."""
+    emulator.seed_many([{"cloud": "modelarts", "account": PROJECT, "name": f"nb-{n:03d}"} for n in range(131)])
     names = [i.name async for i in modelarts.list_instances()]
-    assert len(names) == 120 == len(set(names))
-    assert emulator.calls()["modelarts:ListNotebooks"] == 3  # ceil(120/50)
+    assert sorted(names) == [f"nb-{n:03d}" for n in range(131)]
+    assert emulator.calls()["modelarts:ListNotebooks"] == 3
+    offsets = [e for e in emulator.admin.get("/journal", params={"route": "modelarts:ListNotebooks"}).json()["entries"]]
+    assert len(offsets) == 3
+
+
+async def test_modelarts_paging_while_the_project_changes(modelarts: Provider, emulator: Emulator) -> None:
+    """Notebooks created or deleted between two pages shift the records: no duplicates, no crash, and none of
+    the notebooks that exist throughout is missed (the listing starts again when `total` moved)."""
+    ids = emulator.seed_many([{"cloud": "modelarts", "account": PROJECT, "name": f"nb-{n:03d}"} for n in range(120)])
+    listing = modelarts.list_instances()
+    seen = [await anext(listing) for _ in range(50)]  # the first page
+    emulator.admin.delete(f"/instances/{ids[3]}").raise_for_status()  # records after it move one place left
+    emulator.seed(cloud="modelarts", account=PROJECT, name="late")
+    seen += [i async for i in listing]
+    found = [i.id for i in seen]
+    assert len(found) == len(set(found))
+    assert set(ids) - {ids[3]} <= set(found)
 
 
 async def test_devenv_and_roma(emulator: Emulator) -> None:

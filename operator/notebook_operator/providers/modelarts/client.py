@@ -20,8 +20,9 @@ class ModelArtsClient:
     async def _json(self, operation: str, method: str, path: str, **kw: Any) -> Any:
         return (await self.http.call(operation, method, path, **kw)).json()
 
-    async def list_notebooks(self, page: int, limit: int, filters: dict[str, Any]) -> ListResponse:
-        params = {"limit": limit, "offset": page, "sort_key": "create_at", "sort_dir": "ASC", **filters}
+    async def list_notebooks(self, offset: int, limit: int, filters: dict[str, Any]) -> ListResponse:
+        """`offset` counts records, not pages; `limit` is 10, 20 or 50 (see provider.PAGE_SIZE)."""
+        params = {"limit": limit, "offset": offset, "sort_key": "create_at", "sort_dir": "ASC", **filters}
         return ListResponse.model_validate(await self._json("ListNotebooks", "GET", self.base, params=params))
 
     async def show_notebook(self, notebook_id: str) -> dict[str, Any]:

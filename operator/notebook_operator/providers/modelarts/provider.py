@@ -29,7 +29,8 @@ from notebook_operator.providers.types import (
     UpdateSpec,
 )
 
-PAGE_SIZE = 50
+PAGE_SIZE = 50  # ListNotebooks takes limit 10, 20 or 50 (Huawei's Terraform provider uses 50)
+MAX_PASSES = 3
 LEASE_MIN_MS, LEASE_MAX_MS = 3_600_000, 259_200_000
 
 
@@ -68,14 +69,33 @@ class ModelArtsProvider(Unsupporting):
             if filter.labels:
                 filters["tags"] = ",".join(f"{k}|{v}" for k, v in sorted(filter.labels.items()))
         wanted = set(filter.ids) if filter and filter.ids else None
-        page = 0
-        while True:
-            answer = await self.client.list_notebooks(page, self.page_size, filters)
-            for item in answer.data:
-                if wanted is None or item.id in wanted:
-                    yield to_cloud_instance(item, item.model_dump())
-            page += 1
-            if not answer.data or page >= answer.pages:
+        async for item in self._notebooks(filters):
+            if wanted is None or item.id in wanted:
+                yield to_cloud_instance(item, item.model_dump())
+
+    async def _notebooks(self, filters: dict[str, Any]) -> AsyncIterator[Notebook]:
+        """Every notebook once, paged by record offset (as Huawei's own Terraform provider does) until `total`
+        is reached or a short page comes back. Notebooks deleted between two pages shift the records under
+        the offsets, so each page starts one record early and must begin with the previous page's last
+        notebook; when it does not (or `total` moved), the listing starts over, at most MAX_PASSES times,
+        skipping what it already gave."""
+        seen: set[str] = set()
+        for _ in range(MAX_PASSES):
+            offset, totals, last, shifted = 0, set(), None, False
+            while True:
+                answer = await self.client.list_notebooks(offset, self.page_size, filters)
+                totals.add(answer.total)
+                if last is not None and (not answer.data or answer.data[0].id != last):
+                    shifted = True
+                for item in answer.data:
+                    if item.id not in seen:
+                        seen.add(item.id)
+                        yield item
+                if len(answer.data) < self.page_size or offset + len(answer.data) >= answer.total:
+                    break
+                last = answer.data[-1].id
+                offset += len(answer.data) - 1  # one record of overlap
+            if len(totals) == 1 and not shifted:
                 return
 
     async def get_instance(self, instance_id: str) -> CloudInstance:
@@ -84,15 +104,10 @@ class ModelArtsProvider(Unsupporting):
 
     async def find_by_client_token(self, token: str, name: str) -> CloudInstance | None:
         marker = f"{TOKEN_MARK}{token}"
-        page = 0
-        while True:
-            answer = await self.client.list_notebooks(page, self.page_size, {"name": name, "description": marker})
-            for item in answer.data:
-                if marker in (item.description or "") and item.status not in ("DELETING", "DELETED"):
-                    return to_cloud_instance(item, item.model_dump())
-            page += 1
-            if not answer.data or page >= answer.pages:
-                return None
+        async for item in self._notebooks({"name": name, "description": marker}):
+            if marker in (item.description or "") and item.status not in ("DELETING", "DELETED"):
+                return to_cloud_instance(item, item.model_dump())
+        return None
 
     async def create_instance(self, spec: CreateSpec) -> str:
         volume = dict(spec.volume or {})
