@@ -4,6 +4,7 @@ status patches of many objects from the poller, and reading credential Secrets."
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 from typing import Any
 
@@ -25,6 +26,10 @@ class SecretMissing(LookupError):
 
 class PeeringCrdMissing(LookupError):
     pass
+
+
+class StatusRejected(ValueError):
+    """The API server refused a status patch as invalid (422): a bug of ours, not a reason to stop."""
 
 
 class StaleObject(Exception):
@@ -74,6 +79,8 @@ class Kube:
             except ApiException as e:
                 if e.status == 404:
                     return False
+                if e.status == 422:
+                    raise StatusRejected(f"{kind} {namespace}/{name}: status refused: {_message(e)}") from None
                 if e.status == 409 and resource_version:
                     raise StaleObject(
                         f"{kind} {namespace}/{name} changed since resourceVersion {resource_version}"
@@ -122,3 +129,10 @@ class Kube:
                     f"({PEERING_GROUP}/v1): install the chart's crds/kopf.dev_peerings.yaml"
                 ) from None
             raise
+
+
+def _message(e: ApiException) -> str:
+    try:
+        return str(json.loads(e.body or b"{}").get("message", ""))[:512]
+    except (TypeError, ValueError):
+        return str(e.reason)

@@ -17,7 +17,7 @@ from typing import Any
 
 from notebook_operator import metrics
 from notebook_operator.culler import Culler, Policies, idle_patch, stop_reason
-from notebook_operator.kube import Kube, StaleObject
+from notebook_operator.kube import Kube, StaleObject, StatusRejected
 from notebook_operator.providers.base import Provider
 from notebook_operator.providers.errors import Conflict, NotFound, ProviderError
 from notebook_operator.providers.types import Capability, CloudInstance
@@ -137,7 +137,13 @@ class Poller:
             patch.update(await self._cull(item, instance, {**status, **patch}, now))
         if instance is None and "phase" in patch:
             self.emit(item.ref, "Warning", "InstanceNotFound", f"cloud instance {item.instance_id} disappeared")
-        if patch and await self.kube.patch_status("NotebookInstance", item.namespace, item.name, patch):
+        try:
+            written = bool(patch) and await self.kube.patch_status("NotebookInstance", item.namespace, item.name, patch)
+        except StatusRejected as e:  # one object's bad status must not stop the account's loop
+            logger.error("%s", e)
+            self.emit(item.ref, "Warning", "StatusRejected", str(e))
+            return
+        if written:
             result.writes += 1
             metrics.STATUS_WRITES.labels(self.provider.name).inc()
             self._written[item.uid] = {**self._written.get(item.uid, {}), **patch}

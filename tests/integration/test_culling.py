@@ -11,11 +11,13 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import httpx
 from kubernetes import client
 
 from notebook_operator.api.meta import GROUP, VERSION
 from notebook_operator.providers.credentials import Credentials
 from notebook_operator.providers.factory import Account, connect
+from notebook_operator.providers.signers import HuaweiAkSkAuth
 from tests.emulator import HW_KEY, PAI_KEY, PROJECT, Emulator
 from tests.integration.test_reconcile import notebook, setup_account, start_operator, status_of, wait_phase
 from tests.kube import get, wait_for
@@ -210,21 +212,27 @@ def test_fault_mix_gives_no_wrong_stops(api: client.ApiClient, namespace: str, f
     assert all(fresh_cloud.instance(i)["status"] == "Running" for i in [*busy, exempt])
 
 
-def test_native_max_running_hours_on_modelarts_sets_the_lease(api: client.ApiClient, namespace: str,
-                                                              fresh_cloud: Emulator, operator_env: dict[str, str],
-                                                              tmp_path: Path) -> None:  # fmt: skip
+def modelarts_notebook(api: client.ApiClient, namespace: str, cloud: Emulator, name: str) -> str:
+    """A ModelArts ProviderConfig `hw` and an adopted, idle notebook labelled team=<name>."""
     client.CoreV1Api(api).create_namespaced_secret(namespace, {"metadata": {"name": "hw"}, "stringData": {
         "accessKeyId": HW_KEY[0], "accessKeySecret": HW_KEY[1]}})  # fmt: skip
     client.CustomObjectsApi(api).create_namespaced_custom_object(GROUP, VERSION, namespace, "providerconfigs", {
         "apiVersion": f"{GROUP}/{VERSION}", "kind": "ProviderConfig", "metadata": {"name": "hw"},
-        "spec": {"provider": "modelarts", "region": "cn-north-4", "projectId": PROJECT, "endpoint": fresh_cloud.url,
+        "spec": {"provider": "modelarts", "region": "cn-north-4", "projectId": PROJECT, "endpoint": cloud.url,
                  "credentialsSecretRef": {"name": "hw"}, "pollIntervalSeconds": 1}})  # fmt: skip
-    instance_id = fresh_cloud.seed(cloud="modelarts", account=PROJECT, name="nlp", utilization=IDLE)["id"]
-    policy(api, namespace, "cap", "nlp", maxRunningHours=2, cpuPercent=5, idleMinutes=30, enforcement="Native")
+    instance_id: str = cloud.seed(cloud="modelarts", account=PROJECT, name=name, utilization=IDLE)["id"]
     client.CustomObjectsApi(api).create_namespaced_custom_object(GROUP, VERSION, namespace, "notebookinstances", {
         "apiVersion": f"{GROUP}/{VERSION}", "kind": "NotebookInstance",
-        "metadata": {"name": "nlp", "labels": {"team": "nlp"}},
+        "metadata": {"name": name, "labels": {"team": name}},
         "spec": {"providerConfigRef": {"name": "hw"}, "instanceId": instance_id}})  # fmt: skip
+    return instance_id
+
+
+def test_native_max_running_hours_on_modelarts_sets_the_lease(api: client.ApiClient, namespace: str,
+                                                              fresh_cloud: Emulator, operator_env: dict[str, str],
+                                                              tmp_path: Path) -> None:  # fmt: skip
+    instance_id = modelarts_notebook(api, namespace, fresh_cloud, "nlp")
+    policy(api, namespace, "cap", "nlp", maxRunningHours=2, enforcement="Native")
     op = start_operator(namespace, operator_env, tmp_path / "operator.log")
     try:
         status = wait_for(lambda: (s := status_of(api, namespace, "nlp")).get("idle", {}).get("nativeShutdownAt")
@@ -235,11 +243,40 @@ def test_native_max_running_hours_on_modelarts_sets_the_lease(api: client.ApiCli
         assert lease["type"] == "TIMING"
         lease_end = (lease["create_at"] + lease["duration"]) / 1000
         assert abs(lease_end - (started + timedelta(hours=2)).timestamp()) < 90
-        # The idle part cannot be native here and ModelArts gives no metrics: the status says so.
-        assert status["idle"]["enforcement"].startswith("Native: ModelArts lease + Operator (no utilization metrics")
+        assert status["idle"]["enforcement"] == "Native: ModelArts lease"
         time.sleep(3)  # more cycles: the lease is not renewed again, nothing fails
         assert fresh_cloud.calls().get("modelarts:RenewLease") == 1
         assert events(api, namespace, "nlp", "NativeSyncFailed") == []
+    finally:
+        op.kill()
+    assert fresh_cloud.instance(instance_id)["status"] == "RUNNING"
+
+
+def test_native_idle_policy_on_modelarts_sets_an_idle_lease(api: client.ApiClient, namespace: str,
+                                                            fresh_cloud: Emulator, operator_env: dict[str, str],
+                                                            tmp_path: Path) -> None:  # fmt: skip
+    """idleMinutes on ModelArts become an IDLE lease (rounded up to its 60-minute minimum), kept in sync and
+    restored when changed out of band; the running cap of the same policy stays with the operator."""
+    instance_id = modelarts_notebook(api, namespace, fresh_cloud, "cv")
+    policy(api, namespace, "idle", "cv", cpuPercent=10, idleMinutes=30, maxRunningHours=8, enforcement="Native")
+    op = start_operator(namespace, operator_env, tmp_path / "operator.log")
+    try:
+        status = wait_for(lambda: (s := status_of(api, namespace, "cv")).get("idle", {}).get("nativeRule") and s,
+                          timeout=30, what="IDLE lease set")  # fmt: skip
+        lease = fresh_cloud.instance(instance_id)["lease"]
+        assert (lease["type"], lease["duration"]) == ("IDLE", 3_600_000)
+        enforcement = status["idle"]["enforcement"]
+        assert enforcement.startswith("Native: ModelArts IDLE lease + Operator (")
+        assert "idleMinutes 30 of idle rounded up to the 60 min lease minimum" in enforcement
+        assert "maxRunningHours of idle by the operator (one lease per notebook)" in enforcement
+        assert "idle as the cloud judges it (CPU <= 5%, GPU <= 1%, NPU <= 1%), not cpuPercent/gpuPercent" in enforcement
+        assert events(api, namespace, "cv", "NativeCullerSet")
+        # Changed out of band (e.g. in the console): the operator puts the IDLE lease back.
+        with httpx.Client(base_url=f"{fresh_cloud.url}/v1/{PROJECT}",
+                          auth=HuaweiAkSkAuth(Credentials(*HW_KEY), PROJECT)) as console:  # fmt: skip
+            console.patch(f"/notebooks/{instance_id}/lease", json={"type": "TIMING", "duration": 7_200_000})
+        wait_for(lambda: fresh_cloud.calls().get("modelarts:RenewLease") == 3, timeout=30, what="lease restored")
+        assert fresh_cloud.instance(instance_id)["lease"]["type"] == "IDLE"
     finally:
         op.kill()
     assert fresh_cloud.instance(instance_id)["status"] == "RUNNING"

@@ -328,12 +328,39 @@ def test_native_plan_on_pai_combines_to_one_strictest_rule() -> None:
     assert plan.enforcement == "Native: PAI-DSW IdleInstanceCuller, PAI-DSW shutdown timer"
 
 
-def test_native_plan_on_modelarts_keeps_idle_with_the_operator() -> None:
+def test_native_plan_on_modelarts_sets_an_idle_lease_and_leaves_the_cap_to_the_operator() -> None:
+    """One lease per notebook: the IDLE lease wins, the running cap stays with the operator; the cloud judges
+    idleness by its own thresholds, so the policy's percentages are said not to apply."""
     policy = Policy("p", {}, cpu_percent=10, idle_minutes=60, enforcement="Native", max_running_hours=8)
-    plan = native_plan([policy], "modelarts", MODELARTS, False, STARTED, NOW)
+    plan = native_plan([policy], "modelarts", MODELARTS, True, STARTED, NOW)
+    assert plan.idle_rule == IdleRule(max_idle_minutes=60) and plan.shutdown_at is None
+    assert [(p.idle_minutes, p.max_running_hours) for p in plan.operator_policies] == [(None, 8)]
+    assert plan.enforcement == ("Native: ModelArts IDLE lease + Operator (maxRunningHours of p by the operator (one "
+                                "lease per notebook); idle as the cloud judges it (CPU <= 5%, GPU <= 1%, NPU <= 1%), "
+                                "not cpuPercent/gpuPercent)")  # fmt: skip
+
+
+@pytest.mark.parametrize(("idle_minutes", "lease_minutes", "note"), [
+    (1, 60, "idleMinutes 1 of p rounded up to the 60 min lease minimum"),
+    (60, 60, None),
+    (90, 90, None),
+    (4320, 4320, None),
+    (5000, 4320, "idleMinutes 5000 of p clamped to the 4320 min lease maximum"),
+])  # fmt: skip
+def test_modelarts_idle_lease_range(idle_minutes: int, lease_minutes: int, note: str | None) -> None:
+    policy = Policy("p", {}, gpu_percent=5, idle_minutes=idle_minutes, enforcement="Native")
+    plan = native_plan([policy], "modelarts", MODELARTS, True, STARTED, NOW)
+    assert plan.idle_rule == IdleRule(max_idle_minutes=lease_minutes)
+    assert plan.operator_policies == ()
+    assert (note in plan.enforcement) if note else ("rounded" not in plan.enforcement and "clamped" not in
+                                                   plan.enforcement)  # fmt: skip
+
+
+def test_modelarts_cap_alone_is_the_timing_lease() -> None:
+    plan = native_plan([Policy("cap", {}, max_running_hours=8, enforcement="Native")], "modelarts", MODELARTS, False,
+                       STARTED, NOW)  # fmt: skip
     assert plan.idle_rule is None and plan.shutdown_at == STARTED + timedelta(hours=8)
-    assert [(p.idle_minutes, p.max_running_hours) for p in plan.operator_policies] == [(60, None)]
-    assert plan.enforcement == "Native: ModelArts lease + Operator"
+    assert plan.enforcement == "Native: ModelArts lease"
 
 
 def test_native_plan_modelarts_lease_limits() -> None:

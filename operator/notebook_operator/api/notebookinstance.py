@@ -222,7 +222,10 @@ class IdleStatus(StatusModel):
     gpu_percent: float | None = None
     sampled_at: datetime | None = None
     enforcement: str | None = Field(
-        default=None, max_length=256, description="Mechanism in force: Operator, or the cloud's own (Native)."
+        default=None,
+        max_length=1024,
+        description="Mechanism in force: Operator, or the cloud's own (Native), and how the cloud's rule differs "
+        "from the policies (e.g. a ModelArts IDLE lease's minimum and its own idle thresholds).",
     )
     clocks: list[IdleClock] | None = Field(default=None, max_length=16, description="Idle clock per policy.")
     reported: str | None = Field(default=None, max_length=NAME_MAX, description="Dry-run report sent for policy.")

@@ -161,7 +161,9 @@ class Lifecycle:
         if lease and lease.get("enable", True) and lease.get("create_at"):
             duration_s = float(lease.get("duration", 0)) / 1000
             if lease.get("type") == "IDLE":
-                since = idle_since(instance, 10, 10, now)
+                # The cloud's own idea of idle (Huawei's ModelArts FAQ on auto stop): CPU at most 5 %,
+                # GPU at most 1 % (NPU at most 1 %, little network traffic: not modelled here).
+                since = idle_since(instance, 5, 1, now, at_most=True)
                 if since is not None and now - since >= duration_s:
                     return "Lease: idle for the lease duration"
             elif now >= lease["create_at"] / 1000 + duration_s:
@@ -169,13 +171,18 @@ class Lifecycle:
         return None
 
 
-def idle_since(instance: SimInstance, cpu_threshold: Any, gpu_threshold: Any, now: float) -> float | None:
-    """Since when every given threshold has held without a break (None: busy now)."""
+def idle_since(instance: SimInstance, cpu_threshold: Any, gpu_threshold: Any, now: float,
+               at_most: bool = False) -> float | None:  # fmt: skip
+    """Since when every given threshold has held without a break (None: busy now). Idle is below the
+    threshold (PAI-DSW's culler), or at most it with `at_most` (ModelArts' IDLE lease)."""
+
+    def busy(level: float, threshold: Any) -> bool:
+        return level > float(threshold) if at_most else level >= float(threshold)
 
     def idle(levels: dict[str, float]) -> bool:
-        if cpu_threshold is not None and levels["cpu"] >= float(cpu_threshold):
+        if cpu_threshold is not None and busy(levels["cpu"], cpu_threshold):
             return False
-        return not (instance.gpu and gpu_threshold is not None and levels["gpu"] >= float(gpu_threshold))
+        return not (instance.gpu and gpu_threshold is not None and busy(levels["gpu"], gpu_threshold))
 
     if not idle(instance.level(now)):
         return None

@@ -21,7 +21,14 @@ MECHANISMS = {
     ("pai-dsw", Capability.IDLE_RULE_THRESHOLDS): "PAI-DSW IdleInstanceCuller",
     ("pai-dsw", Capability.SHUTDOWN_TIMER): "PAI-DSW shutdown timer",
     ("modelarts", Capability.SHUTDOWN_TIMER): "ModelArts lease",
+    ("modelarts", Capability.IDLE_RULE): "ModelArts IDLE lease",
 }
+# A ModelArts notebook has one lease, TIMING (the shutdown timer) or IDLE (the idle rule); an IDLE lease
+# lasts 1 h to 72 h (duration 3,600,000-259,200,000 ms) and the cloud judges idleness by its own
+# thresholds (Huawei's ModelArts FAQ on auto stop: CPU <= 5 %, GPU <= 1 %, NPU <= 1 %, little traffic).
+ONE_LEASE = {"modelarts"}
+IDLE_LEASE_MINUTES = {"modelarts": (60, 72 * 60)}
+CLOUD_IDLE_THRESHOLDS = {"modelarts": "CPU <= 5%, GPU <= 1%, NPU <= 1%"}
 NOT_EXEMPT = frozenset({"false", "no", "0", ""})
 
 
@@ -131,13 +138,15 @@ class NativePlan:
     shutdown_at: datetime | None
     mechanisms: tuple[str, ...]
     operator_policies: tuple[Policy, ...]
+    notes: tuple[str, ...] = ()  # how the cloud's rule differs from the policies (rounding, thresholds)
 
     @property
     def enforcement(self) -> str:
         if not self.mechanisms:
             return "Operator"
         native = "Native: " + ", ".join(self.mechanisms)
-        return native + " + Operator" if self.operator_policies else native
+        native = native + " + Operator" if self.operator_policies else native
+        return native + (f" ({'; '.join(self.notes)})" if self.notes else "")
 
 
 # How far ahead a cloud timer can be set (a ModelArts lease lasts 1 h to 72 h); None: any time.
@@ -166,23 +175,31 @@ def native_plan(
     """Native, non-dry-run policies become one cloud rule (the clouds hold one per instance), combined
     to the strictest: the highest thresholds and the shortest idle time; the earliest running cap.
     What the cloud cannot enforce stays with the operator."""
+    policies = list(policies)
+    # With thresholds (PAI-DSW IdleInstanceCuller) the policy's percentages go to the cloud; without (ModelArts
+    # IDLE lease) only the idle time does, and the cloud's own idea of idle applies.
+    idle_kind = next((k for k in (Capability.IDLE_RULE_THRESHOLDS, Capability.IDLE_RULE) if k in capabilities), None)
+    native_idle = [p for p in policies if p.enforcement == "Native" and not p.dry_run and p.culls_idle
+                   and idle_kind is not None and p.action == "Stop"]  # fmt: skip
+    # One lease per notebook: an idle rule takes it, and running caps stay with the operator.
+    lease_taken = bool(native_idle) and provider in ONE_LEASE
     rules: list[IdleRule] = []
     caps: list[datetime] = []
     by_operator: list[Policy] = []
+    notes: list[str] = []
     for policy in policies:
         native = policy.enforcement == "Native" and not policy.dry_run
         # The clouds' cullers only stop: saving an image on the way stays with the operator.
-        idle_native = native and Capability.IDLE_RULE_THRESHOLDS in capabilities and policy.action == "Stop"
+        idle_native = policy in native_idle
         cap = (
             started_at + timedelta(hours=policy.max_running_hours) if policy.max_running_hours and started_at else None
         )
-        cap_native = (native and Capability.SHUTDOWN_TIMER in capabilities and cap is not None
+        cap_native = (native and Capability.SHUTDOWN_TIMER in capabilities and cap is not None and not lease_taken
                       and timer_settable(provider, cap, now, current_timer))  # fmt: skip
-        if policy.culls_idle and idle_native:
-            thresholds = policy.thresholds(gpu)
-            assert policy.idle_minutes is not None
-            rules.append(IdleRule(cpu_percent=thresholds.get("cpu"), gpu_percent=thresholds.get("gpu"),
-                                  max_idle_minutes=policy.idle_minutes))  # fmt: skip
+        if native and cap is not None and lease_taken:
+            notes.append(f"maxRunningHours of {policy.name} by the operator (one lease per notebook)")
+        if idle_native:
+            rules.append(_idle_rule(policy, provider, gpu, idle_kind, notes))
         if cap is not None and cap_native:
             caps.append(cap)
         rest = replace(policy, idle_minutes=None if idle_native else policy.idle_minutes,
@@ -198,7 +215,25 @@ def native_plan(
         )
     mechanisms = tuple(
         MECHANISMS.get((provider, kind), f"{provider} {kind}")
-        for kind, wanted in ((Capability.IDLE_RULE_THRESHOLDS, rule), (Capability.SHUTDOWN_TIMER, caps))
-        if wanted
+        for kind, wanted in ((idle_kind, rule), (Capability.SHUTDOWN_TIMER, caps))
+        if wanted and kind is not None
     )
-    return NativePlan(rule, min(caps) if caps else None, mechanisms, tuple(by_operator))
+    return NativePlan(rule, min(caps) if caps else None, mechanisms, tuple(by_operator), tuple(dict.fromkeys(notes)))
+
+
+def _idle_rule(policy: Policy, provider: str, gpu: bool, kind: Capability | None, notes: list[str]) -> IdleRule:
+    """The cloud rule for one Native idle policy; what the cloud cannot take as given goes into `notes`."""
+    assert policy.idle_minutes is not None
+    if kind == Capability.IDLE_RULE_THRESHOLDS:
+        thresholds = policy.thresholds(gpu)
+        return IdleRule(cpu_percent=thresholds.get("cpu"), gpu_percent=thresholds.get("gpu"),
+                        max_idle_minutes=policy.idle_minutes)  # fmt: skip
+    low, high = IDLE_LEASE_MINUTES.get(provider, (1, policy.idle_minutes))
+    minutes = min(max(policy.idle_minutes, low), high)
+    if policy.idle_minutes < low:
+        notes.append(f"idleMinutes {policy.idle_minutes} of {policy.name} rounded up to the {low} min lease minimum")
+    elif policy.idle_minutes > high:
+        notes.append(f"idleMinutes {policy.idle_minutes} of {policy.name} clamped to the {high} min lease maximum")
+    cloud = CLOUD_IDLE_THRESHOLDS.get(provider, "its own thresholds")
+    notes.append(f"idle as the cloud judges it ({cloud}), not cpuPercent/gpuPercent")
+    return IdleRule(max_idle_minutes=minutes)

@@ -219,3 +219,25 @@ def test_state_file_survives_restart(tmp_path: Path) -> None:
         body = client.get(f"/instances/{kept}", headers=action("GetInstance")).json()
         assert body["Status"] == "Stopped" and body["InstanceName"] == "nb"
         assert second.instance(kept)["utilization"]["cpu"] == 4
+
+
+def test_modelarts_idle_lease_uses_the_clouds_own_thresholds(fast_clock: Emulator) -> None:
+    """An IDLE lease (set with the official SDK's RenewLease and LeaseReq type IDLE) stops a notebook that
+    stayed idle for the lease duration, idle meaning the cloud's own thresholds (Huawei's ModelArts FAQ on
+    auto stop: CPU at most 5 %, GPU at most 1 %), whatever a policy said."""
+    from huaweicloudsdkmodelarts.v1 import LeaseReq, RenewLeaseRequest
+
+    from tests.integration.emulator.test_huawei_sdk import modelarts
+
+    levels = {"idle": {"cpu": 5, "gpu": 0}, "gpu-idle": {"cpu": 2, "gpu": 1}, "cpu-busy": {"cpu": 6, "gpu": 0},
+              "gpu-busy": {"cpu": 1, "gpu": 2}}  # fmt: skip
+    ids = {name: fast_clock.seed(cloud="modelarts", account=PROJECT, name=name, gpu=1 if "gpu" in name else 0,
+                                 utilization=level)["id"] for name, level in levels.items()}  # fmt: skip
+    client = modelarts(fast_clock)
+    for instance_id in ids.values():
+        answer = client.renew_lease(RenewLeaseRequest(id=instance_id, body=LeaseReq(duration=3_600_000, type="IDLE")))
+        assert answer.type == "IDLE" and answer.duration == 3_600_000
+    fast_clock.wait_status(ids["idle"], "STOPPED", timeout=15)  # one emulated hour = 6 s
+    fast_clock.wait_status(ids["gpu-idle"], "STOPPED", timeout=5)
+    assert fast_clock.instance(ids["cpu-busy"])["status"] == "RUNNING"
+    assert fast_clock.instance(ids["gpu-busy"])["status"] == "RUNNING"
