@@ -118,6 +118,22 @@ def test_create_stop_start(api: client.ApiClient, namespace: str, fresh_cloud: E
     assert (calls["pai-dsw:CreateInstance"], calls["pai-dsw:StopInstance"], calls["pai-dsw:StartInstance"]) == (1, 1, 1)
 
 
+def test_an_instance_type_the_region_does_not_offer_stalls_with_the_offered_types(
+    api: client.ApiClient, namespace: str, fresh_cloud: Emulator, operator: OperatorProcess
+) -> None:
+    setup_account(api, namespace, fresh_cloud)
+    notebook(api, namespace, "typo", {"template": {**TEMPLATE, "instanceType": "ecs.g6.xlarg"}})
+    status = wait_for(lambda: (s := status_of(api, namespace, "typo")).get("conditions") and
+                      condition(s, "Stalled")["status"] == "True" and s, timeout=30, what="Stalled")  # fmt: skip
+    stalled = condition(status, "Stalled")
+    assert stalled["reason"] == "InstanceTypeNotOffered"
+    assert "ecs.g6.xlarg is not offered" in stalled["message"] and "ecs.g6.xlarge" in stalled["message"]
+    assert status["lastAction"]["state"] == "Failed"
+    assert "pai-dsw:CreateInstance" not in fresh_cloud.calls()  # refused before any create
+    patch_spec(api, namespace, "typo", {"template": {**TEMPLATE, "instanceType": "ecs.g6.xlarge"}})
+    wait_phase(api, namespace, "typo", "Running", timeout=60)  # the next try (30 s) uses the fixed spec
+
+
 def test_shutdown_at_and_schedule(api: client.ApiClient, namespace: str, fresh_cloud: Emulator,
                                   operator: OperatorProcess) -> None:  # fmt: skip
     setup_account(api, namespace, fresh_cloud)

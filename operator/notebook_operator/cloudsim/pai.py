@@ -339,8 +339,6 @@ async def list_ecs_specs(request: web.Request) -> web.Response:
         spec.setdefault("GPUMemorySize", 0.0)
         spec.update(
             IsAvailable=True,
-            Currency="CNY",
-            Price=round(0.5 + spec["CPU"] * 0.2 + spec["GPU"] * 8, 2),
             InstanceBandwidthRx=1024000,
             SystemDiskCapacity=100,
             SpotStockStatus="WithStock",

@@ -12,38 +12,43 @@ from notebook_operator.cloudsim.lifecycle import Lifecycle
 from notebook_operator.cloudsim.query import Getter, Predicate, between, contains, equals, one_of
 from notebook_operator.cloudsim.store import SimInstance
 
-# ListEcsSpecs: a small faithful catalogue (CPU and GPU are counts, Memory GiB).
+
+# ListEcsSpecs: the families a DSW user picks - general purpose ecs.g6/g7 (4 GiB per vCPU), compute ecs.c6/c7
+# (2 GiB per vCPU), GPU ecs.gn6i (T4), ecs.gn7i (A10), ecs.gn6v (V100). Shapes follow Alibaba's instance type
+# names; Price (per hour, pay-as-you-go) and Currency are illustrative figures for the emulator, not a price list.
+def _cpu(family: str, size: str, cpus: int, per_cpu_gib: float, price: float) -> dict[str, Any]:
+    return {"InstanceType": f"ecs.{family}.{size}", "AcceleratorType": "CPU", "CPU": cpus,
+            "Memory": cpus * per_cpu_gib, "GPU": 0, "GPUType": "", "Price": price, "Currency": "CNY"}  # fmt: skip
+
+
+def _gpu(name: str, cpus: int, memory: float, gpus: int, gpu_type: str, gpu_memory: float,
+         price: float) -> dict[str, Any]:  # fmt: skip
+    return {"InstanceType": f"ecs.{name}", "AcceleratorType": "GPU", "CPU": cpus, "Memory": memory, "GPU": gpus,
+            "GPUType": gpu_type, "GPUMemorySize": gpu_memory, "Price": price, "Currency": "CNY"}  # fmt: skip
+
+
 ECS_SPECS: list[dict[str, Any]] = [
-    {"InstanceType": "ecs.c6.large", "AcceleratorType": "CPU", "CPU": 2, "Memory": 4.0, "GPU": 0, "GPUType": ""},
-    {"InstanceType": "ecs.g6.xlarge", "AcceleratorType": "CPU", "CPU": 4, "Memory": 16.0, "GPU": 0, "GPUType": ""},
-    {"InstanceType": "ecs.g6.4xlarge", "AcceleratorType": "CPU", "CPU": 16, "Memory": 64.0, "GPU": 0, "GPUType": ""},
-    {
-        "InstanceType": "ecs.gn6i-c4g1.xlarge",
-        "AcceleratorType": "GPU",
-        "CPU": 4,
-        "Memory": 15.0,
-        "GPU": 1,
-        "GPUType": "NVIDIA T4",
-        "GPUMemorySize": 16.0,
-    },
-    {
-        "InstanceType": "ecs.gn7i-c8g1.2xlarge",
-        "AcceleratorType": "GPU",
-        "CPU": 8,
-        "Memory": 30.0,
-        "GPU": 1,
-        "GPUType": "NVIDIA A10",
-        "GPUMemorySize": 24.0,
-    },
-    {
-        "InstanceType": "ecs.gn7i-c32g1.32xlarge",
-        "AcceleratorType": "GPU",
-        "CPU": 128,
-        "Memory": 752.0,
-        "GPU": 4,
-        "GPUType": "NVIDIA A10",
-        "GPUMemorySize": 24.0,
-    },
+    _cpu("c6", "large", 2, 2, 0.39),
+    _cpu("c6", "xlarge", 4, 2, 0.78),
+    _cpu("c6", "2xlarge", 8, 2, 1.56),
+    _cpu("c7", "large", 2, 2, 0.41),
+    _cpu("c7", "xlarge", 4, 2, 0.82),
+    _cpu("c7", "2xlarge", 8, 2, 1.64),
+    _cpu("g6", "large", 2, 4, 0.50),
+    _cpu("g6", "xlarge", 4, 4, 1.00),
+    _cpu("g6", "2xlarge", 8, 4, 2.00),
+    _cpu("g6", "4xlarge", 16, 4, 4.00),
+    _cpu("g7", "large", 2, 4, 0.53),
+    _cpu("g7", "xlarge", 4, 4, 1.06),
+    _cpu("g7", "2xlarge", 8, 4, 2.12),
+    _cpu("g7", "4xlarge", 16, 4, 4.24),
+    _gpu("gn6i-c4g1.xlarge", 4, 15.0, 1, "NVIDIA T4", 16.0, 11.75),
+    _gpu("gn6i-c8g1.2xlarge", 8, 31.0, 1, "NVIDIA T4", 16.0, 13.10),
+    _gpu("gn7i-c8g1.2xlarge", 8, 30.0, 1, "NVIDIA A10", 24.0, 15.20),
+    _gpu("gn7i-c16g1.4xlarge", 16, 60.0, 1, "NVIDIA A10", 24.0, 17.90),
+    _gpu("gn7i-c32g1.32xlarge", 128, 752.0, 4, "NVIDIA A10", 24.0, 97.60),
+    _gpu("gn6v-c8g1.2xlarge", 8, 32.0, 1, "NVIDIA V100", 16.0, 26.50),
+    _gpu("gn6v-c8g1.8xlarge", 32, 128.0, 4, "NVIDIA V100", 16.0, 106.00),
 ]
 SPECS_BY_TYPE = {spec["InstanceType"]: spec for spec in ECS_SPECS}
 

@@ -20,8 +20,9 @@ from notebook_operator.handlers.accounts import accounts, notebooks
 from notebook_operator.kube import StaleObject
 from notebook_operator.polling import Tracked, action_record
 from notebook_operator.providers.base import Provider
-from notebook_operator.providers.errors import Conflict, NotFound, ProviderError
+from notebook_operator.providers.errors import Conflict, InstanceTypeNotOffered, NotFound, ProviderError
 from notebook_operator.providers.types import CloudInstance, CreateSpec, UpdateSpec
+from notebook_operator.reconcile.conditions import kstatus
 from notebook_operator.reconcile.decide import WAIT_S, Action, decide, template_drift
 from notebook_operator.reconcile.mirror import mirror
 
@@ -153,6 +154,15 @@ async def reconcile_notebook(
                 metrics.ACTIONS.labels(action.kind, "failed").inc()
                 patch.status["lastAction"] = {**pending, "state": "Failed", "message": str(e)[:1024],
                                               "requestId": e.request_id, "finishedAt": _now()}  # fmt: skip
+                if isinstance(e, InstanceTypeNotOffered):
+                    # Stalled until the spec changes; the retry costs no cloud call (the catalogue is cached) and
+                    # is what picks up a corrected spec (kopf holds a retrying handler until its delay is over).
+                    patch.status["conditions"] = kstatus(
+                        status_d.get("conditions"), ready=False, reconciling=False, stalled=True, reason=e.reason,
+                        message=str(e), now=now, generation=generation,
+                    )  # fmt: skip
+                    kopf.warn(body, reason=e.reason, message=str(e)[:1024])
+                    raise kopf.TemporaryError(str(e), delay=30) from e
                 kopf.warn(body, reason=f"{action.kind.capitalize()}Failed", message=str(e)[:1024])
                 raise kopf.TemporaryError(str(e), delay=30 if e.retryable else 120) from e
             metrics.ACTIONS.labels(action.kind, "succeeded").inc()

@@ -46,6 +46,12 @@ class InvalidRequest(ProviderError):
     reason = "InvalidRequest"
 
 
+class InstanceTypeNotOffered(InvalidRequest):
+    """The template asks for an instance type the account's region does not offer (checked before creating)."""
+
+    reason = "InstanceTypeNotOffered"
+
+
 class Conflict(ProviderError):
     """The instance is in a state that does not allow the operation (e.g. start while Running)."""
 

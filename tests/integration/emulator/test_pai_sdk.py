@@ -185,9 +185,17 @@ def test_shutdown_timer_crud(client: Client) -> None:
 
 
 def test_list_ecs_specs(client: Client) -> None:
+    """The families a DSW user picks, with a price, read through the official SDK's model and paging."""
     body = client.list_ecs_specs(dsw.ListEcsSpecsRequest(accelerator_type="GPU", page_size=2)).body
-    assert body.total_count == 3 and len(body.ecs_specs) == 2
-    assert all(spec.gpu >= 1 and spec.is_available for spec in body.ecs_specs)
+    assert body.total_count == 7 and len(body.ecs_specs) == 2
+    assert all(spec.gpu >= 1 and spec.is_available and spec.price > 0 and spec.currency for spec in body.ecs_specs)
+    gpu = [s.instance_type for p in (1, 2, 3, 4) for s in client.list_ecs_specs(
+        dsw.ListEcsSpecsRequest(accelerator_type="GPU", page_size=2, page_number=p)).body.ecs_specs]  # fmt: skip
+    assert len(gpu) == len(set(gpu)) == 7
+    assert {t.split("-")[0] for t in gpu} == {"ecs.gn6i", "ecs.gn7i", "ecs.gn6v"}
+    cpu = client.list_ecs_specs(dsw.ListEcsSpecsRequest(accelerator_type="CPU", page_size=50)).body.ecs_specs
+    assert {s.instance_type.split(".")[1] for s in cpu} == {"c6", "c7", "g6", "g7"}
+    assert all(s.memory == s.cpu * (2 if ".c" in s.instance_type else 4) for s in cpu)
 
 
 @pytest.mark.parametrize(

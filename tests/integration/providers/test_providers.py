@@ -13,6 +13,7 @@ from notebook_operator.providers.credentials import Credentials
 from notebook_operator.providers.errors import (
     AuthFailed,
     Conflict,
+    InstanceTypeNotOffered,
     InvalidRequest,
     NotFound,
     Throttled,
@@ -266,3 +267,16 @@ async def test_retry_budget_exhausted_is_typed(pai: Provider, emulator: Emulator
     emulator.admin.put("/faults", json={"throttleRate": 1.0, "retryAfterSeconds": 0.05}).raise_for_status()
     with pytest.raises(Throttled):
         await pai.get_instance("dsw-any")
+
+
+async def test_pai_checks_the_instance_type_against_list_ecs_specs(pai: Provider, emulator: Emulator) -> None:
+    """An instance type the region does not offer is refused before any CreateInstance, naming what is offered;
+    the catalogue (ListEcsSpecs, CPU and GPU) is read once and cached."""
+    with pytest.raises(InstanceTypeNotOffered) as refused:
+        await pai.create_instance(spec(instance_type="ecs.nope.large"))
+    assert "ecs.nope.large" in str(refused.value) and "ecs.g7.xlarge" in str(refused.value)
+    assert "ecs.gn6v-c8g1.2xlarge" in str(refused.value)
+    assert emulator.calls().get("pai-dsw:CreateInstance") is None
+    await pai.create_instance(spec(instance_type="ecs.gn7i-c8g1.2xlarge"))
+    assert emulator.calls()["pai-dsw:CreateInstance"] == 1
+    assert emulator.calls()["pai-dsw:ListEcsSpecs"] == 2  # CPU and GPU, then cached

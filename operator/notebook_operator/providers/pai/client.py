@@ -61,6 +61,11 @@ class PaiClient:
             points += pod.get("Metrics") or []
         return points
 
+    async def list_ecs_specs(self, accelerator: str, page_number: int, page_size: int) -> dict[str, Any]:
+        params = {"AcceleratorType": accelerator, "PageNumber": page_number, "PageSize": page_size}
+        answer: dict[str, Any] = await self._call("ListEcsSpecs", "GET", f"{API}/ecsspecs", params=params)
+        return answer
+
     async def get_culler(self, instance_id: str) -> dict[str, Any]:
         result: dict[str, Any] = await self._call(
             "GetIdleInstanceCuller", "GET", f"{_path(instance_id)}/idleinstanceculler"

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from notebook_operator.providers.base import Unsupporting
-from notebook_operator.providers.errors import NotFound
+from notebook_operator.providers.errors import InstanceTypeNotOffered, NotFound
 from notebook_operator.providers.http import CloudHTTP
 from notebook_operator.providers.pai.client import PaiClient, labels_filter
 from notebook_operator.providers.pai.schemas import PROVIDER, TOKEN_LABEL, Instance, to_cloud_instance
@@ -25,6 +25,7 @@ from notebook_operator.providers.types import (
 
 PAGE_SIZE = 100
 PAGES_AT_ONCE = 4  # within the account's rate limit, which every call still passes through
+SPECS_TTL = timedelta(minutes=10)  # the region's catalogue changes rarely; a create checks against it
 
 
 class PaiDswProvider(Unsupporting):
@@ -34,6 +35,34 @@ class PaiDswProvider(Unsupporting):
     def __init__(self, http: CloudHTTP, page_size: int = PAGE_SIZE) -> None:
         self.client = PaiClient(http)
         self.page_size = page_size
+        self._offered: tuple[datetime, list[str]] | None = None
+
+    async def offered_types(self) -> list[str]:
+        """Every instance type ListEcsSpecs offers (CPU and GPU), cached for SPECS_TTL."""
+        now = datetime.now(UTC)
+        if self._offered is None or now - self._offered[0] > SPECS_TTL:
+            found: list[str] = []
+            for accelerator in ("CPU", "GPU"):  # AcceleratorType is required
+                page = 1
+                while True:
+                    answer = await self.client.list_ecs_specs(accelerator, page, self.page_size)
+                    specs = answer.get("EcsSpecs") or []
+                    found += [str(s["InstanceType"]) for s in specs if s.get("InstanceType")]
+                    if not specs or page * self.page_size >= int(answer.get("TotalCount") or 0):
+                        break
+                    page += 1
+            self._offered = (now, found)
+        return self._offered[1]
+
+    async def _check_type(self, instance_type: str | None) -> None:
+        if not instance_type:
+            return
+        offered = await self.offered_types()
+        if offered and instance_type not in offered:
+            raise InstanceTypeNotOffered(
+                f"instanceType {instance_type} is not offered here; ListEcsSpecs offers: {', '.join(sorted(offered))}",
+                provider=PROVIDER, operation="create_instance",
+            )  # fmt: skip
 
     async def aclose(self) -> None:
         await self.client.http.aclose()
@@ -72,6 +101,7 @@ class PaiDswProvider(Unsupporting):
         return None
 
     async def create_instance(self, spec: CreateSpec) -> str:
+        await self._check_type(spec.instance_type)
         labels = {**spec.labels, TOKEN_LABEL: spec.client_token}
         body: dict[str, Any] = {
             "InstanceName": spec.name,
@@ -104,6 +134,7 @@ class PaiDswProvider(Unsupporting):
         return await self.client.create_instance(body)
 
     async def update_instance(self, instance_id: str, changes: UpdateSpec) -> None:
+        await self._check_type(changes.instance_type)
         body: dict[str, Any] = {}
         if changes.instance_type:
             body["EcsSpec"] = changes.instance_type
