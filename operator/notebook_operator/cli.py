@@ -85,6 +85,20 @@ def _cmd_cloud(args: argparse.Namespace) -> int:
     return run_cloud(args.cloud_command, _target(args), vars(args), dict(os.environ))
 
 
+def _cmd_cloud_check(args: argparse.Namespace) -> int:
+    import os
+
+    from notebook_operator.cloudcheck import check_account
+    from notebook_operator.cloudcli import account_from_environment
+
+    try:
+        account = account_from_environment(_target(args), dict(os.environ))
+    except ValueError as e:  # missing or incomplete credentials
+        print(f"notebook-operator cloud check: {e}", file=sys.stderr)
+        return 2
+    return check_account(account, args.output)
+
+
 def _cmd_adopt(args: argparse.Namespace) -> int:
     import os
 
@@ -197,6 +211,16 @@ def build_parser() -> argparse.ArgumentParser:
         if verb == "stop":
             verb_parser.add_argument("--save-image", action="store_true", help="PAI-DSW: save an image first")
         verb_parser.set_defaults(func=_cmd_cloud)
+
+    check = cloud_sub.add_parser(
+        "check",
+        help="read-only preflight: credentials and every read permission the operator needs",
+        description="Exit 0 when every required check passes, 1 when one is refused, 2 on usage errors or missing "
+        "credentials.",
+    )
+    _account_flags(check)
+    check.add_argument("--output", "-o", choices=["table", "json"], default="table")
+    check.set_defaults(func=_cmd_cloud_check)
 
     adopt = sub.add_parser("adopt", help="print NotebookInstance manifests (Observe) for every instance of an account")
     _account_flags(adopt)

@@ -83,3 +83,64 @@ def test_adopt_output_applies_cleanly(emulator: Emulator, api: client.ApiClient,
     stored = custom.list_namespaced_custom_object(GROUP, VERSION, namespace, "notebookinstances")["items"]
     assert {i["spec"]["instanceId"] for i in stored} == {d["spec"]["instanceId"] for d in docs}
     assert all(i["spec"]["managementPolicy"] == "Observe" for i in stored)
+
+
+def _checks(result: subprocess.CompletedProcess[str]) -> dict[str, dict[str, object]]:
+    return {c["operation"]: c for c in json.loads(result.stdout)["checks"]}
+
+
+def test_cloud_check_passes_and_says_what_each_read_is_for(emulator: Emulator) -> None:
+    emulator.seed(cloud="pai-dsw", account=PAI_KEY[0], name="nb", gpu=1)
+    result = cli(emulator, "cloud", "check", "--provider", "pai-dsw", "--region", "cn-hangzhou", "--output", "json")
+    assert result.returncode == 0, result.stderr
+    checks = _checks(result)
+    assert list(checks) == ["ListInstances", "GetInstance", "ListEcsSpecs", "GetInstanceMetrics",
+                            "GetIdleInstanceCuller", "GetInstanceShutdownTimer"]  # fmt: skip
+    assert all(c["allowed"] is True for c in checks.values())
+    assert checks["ListInstances"]["required"] is True and checks["GetInstanceMetrics"]["required"] is False
+    assert "Operator" in str(checks["GetInstanceMetrics"]["usedFor"])
+    writes = {k: v for k, v in emulator.calls().items() if not k.split(":")[1].startswith(("List", "Get"))}
+    assert writes == {}  # read-only
+    table = cli(emulator, "cloud", "check", "--provider", "pai-dsw", "--region", "cn-hangzhou")
+    assert table.stdout.splitlines()[0].split()[:3] == ["OPERATION", "ALLOWED", "CODE"]
+
+
+def test_cloud_check_names_a_refused_permission(emulator: Emulator) -> None:
+    emulator.seed(cloud="modelarts", account=PROJECT, name="nb")
+    emulator.admin.put("/permissions", json={"accessKeyId": HW_KEY[0], "deny": ["modelarts:ShowLease"]})
+    base = ["cloud", "check", "--provider", "modelarts", "--region", "cn-north-4", "-o", "json"]
+    optional_refused = cli(emulator, *base)
+    assert optional_refused.returncode == 0  # ShowLease is only needed for Native enforcement
+    lease = _checks(optional_refused)["ShowLease"]
+    assert (lease["allowed"], lease["code"], lease["required"]) == (False, "APIGW.0302", False)
+    emulator.admin.put("/permissions", json={"accessKeyId": HW_KEY[0], "deny": ["modelarts:ListNotebooks"]})
+    refused = cli(emulator, *base)
+    assert refused.returncode == 1
+    checks = _checks(refused)
+    assert checks["ListNotebooks"]["allowed"] is False and checks["ListNotebooks"]["code"] == "APIGW.0302"
+    assert checks["ShowNotebook"]["allowed"] == "skipped"
+
+
+def test_cloud_check_on_an_empty_account_and_without_credentials(emulator: Emulator) -> None:
+    result = cli(emulator, "cloud", "check", "--provider", "pai-dsw", "--region", "cn-hangzhou", "-o", "json")
+    assert result.returncode == 0
+    checks = _checks(result)
+    assert checks["GetInstance"]["allowed"] == "skipped" and "no instance" in str(checks["GetInstance"]["message"])
+    assert checks["ListEcsSpecs"]["allowed"] is True  # needs no instance
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("ALIBABA_CLOUD", "HUAWEICLOUD"))}
+    missing = subprocess.run(
+        [sys.executable, "-m", "notebook_operator", "cloud", "check", "--provider", "pai-dsw", "--region",
+         "cn-hangzhou", "--endpoint", emulator.url], env=env, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert missing.returncode == 2 and "ALIBABA_CLOUD_ACCESS_KEY_ID" in missing.stderr
+    usage = subprocess.run([sys.executable, "-m", "notebook_operator", "cloud", "check", "--provider", "aws"],
+                           capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert usage.returncode == 2
+    wrong = {**os.environ, "ALIBABA_CLOUD_ACCESS_KEY_ID": PAI_KEY[0], "ALIBABA_CLOUD_ACCESS_KEY_SECRET": "wrong"}
+    refused = subprocess.run(
+        [sys.executable, "-m", "notebook_operator", "cloud", "check", "--provider", "pai-dsw", "--region",
+         "cn-hangzhou", "--endpoint", emulator.url, "-o", "json"],
+        env=wrong, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert refused.returncode == 1
+    assert _checks(refused)["ListInstances"]["code"] == "SignatureDoesNotMatch"

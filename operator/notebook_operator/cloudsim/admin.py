@@ -180,6 +180,23 @@ async def journal(request: web.Request) -> web.Response:
     return web.json_response({"entries": entries})
 
 
+@routes.put(f"{P}/permissions")
+async def deny(request: web.Request) -> web.Response:
+    """{"accessKeyId": AK, "deny": ["pai-dsw:GetInstanceMetrics", ...]}: those calls answer 403 for that key."""
+    body = await json_body(request)
+    key, routes_ = str(body["accessKeyId"]), body.get("deny") or []
+    if not isinstance(routes_, list):
+        raise ValueError("deny must be a list of operations such as pai-dsw:StopInstance")
+    sim(request).denied[key] = {str(r) for r in routes_}
+    return web.json_response({k: sorted(v) for k, v in sim(request).denied.items()})
+
+
+@routes.delete(f"{P}/permissions")
+async def allow_all(request: web.Request) -> web.Response:
+    sim(request).denied.clear()
+    return web.json_response({})
+
+
 @routes.delete(f"{P}/calls")
 async def reset_calls(request: web.Request) -> web.Response:
     sim(request).calls.clear()
@@ -205,5 +222,6 @@ async def reset(request: web.Request) -> web.Response:
     s.store.clear()
     s.calls.clear()
     s.journal.clear()
+    s.denied.clear()
     s.faults = None
     return web.json_response({})

@@ -27,6 +27,8 @@ class Sim:
     # One entry per routed request (instance: the one in its path, if any), faulted or refused ones included:
     # what tests count to prove an action was sent once (e.g. one StopInstance per instance across a failover).
     journal: deque[dict[str, Any]] = field(default_factory=lambda: deque(maxlen=200_000))
+    # Operations a credential may not call (as a RAM / IAM policy would refuse them): access key -> routes.
+    denied: dict[str, set[str]] = field(default_factory=dict)
 
     def record(self, route: str, request: web.Request, status: int, outcome: str) -> None:
         instance = (

@@ -106,6 +106,13 @@ async def gateway(request: web.Request, handler: Handler) -> web.StreamResponse:
             request["access_key_id"] = s.verifier.verify_huawei(request, body)
     except AuthError as e:
         return _error(style, e.status, e.code, e.message)
+    if route in s.denied.get(request["access_key_id"], ()):
+        # What the clouds answer when a policy does not allow the action (codes: docs/cloud-api-conformance.md).
+        s.record(route, request, 403, "denied")
+        if style == "pai":
+            refusal = "User not authorized to operate on the specified resource, or this API doesn't support RAM."
+            return _error(style, 403, "Forbidden.RAM", refusal)
+        return _error(style, 403, "APIGW.0302", "The IAM user is not authorized to access the API.")
     s.calls[route] += 1
     response = await _handle(request, handler, style, route)
     s.record(route, request, response.status, "ok" if response.status < 400 else "refused")

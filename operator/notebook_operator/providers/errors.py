@@ -42,6 +42,12 @@ class AuthFailed(ProviderError):
     reason = "CredentialsRefused"
 
 
+class PermissionDenied(ProviderError):
+    """The credentials are valid but not allowed this operation (HTTP 403): a missing RAM/IAM permission."""
+
+    reason = "PermissionDenied"
+
+
 class InvalidRequest(ProviderError):
     reason = "InvalidRequest"
 

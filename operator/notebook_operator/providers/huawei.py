@@ -11,6 +11,7 @@ from notebook_operator.providers.errors import (
     Conflict,
     InvalidRequest,
     NotFound,
+    PermissionDenied,
     ProviderError,
     Throttled,
     Transient,
@@ -54,8 +55,10 @@ def error_mapper(provider: str) -> ErrorMapper:
             retry_after = response.headers.get("Retry-After")
             seconds = float(retry_after) if retry_after and retry_after.replace(".", "", 1).isdigit() else None
             return Throttled(message, retry_after=seconds, **kwargs)
-        if status in (401, 403):
+        if status == 401:
             return AuthFailed(message, **kwargs)
+        if status == 403:  # e.g. APIGW.0302: the IAM user is not authorized to access the API
+            return PermissionDenied(message, **kwargs)
         if status == 404:
             return NotFound(message, **kwargs)
         if status == 409 or code in CONFLICT_CODES:

@@ -12,6 +12,7 @@ from notebook_operator.providers.errors import (
     Conflict,
     InvalidRequest,
     NotFound,
+    PermissionDenied,
     ProviderError,
     Throttled,
     Transient,
@@ -141,7 +142,10 @@ def to_cloud_instance(item: Instance, raw: dict[str, Any]) -> CloudInstance:
 
 
 AUTH_CODES = ("InvalidAccessKeyId", "SignatureDoesNotMatch", "IncompleteSignature", "InvalidSecurityToken",
-              "InvalidTimeStamp", "SignatureNonceUsed", "Forbidden", "NoPermission")  # fmt: skip
+              "InvalidTimeStamp", "SignatureNonceUsed")  # fmt: skip
+# A RAM policy that does not allow the action: HTTP 403, e.g. Forbidden.RAM (guess: Alibaba's common code;
+# see docs/cloud-api-conformance.md). Anything 403 that is not a credentials code counts.
+PERMISSION_CODES = ("Forbidden", "NoPermission")
 CONFLICT_CODES = ("InstanceStatusNotSupport", "AlreadyExists", "IllegalStatus", "InvalidStatus")
 
 
@@ -170,8 +174,10 @@ def map_error(response: httpx.Response, operation: str) -> ProviderError | None:
     if status == 429 or code.startswith("Throttling") or retry_after:
         seconds = int(retry_after) / 1000 if retry_after and retry_after.isdigit() else None
         return Throttled(message, retry_after=seconds, **kwargs)
-    if code.startswith(AUTH_CODES) or status in (401, 403):
+    if code.startswith(AUTH_CODES) or status == 401:
         return AuthFailed(message, **kwargs)
+    if code.startswith(PERMISSION_CODES) or status == 403:
+        return PermissionDenied(message, **kwargs)
     if status == 404 or code.endswith("NotFound"):
         return NotFound(message, **kwargs)
     if any(c in code for c in CONFLICT_CODES) or status == 409:
