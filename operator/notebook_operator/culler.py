@@ -14,7 +14,7 @@ from typing import Any
 
 from notebook_operator import metrics
 from notebook_operator.providers.base import Provider
-from notebook_operator.providers.errors import ProviderError
+from notebook_operator.providers.errors import PermissionDenied, ProviderError
 from notebook_operator.providers.types import Capability, CloudInstance, Utilization
 from notebook_operator.reconcile.conditions import rfc3339
 from notebook_operator.reconcile.culling import (
@@ -75,6 +75,8 @@ class Culler:
         self._calls_left = self.calls_per_cycle
         self._sampled: dict[str, datetime] = {}
         self._fetching = asyncio.Semaphore(UTILIZATION_CONCURRENCY)
+        # Reads the cloud refused for lack of permission, by operation (the account's condition says so).
+        self.refused: dict[str, str] = {}
 
     def begin_cycle(self, running: int) -> None:
         self._calls_left = self.calls_per_cycle
@@ -133,11 +135,16 @@ class Culler:
         async with self._fetching:
             try:
                 sample = await self.provider.get_utilization(instance, window)
+            except PermissionDenied as e:  # no data, no stop; the account's condition names the missing permission
+                metrics.UTILIZATION_SAMPLES.labels(self.provider.name, "failed").inc()
+                self.refused[e.operation or "utilization"] = str(e)
+                return None
             except ProviderError as e:  # no data, no stop: the next good sample bridges the gap
                 metrics.UTILIZATION_SAMPLES.labels(self.provider.name, "failed").inc()
                 logger.debug("utilization of %s: %s", instance.id, e)
                 return None
         metrics.UTILIZATION_SAMPLES.labels(self.provider.name, "ok" if sample.samples else "empty").inc()
+        self.refused.pop("GetInstanceMetrics", None)
         return sample
 
     async def _sync_native(self, plan: NativePlan, idle: dict[str, Any], instance: CloudInstance,

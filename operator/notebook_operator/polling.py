@@ -19,7 +19,7 @@ from notebook_operator import metrics
 from notebook_operator.culler import Culler, Policies, idle_patch, stop_reason
 from notebook_operator.kube import Kube, StaleObject, StatusRejected
 from notebook_operator.providers.base import Provider
-from notebook_operator.providers.errors import Conflict, NotFound, ProviderError
+from notebook_operator.providers.errors import Conflict, NotFound, PermissionDenied, ProviderError
 from notebook_operator.providers.types import Capability, CloudInstance
 from notebook_operator.reconcile.conditions import rfc3339
 from notebook_operator.reconcile.culling import culled
@@ -65,6 +65,7 @@ class CycleResult:
     listed: int = 0
     tracked: int = 0
     writes: int = 0
+    refused: dict[str, str] = field(default_factory=dict)  # reads refused for permission, by operation
 
 
 def action_record(action: str, reason: str, state: str, now: datetime, generation: int | None,
@@ -102,6 +103,8 @@ class Poller:
             self.culler.begin_cycle(sum(1 for i in observed.values() if i.phase == "Running"))
         work = [self._one(item, observed, now, result) for item in tracked if item.instance_id]
         await asyncio.gather(*work)
+        if self.culler is not None:
+            result.refused = dict(self.culler.refused)
         if result.writes:
             logger.info(
                 "%s: listed %d instances in %.2fs; %d of %d NotebookInstances updated in %.2fs",
@@ -202,7 +205,8 @@ class Poller:
             outcome = {**pending, "state": "Succeeded", "message": str(e)[:1024], "finishedAt": rfc3339(now)}
         except ProviderError as e:
             metrics.ACTIONS.labels(kind, "failed").inc()
-            self.emit(item.ref, "Warning", f"{kind.capitalize()}Failed", str(e))
+            reason = e.reason if isinstance(e, PermissionDenied) else f"{kind.capitalize()}Failed"
+            self.emit(item.ref, "Warning", reason, str(e))
             return {"lastAction": {**pending, "state": "Failed", "message": str(e)[:1024],
                                    "requestId": e.request_id, "finishedAt": rfc3339(datetime.now(UTC))}}  # fmt: skip
         else:

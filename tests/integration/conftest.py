@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 from tests.emulator import Emulator, running_emulator
+from tests.integration.test_reconcile import start_operator
+from tests.operator_process import OperatorProcess
 
 
 @pytest.fixture(scope="module")
@@ -22,3 +25,11 @@ def fresh_cloud(cloud: Emulator) -> Iterator[Emulator]:
     cloud.admin.put("/config", json={"transitionDelay": 0.3}).raise_for_status()
     yield cloud
     cloud.admin.delete("/faults").raise_for_status()
+
+
+@pytest.fixture
+def operator(namespace: str, operator_env: dict[str, str], tmp_path: Path) -> Iterator[OperatorProcess]:
+    """`notebook-operator run --standalone -n NAMESPACE`, killed after the test."""
+    op = start_operator(namespace, operator_env, tmp_path / "operator.log")
+    yield op
+    op.kill()

@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import signal
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -25,13 +24,6 @@ POLL_S = 1
 def start_operator(namespace: str, env: dict[str, str], log: Path) -> OperatorProcess:
     args = ["--standalone", "--namespace", namespace, "--liveness", "", "--metrics-port", "0"]
     return OperatorProcess(args, env, log)
-
-
-@pytest.fixture
-def operator(namespace: str, operator_env: dict[str, str], tmp_path: Path) -> Iterator[OperatorProcess]:
-    op = start_operator(namespace, operator_env, tmp_path / "operator.log")
-    yield op
-    op.kill()
 
 
 def setup_account(api: client.ApiClient, namespace: str, cloud: Emulator, secret: tuple[str, str] = PAI_KEY,

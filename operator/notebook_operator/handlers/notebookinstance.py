@@ -20,7 +20,13 @@ from notebook_operator.handlers.accounts import accounts, notebooks
 from notebook_operator.kube import StaleObject
 from notebook_operator.polling import Tracked, action_record
 from notebook_operator.providers.base import Provider
-from notebook_operator.providers.errors import Conflict, InstanceTypeNotOffered, NotFound, ProviderError
+from notebook_operator.providers.errors import (
+    Conflict,
+    InstanceTypeNotOffered,
+    NotFound,
+    PermissionDenied,
+    ProviderError,
+)
 from notebook_operator.providers.types import CloudInstance, CreateSpec, UpdateSpec
 from notebook_operator.reconcile.conditions import kstatus
 from notebook_operator.reconcile.decide import WAIT_S, Action, decide, template_drift
@@ -163,7 +169,8 @@ async def reconcile_notebook(
                     )  # fmt: skip
                     kopf.warn(body, reason=e.reason, message=str(e)[:1024])
                     raise kopf.TemporaryError(str(e), delay=30) from e
-                kopf.warn(body, reason=f"{action.kind.capitalize()}Failed", message=str(e)[:1024])
+                failed = e.reason if isinstance(e, PermissionDenied) else f"{action.kind.capitalize()}Failed"
+                kopf.warn(body, reason=failed, message=str(e)[:1024])
                 raise kopf.TemporaryError(str(e), delay=30 if e.retryable else 120) from e
             metrics.ACTIONS.labels(action.kind, "succeeded").inc()
             patch.status["lastAction"] = {**pending, "state": "Succeeded", "finishedAt": _now()}

@@ -19,7 +19,7 @@ from notebook_operator.handlers.idlecullerpolicy import policies
 from notebook_operator.kube import Kube, SecretMissing
 from notebook_operator.polling import Poller
 from notebook_operator.providers.credentials import CredentialsError, from_secret_data
-from notebook_operator.providers.errors import AuthFailed, InvalidRequest, ProviderError
+from notebook_operator.providers.errors import AuthFailed, InvalidRequest, PermissionDenied, ProviderError
 from notebook_operator.providers.factory import Account, connect
 from notebook_operator.reconcile.conditions import kstatus, rfc3339, same_conditions
 
@@ -87,6 +87,8 @@ async def poll_account(
     current: dict[str, Any] = dict(status)
     poller: Poller | None = None
     errors: dict[str, int] = dict(current.get("apiErrorCounts") or {})
+    refused_before: set[str] = set()
+    refusals = ""
     first = True
     while not stopped:
         taken_at = time.monotonic()
@@ -112,6 +114,13 @@ async def poll_account(
             metrics.POLL_SECONDS.labels(snapshot["provider"]).observe(asyncio.get_running_loop().time() - started)
             ready, stalled, reason = True, False, "Polling"
             message = f"{result.listed} instances listed, {result.writes} statuses updated"
+            refusals = ""
+            if result.refused:  # optional reads the credentials may not make: say which
+                refusals = "refused (PermissionDenied): " + "; ".join(sorted(result.refused.values()))
+                message += "; " + refusals
+                for operation in sorted(set(result.refused) - refused_before):
+                    _emit(ref, "Warning", "PermissionDenied", result.refused[operation])
+            refused_before = set(result.refused)
             update["instanceCount"] = result.listed
             last = current.get("lastSuccessfulListTime")
             if not last or now - datetime.fromisoformat(last.replace("Z", "+00:00")) >= LIST_TIME_REFRESH:
@@ -122,6 +131,8 @@ async def poll_account(
             ready, stalled, reason, message = False, True, "SecretKeyMissing", str(e)
         except AuthFailed as e:
             ready, stalled, reason, message = False, True, "CredentialsRefused", str(e)
+        except PermissionDenied as e:  # e.g. the listing itself is not allowed: nothing works until it is
+            ready, stalled, reason, message = False, True, "PermissionDenied", str(e)
         except InvalidRequest as e:
             ready, stalled, reason, message = False, True, "InvalidConfiguration", str(e)
         except ProviderError as e:  # transient: the cloud or the network; keep polling
@@ -133,9 +144,10 @@ async def poll_account(
             _emit(ref, "Normal" if ready else "Warning", reason, message)
             logger.info("ProviderConfig %s/%s: %s: %s", namespace, name, reason, message)
         state.ready, state.reason, state.message = ready, reason, message
+        # A Ready account's counts change every cycle: only refusals are worth a condition write.
+        shown = message if not ready else refusals
         conditions = kstatus(current.get("conditions"), ready=ready, reconciling=not ready and not stalled,
-                             stalled=stalled, reason=reason, message=message if not ready else "", now=now,
-                             generation=generation)  # fmt: skip
+                             stalled=stalled, reason=reason, message=shown, now=now, generation=generation)  # fmt: skip
         if not same_conditions(current.get("conditions"), conditions):
             update["conditions"] = conditions
         update = {k: v for k, v in update.items() if current.get(k) != v}
