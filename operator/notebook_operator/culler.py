@@ -75,7 +75,8 @@ class Culler:
         self._calls_left = self.calls_per_cycle
         self._sampled: dict[str, datetime] = {}
         self._fetching = asyncio.Semaphore(UTILIZATION_CONCURRENCY)
-        # Reads the cloud refused for lack of permission, by operation (the account's condition says so).
+        # Utilization reads the cloud refused for lack of permission, by operation (the account's condition
+        # says so); a read that succeeds again clears them.
         self.refused: dict[str, str] = {}
 
     def begin_cycle(self, running: int) -> None:
@@ -137,14 +138,14 @@ class Culler:
                 sample = await self.provider.get_utilization(instance, window)
             except PermissionDenied as e:  # no data, no stop; the account's condition names the missing permission
                 metrics.UTILIZATION_SAMPLES.labels(self.provider.name, "failed").inc()
-                self.refused[e.operation or "utilization"] = str(e)
+                self.refused[e.operation or "get_utilization"] = str(e)
                 return None
             except ProviderError as e:  # no data, no stop: the next good sample bridges the gap
                 metrics.UTILIZATION_SAMPLES.labels(self.provider.name, "failed").inc()
                 logger.debug("utilization of %s: %s", instance.id, e)
                 return None
         metrics.UTILIZATION_SAMPLES.labels(self.provider.name, "ok" if sample.samples else "empty").inc()
-        self.refused.pop("GetInstanceMetrics", None)
+        self.refused.clear()
         return sample
 
     async def _sync_native(self, plan: NativePlan, idle: dict[str, Any], instance: CloudInstance,

@@ -80,7 +80,6 @@ class Role:
 
     setup: PeeringSetup
     current: Verdict = field(default_factory=lambda: Verdict(True, "active: standalone"))
-    changed_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     _task: asyncio.Task[None] | None = None
     _reported: bool = False
 
@@ -108,7 +107,6 @@ class Role:
         metrics.ACTIVE.set(1 if new.active else 0)
         if changed:
             self._reported = True
-            self.changed_at = datetime.now(UTC)
             if self.setup.name is None:
                 logger.info("no peering: this replica is %s", new.why)
             else:

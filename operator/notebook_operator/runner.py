@@ -98,7 +98,6 @@ def run(options: RunOptions) -> int:
     # are the ones given; the resources are what API discovery shows at start (install the CRDs first).
     settings.scanning.disabled = True
     settings.peering.lifetime = setup.lifetime
-    settings.peering.priority = setup.priority
     if setup.name is not None:
         settings.peering.name = setup.name
     logger.info(

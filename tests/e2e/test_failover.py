@@ -24,14 +24,12 @@ import pytest
 from kubernetes import client
 
 from notebook_operator import localcluster
-from notebook_operator.localcluster import free_port
 from tests.e2e.test_chart import CHART, render, service_account_kubeconfig
 from tests.emulator import Emulator, running_emulator
 from tests.integration.test_culling import IDLE, Watchdog, adopt, policy, seed
 from tests.integration.test_reconcile import setup_account, status_of
 from tests.kube import wait_for
-from tests.operator_process import OperatorProcess
-from tests.peering import metric
+from tests.peering import Replica
 
 RELEASE = "ha"
 WALL_CAP_S = 300
@@ -40,40 +38,6 @@ FAULTS = {"errorRate": 0.15, "statusCode": 503, "throttleRate": 0.1, "retryAfter
 # Seconds after both replicas run: what happens when. Each timer falls due in one of the hard moments.
 FAULTS_ON, FREEZE, FREEZE_S, KILL_1, KILL_2, FAULTS_OFF = 3, 22, 20, 55, 90, 115
 TIMERS = {"t-faults": 12, "t-frozen": 30, "t-takeover-1": KILL_1 + 2, "t-takeover-2": KILL_2 + 2, "t-late": 108}
-
-
-class Replica:
-    """One operator process with the rendered argv; restarted with the same argv when killed."""
-
-    def __init__(self, index: int, argv: list[str], env: dict[str, str], logs: Path) -> None:
-        self.index, self.env, self.logs, self.starts = index, env, logs, 0
-        self.health, self.metrics = free_port(), free_port()
-        self.argv = [self._port(a) for a in argv]
-        self.process = self._start()
-
-    def _port(self, arg: str) -> str:
-        if arg.startswith("--liveness="):
-            return f"--liveness=http://127.0.0.1:{self.health}/healthz"
-        if arg.startswith("--metrics-port="):
-            return f"--metrics-port={self.metrics}"
-        return arg
-
-    def _start(self) -> OperatorProcess:
-        self.starts += 1
-        return OperatorProcess(self.argv, self.env, self.logs / f"replica{self.index}-{self.starts}.log")
-
-    def active(self) -> bool:
-        return metric(self.metrics, "notebook_operator_active") == 1
-
-    def kill_and_restart(self) -> float:
-        self.process.proc.send_signal(signal.SIGKILL)
-        killed_at = time.time()
-        self.process.proc.wait()
-        self.process = self._start()
-        return killed_at
-
-    def alive(self) -> bool:
-        return self.process.proc.poll() is None
 
 
 @pytest.fixture

@@ -16,26 +16,12 @@ import pytest
 from kubernetes import client
 
 from notebook_operator.kube import Kube, StaleObject
-from notebook_operator.localcluster import free_port
 from tests.emulator import Emulator
 from tests.integration.test_reconcile import TEMPLATE, notebook, setup_account, status_of, wait_phase
 from tests.kube import wait_for
-from tests.operator_process import OperatorProcess
-from tests.peering import create_peering, health, keepalives, metric
+from tests.peering import Replica, create_peering, health, keepalives
 
 LIFETIME_S = 10
-
-
-class Replica:
-    """One `notebook-operator run` with the shared argv and its own local ports."""
-
-    def __init__(self, args: list[str], env: dict[str, str], log: Path) -> None:
-        self.health_port, self.metrics_port = free_port(), free_port()
-        ports = ["--liveness", f"http://127.0.0.1:{self.health_port}/healthz", "--metrics-port", str(self.metrics_port)]
-        self.process = OperatorProcess([*args, *ports], env, log)
-
-    def active(self) -> float | None:
-        return metric(self.metrics_port, "notebook_operator_active")
 
 
 @pytest.fixture
@@ -64,12 +50,12 @@ def test_a_named_peering_is_honoured(
     operator_env: dict[str, str], tmp_path: Path,
 ) -> None:  # fmt: skip
     create_peering(api, "team-a", namespace)
-    replica = Replica(["--namespace", namespace, "--peering", "team-a"], operator_env, tmp_path / "op.log")
+    replica = Replica(0, ["--namespace", namespace, "--peering", "team-a"], operator_env, tmp_path)
     replicas.append(replica)
     setup_account(api, namespace, emulator)
     notebook(api, namespace, "nb", {"template": TEMPLATE, "desiredState": "Running"})
     wait_phase(api, namespace, "nb", "Running", timeout=60)
-    assert replica.active() == 1
+    assert replica.active()
     assert len(keepalives(api, "team-a", namespace)) == 1  # its keep-alive is in the object it was told to use
 
 
@@ -80,22 +66,22 @@ def test_identical_replicas_elect_one_and_a_standby_takes_over(
     create_peering(api, "notebook-operator", namespace)
     argv = ["--namespace", namespace, "--peering", "notebook-operator", "--peering-lifetime", str(LIFETIME_S)]
     for n in range(2):
-        replicas.append(Replica(argv, operator_env, tmp_path / f"op{n}.log"))
-    wait_for(lambda: sorted(r.active() or 0 for r in replicas) == [0, 1], timeout=30, what="one active replica")
+        replicas.append(Replica(n, argv, operator_env, tmp_path))
+    wait_for(lambda: sorted(r.active() for r in replicas) == [False, True], timeout=30, what="one active replica")
     for replica in replicas:  # a standby is healthy too, and says what it is
-        answer = wait_for(lambda r=replica: health(r.health_port), timeout=15, what="health endpoint")
+        answer = wait_for(lambda r=replica: health(r.health), timeout=15, what="health endpoint")
         assert answer[0] == 200
-        assert answer[1]["role"] == ("active" if replica.active() == 1 else "standby")
+        assert answer[1]["role"] == ("active" if replica.active() else "standby")
     setup_account(api, namespace, emulator)
     notebook(api, namespace, "nb", {"template": TEMPLATE, "desiredState": "Running"})
     wait_phase(api, namespace, "nb", "Running", timeout=60)
     assert emulator.calls().get("pai-dsw:CreateInstance") == 1
 
-    active = next(r for r in replicas if r.active() == 1)
+    active = next(r for r in replicas if r.active())
     standby = next(r for r in replicas if r is not active)
     active.process.proc.send_signal(signal.SIGKILL)
     killed_at = time.monotonic()
-    wait_for(lambda: standby.active() == 1, timeout=LIFETIME_S + 5, what="the standby takes over")
+    wait_for(standby.active, timeout=LIFETIME_S + 5, what="the standby takes over")
     assert time.monotonic() - killed_at <= LIFETIME_S + 3  # within the lifetime, plus the role's recheck
     assert standby.process.saw("is now active")
     notebook(api, namespace, "nb2", {"template": {**TEMPLATE, "name": "nb2"}, "desiredState": "Running"})

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from operator import attrgetter
 from typing import Any
 
@@ -152,7 +152,7 @@ SORT_KEYS: dict[str, Callable[[SimInstance], Any]] = {
 LIMITS = (10, 20, 50)
 
 
-def _paging(q: dict[str, str] | Any, default_limit: int) -> tuple[int, int]:
+def _paging(q: Mapping[str, str], default_limit: int) -> tuple[int, int]:
     limit, offset = int(q.get("limit", default_limit)), int(q.get("offset", 0))
     if limit not in LIMITS or offset < 0:
         raise CloudError(400, "ModelArts.0101", "limit must be 10, 20 or 50 and offset >= 0.")

@@ -54,14 +54,14 @@ class PaiDswProvider(Unsupporting):
             self._offered = (now, found)
         return self._offered[1]
 
-    async def _check_type(self, instance_type: str | None) -> None:
+    async def _check_type(self, instance_type: str | None, operation: str) -> None:
         if not instance_type:
             return
         offered = await self.offered_types()
         if offered and instance_type not in offered:
             raise InstanceTypeNotOffered(
                 f"instanceType {instance_type} is not offered here; ListEcsSpecs offers: {', '.join(sorted(offered))}",
-                provider=PROVIDER, operation="create_instance",
+                provider=PROVIDER, operation=operation,
             )  # fmt: skip
 
     async def aclose(self) -> None:
@@ -101,7 +101,7 @@ class PaiDswProvider(Unsupporting):
         return None
 
     async def create_instance(self, spec: CreateSpec) -> str:
-        await self._check_type(spec.instance_type)
+        await self._check_type(spec.instance_type, "create_instance")
         labels = {**spec.labels, TOKEN_LABEL: spec.client_token}
         body: dict[str, Any] = {
             "InstanceName": spec.name,
@@ -134,7 +134,7 @@ class PaiDswProvider(Unsupporting):
         return await self.client.create_instance(body)
 
     async def update_instance(self, instance_id: str, changes: UpdateSpec) -> None:
-        await self._check_type(changes.instance_type)
+        await self._check_type(changes.instance_type, "update_instance")
         body: dict[str, Any] = {}
         if changes.instance_type:
             body["EcsSpec"] = changes.instance_type
