@@ -13,10 +13,10 @@ help:
 	@echo "make demo | test | test-unit | lint | crds | manifests | cluster | cluster-down | bench | clean"
 
 # The virtualenv, with the exact versions of constraints.txt; rebuilt when either file changes.
-$(VENV)/.installed: pyproject.toml constraints.txt
+$(VENV)/.installed: pyproject.toml devtools/pyproject.toml constraints.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -c constraints.txt -e '.[test]'
+	$(PY) -m pip install -q -c constraints.txt -e '.[test]' -e ./devtools
 	@touch $@
 
 venv: $(VENV)/.installed
@@ -26,10 +26,10 @@ cluster-bins:
 	@hack/build-helm.sh $(BIN)
 
 cluster: venv cluster-bins
-	$(PY) -m notebook_operator.localcluster up --dir .cluster --bin-dir $(BIN)
+	$(PY) -m notebook_devtools.localcluster up --dir .cluster --bin-dir $(BIN)
 
 cluster-down: venv
-	$(PY) -m notebook_operator.localcluster down --dir .cluster
+	$(PY) -m notebook_devtools.localcluster down --dir .cluster
 
 crds: venv
 	$(VENV)/bin/notebook-operator crds --output crds
@@ -40,8 +40,8 @@ manifests: cluster-bins
 	hack/gen-manifests.sh
 
 lint: venv
-	$(VENV)/bin/ruff check operator tests hack
-	$(VENV)/bin/ruff format --check operator tests hack
+	$(VENV)/bin/ruff check operator devtools tests hack
+	$(VENV)/bin/ruff format --check operator devtools tests hack
 	$(VENV)/bin/mypy
 	$(VENV)/bin/lint-imports
 

@@ -13,7 +13,7 @@ import pytest
 import yaml
 from kubernetes import client, config
 
-from notebook_operator import localcluster
+from notebook_devtools import localcluster
 from tests.emulator import Emulator, running_emulator
 from tests.kube import REPO, wait_for
 

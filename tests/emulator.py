@@ -12,7 +12,7 @@ from typing import Any
 
 import httpx
 
-from notebook_operator.localcluster import free_port
+from notebook_devtools.localcluster import free_port
 
 PAI_KEY = ("AKID-test", "pai-test-secret")
 HW_KEY = ("HWAK-test", "huawei-test-secret")

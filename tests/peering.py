@@ -12,7 +12,7 @@ from typing import Any
 
 from kubernetes import client
 
-from notebook_operator.localcluster import free_port
+from notebook_devtools.localcluster import free_port
 from tests.operator_process import OperatorProcess
 
 KOPF = ("kopf.dev", "v1")

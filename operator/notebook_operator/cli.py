@@ -1,4 +1,6 @@
-"""Command line: `notebook-operator run | crds | emulator | cloud | adopt | demo`."""
+"""Command line: `notebook-operator run | crds | cloud | adopt`, plus the subcommands other installed
+distributions register in the entry-point group `notebook_operator.commands` (the development tools
+add `emulator` and `demo`)."""
 
 from __future__ import annotations
 
@@ -48,29 +50,6 @@ def _cmd_crds(args: argparse.Namespace) -> int:
     return 0
 
 
-def _cmd_emulator(args: argparse.Namespace) -> int:
-    import logging
-
-    from notebook_operator.cloudsim.auth import Credential
-    from notebook_operator.cloudsim.server import EmulatorOptions, serve
-
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    try:
-        credentials = [Credential.parse(text) for text in args.credential or []]
-    except ValueError as e:
-        print(f"notebook-operator emulator: --credential: {e}", file=sys.stderr)
-        return 2
-    options = EmulatorOptions(
-        credentials=credentials,
-        iam_tokens=args.iam_token or [],
-        time_scale=args.time_scale,
-        transition_delay=args.transition_delay,
-        state_file=Path(args.state) if args.state else None,
-    )
-    serve(args.host, args.port, options)
-    return 0
-
-
 def _target(args: argparse.Namespace) -> Any:
     from notebook_operator.cloudcli import Target
 
@@ -117,15 +96,15 @@ def _account_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--project-id", help="Huawei project id (default: $HUAWEICLOUD_SDK_PROJECT_ID)")
 
 
-def _cmd_demo(args: argparse.Namespace) -> int:
-    import shutil
+COMMANDS_GROUP = "notebook_operator.commands"
 
-    from notebook_operator.demo import run
 
-    workdir = Path(args.workdir).resolve()
-    shutil.rmtree(workdir, ignore_errors=True)
-    workdir.mkdir(parents=True)
-    return run(Path(args.bin_dir).resolve(), workdir, keep=args.keep)
+def _add_plugin_commands(sub: Any) -> None:
+    """Each entry point is a function that adds its subparser (and sets `func`)."""
+    from importlib.metadata import entry_points
+
+    for entry in sorted(entry_points(group=COMMANDS_GROUP), key=lambda e: e.name):
+        entry.load()(sub)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -175,22 +154,6 @@ def build_parser() -> argparse.ArgumentParser:
     crds.add_argument("-o", "--output", default="crds", help="directory to write to (default crds/)")
     crds.set_defaults(func=_cmd_crds)
 
-    emulator = sub.add_parser("emulator", help="serve the local PAI-DSW / ModelArts / ROMA Connect emulator")
-    emulator.add_argument("--host", default="127.0.0.1")
-    emulator.add_argument("--port", type=int, default=8765)
-    emulator.add_argument(
-        "--credential", action="append", metavar="AK:SK[:TOKEN]", help="an accepted access key pair (repeatable)"
-    )
-    emulator.add_argument("--iam-token", action="append", metavar="TOKEN", help="an accepted Huawei X-Auth-Token")
-    emulator.add_argument(
-        "--time-scale", type=float, default=1.0, help="emulated seconds per real second (60: a minute a second)"
-    )
-    emulator.add_argument(
-        "--transition-delay", type=float, default=2.0, help="real seconds between two statuses (0: instant)"
-    )
-    emulator.add_argument("--state", metavar="FILE", help="keep state in this SQLite file across restarts")
-    emulator.set_defaults(func=_cmd_emulator)
-
     cloud = sub.add_parser(
         "cloud",
         help="look at a cloud account",
@@ -228,11 +191,7 @@ def build_parser() -> argparse.ArgumentParser:
     adopt.add_argument("--provider-config", help="ProviderConfig name (default PROVIDER-REGION)")
     adopt.set_defaults(func=_cmd_adopt)
 
-    demo = sub.add_parser("demo", help="run the local demo (API server + emulator + operator + samples)")
-    demo.add_argument("--bin-dir", default=".cluster/bin", help="where etcd and kube-apiserver are")
-    demo.add_argument("--workdir", default=".cluster/demo")
-    demo.add_argument("--keep", action="store_true", help="leave everything running and print how to reach it")
-    demo.set_defaults(func=_cmd_demo)
+    _add_plugin_commands(sub)
     return parser
 
 

@@ -27,9 +27,9 @@ from typing import Any
 
 from kubernetes_asyncio import client as aclient
 
-from notebook_operator import localcluster
+from notebook_devtools import localcluster
+from notebook_devtools.localcluster import free_port
 from notebook_operator.api.meta import GROUP, VERSION
-from notebook_operator.localcluster import free_port
 from tests.bench.harness import api_client, bounded, local_setup, metric_by, pai_account, rss_mb, start_operator
 from tests.emulator import PAI_KEY, Emulator
 

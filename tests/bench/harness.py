@@ -18,7 +18,7 @@ import yaml
 from kubernetes_asyncio import client as aclient
 from kubernetes_asyncio import config as aconfig
 
-from notebook_operator import localcluster
+from notebook_devtools import localcluster
 from notebook_operator.api.meta import GROUP, VERSION
 from tests.emulator import PAI_KEY, Emulator, running_emulator
 from tests.kube import REPO

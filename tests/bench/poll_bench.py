@@ -26,9 +26,9 @@ from typing import Any
 from kubernetes_asyncio import client as aclient
 from kubernetes_asyncio import watch
 
-from notebook_operator import localcluster
+from notebook_devtools import localcluster
+from notebook_devtools.localcluster import free_port
 from notebook_operator.api.meta import GROUP, VERSION
-from notebook_operator.localcluster import free_port
 from notebook_operator.providers.credentials import Credentials
 from notebook_operator.providers.factory import Account, connect
 from tests.bench.harness import (

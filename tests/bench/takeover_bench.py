@@ -23,8 +23,8 @@ from typing import IO, Any
 
 from kubernetes_asyncio import client as aclient
 
+from notebook_devtools.localcluster import free_port
 from notebook_operator.api.meta import GROUP, VERSION
-from notebook_operator.localcluster import free_port
 from notebook_operator.reconcile.peering import DEFAULT_LIFETIME_S, DEFAULT_NAME
 from tests.bench.harness import api_client, bounded, local_setup, metric, pai_account, phases, start_operator
 from tests.emulator import PAI_KEY

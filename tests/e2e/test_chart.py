@@ -14,7 +14,7 @@ import pytest
 import yaml
 from kubernetes import client
 
-from notebook_operator import localcluster
+from notebook_devtools import localcluster
 from notebook_operator.api.meta import GROUP, VERSION
 from notebook_operator.reconcile import peering
 from tests.emulator import Emulator

@@ -23,7 +23,7 @@ from typing import Any
 import pytest
 from kubernetes import client
 
-from notebook_operator import localcluster
+from notebook_devtools import localcluster
 from tests.e2e.test_chart import CHART, render, service_account_kubeconfig
 from tests.emulator import Emulator, running_emulator
 from tests.integration.test_culling import IDLE, Watchdog, adopt, policy, seed

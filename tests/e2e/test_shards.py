@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from kubernetes import client
 
-from notebook_operator import localcluster
+from notebook_devtools import localcluster
 from tests.e2e.test_chart import CHART, audited, render, service_account_kubeconfig
 from tests.emulator import Emulator
 from tests.integration.test_reconcile import TEMPLATE, notebook, setup_account, wait_phase

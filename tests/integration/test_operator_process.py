@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from kubernetes import client
 
-from notebook_operator.localcluster import free_port
+from notebook_devtools.localcluster import free_port
 from tests.kube import REPO, create, load_manifests, wait_for
 from tests.operator_process import OperatorProcess
 

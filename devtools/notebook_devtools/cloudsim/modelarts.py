@@ -10,11 +10,11 @@ from typing import Any
 
 from aiohttp import web
 
-from notebook_operator.cloudsim.context import json_body, sim
-from notebook_operator.cloudsim.errors import CloudError
-from notebook_operator.cloudsim.lifecycle import IllegalState, Lifecycle
-from notebook_operator.cloudsim.query import Getter, Predicate, contains, equals, select
-from notebook_operator.cloudsim.store import SimInstance, new_id
+from notebook_devtools.cloudsim.context import json_body, sim
+from notebook_devtools.cloudsim.errors import CloudError
+from notebook_devtools.cloudsim.lifecycle import IllegalState, Lifecycle
+from notebook_devtools.cloudsim.query import Getter, Predicate, contains, equals, select
+from notebook_devtools.cloudsim.store import SimInstance, new_id
 
 routes = web.RouteTableDef()
 PREFIX = "/v1/{project_id}/notebooks"

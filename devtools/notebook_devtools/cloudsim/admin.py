@@ -6,12 +6,12 @@ from typing import Any
 
 from aiohttp import web
 
-from notebook_operator.cloudsim.clock import iso
-from notebook_operator.cloudsim.context import Sim, json_body, sim
-from notebook_operator.cloudsim.errors import CloudError
-from notebook_operator.cloudsim.faults import Faults
-from notebook_operator.cloudsim.lifecycle import RUNNING
-from notebook_operator.cloudsim.store import CLOUDS, SimInstance, new_id
+from notebook_devtools.cloudsim.clock import iso
+from notebook_devtools.cloudsim.context import Sim, json_body, sim
+from notebook_devtools.cloudsim.errors import CloudError
+from notebook_devtools.cloudsim.faults import Faults
+from notebook_devtools.cloudsim.lifecycle import RUNNING
+from notebook_devtools.cloudsim.store import CLOUDS, SimInstance, new_id
 
 routes = web.RouteTableDef()
 P = "/_emulator"

@@ -12,13 +12,13 @@ from pathlib import Path
 
 from aiohttp import web
 
-from notebook_operator.cloudsim import admin, devenv, errors, modelarts, pai, roma
-from notebook_operator.cloudsim.auth import AuthError, Credential, Verifier
-from notebook_operator.cloudsim.clock import Clock
-from notebook_operator.cloudsim.context import SIM, Sim, sim
-from notebook_operator.cloudsim.errors import CloudError
-from notebook_operator.cloudsim.lifecycle import IllegalState, Lifecycle
-from notebook_operator.cloudsim.store import Store
+from notebook_devtools.cloudsim import admin, devenv, errors, modelarts, pai, roma
+from notebook_devtools.cloudsim.auth import AuthError, Credential, Verifier
+from notebook_devtools.cloudsim.clock import Clock
+from notebook_devtools.cloudsim.context import SIM, Sim, sim
+from notebook_devtools.cloudsim.errors import CloudError
+from notebook_devtools.cloudsim.lifecycle import IllegalState, Lifecycle
+from notebook_devtools.cloudsim.store import Store
 
 logger = logging.getLogger(__name__)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]

@@ -6,12 +6,12 @@ from typing import Any
 
 from aiohttp import web
 
-from notebook_operator.cloudsim import errors
-from notebook_operator.cloudsim.clock import iso, parse_time
-from notebook_operator.cloudsim.context import json_body, sim
-from notebook_operator.cloudsim.errors import CloudError
-from notebook_operator.cloudsim.lifecycle import IllegalState
-from notebook_operator.cloudsim.pai_views import (
+from notebook_devtools.cloudsim import errors
+from notebook_devtools.cloudsim.clock import iso, parse_time
+from notebook_devtools.cloudsim.context import json_body, sim
+from notebook_devtools.cloudsim.errors import CloudError
+from notebook_devtools.cloudsim.lifecycle import IllegalState
+from notebook_devtools.cloudsim.pai_views import (
     ECS_SPECS,
     SORT_KEYS,
     SPECS_BY_TYPE,
@@ -20,8 +20,8 @@ from notebook_operator.cloudsim.pai_views import (
     instance_json,
     timer_json,
 )
-from notebook_operator.cloudsim.query import select
-from notebook_operator.cloudsim.store import SimInstance, new_id
+from notebook_devtools.cloudsim.query import select
+from notebook_devtools.cloudsim.store import SimInstance, new_id
 
 routes = web.RouteTableDef()
 PREFIX = "/api/v2"

@@ -6,10 +6,10 @@ from typing import Any
 
 from aiohttp import web
 
-from notebook_operator.cloudsim.context import json_body, sim
-from notebook_operator.cloudsim.errors import CloudError
-from notebook_operator.cloudsim.lifecycle import Lifecycle
-from notebook_operator.cloudsim.store import SimInstance
+from notebook_devtools.cloudsim.context import json_body, sim
+from notebook_devtools.cloudsim.errors import CloudError
+from notebook_devtools.cloudsim.lifecycle import Lifecycle
+from notebook_devtools.cloudsim.store import SimInstance
 
 routes = web.RouteTableDef()
 PREFIX = "/v1/{project_id}/demanager/instances"

@@ -16,7 +16,7 @@ import httpx
 import yaml
 from kubernetes import client, config
 
-from notebook_operator import localcluster
+from notebook_devtools import localcluster
 from notebook_operator.api.meta import GROUP, VERSION
 
 NAMESPACE = "demo"
@@ -200,7 +200,7 @@ def run(bin_dir: Path, workdir: Path, keep: bool = False, timeout: float = 270) 
         if keep:
             pids = " ".join(str(p.pid) for p in procs)
             print(f"\nleft running:\n  export KUBECONFIG={cluster.kubeconfig}\n  emulator: {emulator}\n"
-                  f"  stop with: kill {pids}; .venv/bin/python -m notebook_operator.localcluster down "
+                  f"  stop with: kill {pids}; .venv/bin/python -m notebook_devtools.localcluster down "
                   f"--dir {workdir / 'cluster'}")  # fmt: skip
         return 0 if ok else 1
     finally:

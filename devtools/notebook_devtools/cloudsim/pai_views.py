@@ -7,10 +7,10 @@ from collections.abc import Callable
 from operator import attrgetter
 from typing import Any
 
-from notebook_operator.cloudsim.clock import iso, parse_time
-from notebook_operator.cloudsim.lifecycle import Lifecycle
-from notebook_operator.cloudsim.query import Getter, Predicate, between, contains, equals, one_of
-from notebook_operator.cloudsim.store import SimInstance
+from notebook_devtools.cloudsim.clock import iso, parse_time
+from notebook_devtools.cloudsim.lifecycle import Lifecycle
+from notebook_devtools.cloudsim.query import Getter, Predicate, between, contains, equals, one_of
+from notebook_devtools.cloudsim.store import SimInstance
 
 
 # ListEcsSpecs: the families a DSW user picks - general purpose ecs.g6/g7 (4 GiB per vCPU), compute ecs.c6/c7

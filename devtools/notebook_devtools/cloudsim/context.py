@@ -9,11 +9,11 @@ from typing import Any
 
 from aiohttp import web
 
-from notebook_operator.cloudsim.auth import Verifier
-from notebook_operator.cloudsim.clock import Clock
-from notebook_operator.cloudsim.faults import Faults
-from notebook_operator.cloudsim.lifecycle import Lifecycle
-from notebook_operator.cloudsim.store import Store
+from notebook_devtools.cloudsim.auth import Verifier
+from notebook_devtools.cloudsim.clock import Clock
+from notebook_devtools.cloudsim.faults import Faults
+from notebook_devtools.cloudsim.lifecycle import Lifecycle
+from notebook_devtools.cloudsim.store import Store
 
 
 @dataclass

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Collection
 
-from notebook_operator.cloudsim.store import SimInstance
+from notebook_devtools.cloudsim.store import SimInstance
 
 Predicate = Callable[[SimInstance], bool]
 Getter = Callable[[SimInstance], object]

@@ -11,8 +11,8 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from notebook_operator.cloudsim.clock import Clock, iso
-from notebook_operator.cloudsim.store import Cloud, SimInstance, Store
+from notebook_devtools.cloudsim.clock import Clock, iso
+from notebook_devtools.cloudsim.store import Cloud, SimInstance, Store
 
 GONE = "__gone__"
 

@@ -258,7 +258,7 @@ def start(bin_dir: Path, workdir: Path, timeout: float = 90.0) -> LocalCluster:
 def main(argv: list[str] | None = None) -> int:
     import argparse
 
-    parser = argparse.ArgumentParser(prog="python -m notebook_operator.localcluster")
+    parser = argparse.ArgumentParser(prog="python -m notebook_devtools.localcluster")
     parser.add_argument("action", choices=["up", "down", "status"])
     parser.add_argument("--dir", default=".cluster", help="work directory (kubeconfig lands here)")
     parser.add_argument("--bin-dir", default=".cluster/bin", help="where etcd and kube-apiserver are")

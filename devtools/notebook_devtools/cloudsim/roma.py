@@ -6,10 +6,10 @@ from typing import Any
 
 from aiohttp import web
 
-from notebook_operator.cloudsim.clock import iso
-from notebook_operator.cloudsim.context import sim
-from notebook_operator.cloudsim.errors import CloudError
-from notebook_operator.cloudsim.store import SimInstance
+from notebook_devtools.cloudsim.clock import iso
+from notebook_devtools.cloudsim.context import sim
+from notebook_devtools.cloudsim.errors import CloudError
+from notebook_devtools.cloudsim.store import SimInstance
 
 routes = web.RouteTableDef()
 STATUSES = {"CREATING", "RUNNING", "DELETING", "DELETED", "ERROR", "CREATE_FAILED", "DELETE_FAILED", "SOFT_DELETED"}
