@@ -34,6 +34,10 @@ class PeeringSetup:
     lifetime: int
     mandatory: bool
 
+    @classmethod
+    def standalone(cls) -> PeeringSetup:
+        return cls(name=None, namespaces=[], identity="", priority=0, lifetime=0, mandatory=False)
+
 
 async def missing_peering(kube: Kube, setup: PeeringSetup, patience: float = 60.0) -> str | None:
     """Why peering as requested cannot work (CRD or object missing, not allowed to read it), else None.

@@ -17,6 +17,7 @@ import kopf
 from notebook_operator.kube import Kube
 from notebook_operator.peering import PeeringSetup, missing_peering
 from notebook_operator.reconcile.peering import DEFAULT_LIFETIME_S, DEFAULT_NAME, auto_priority
+from notebook_operator.state import OperatorState
 
 logger = logging.getLogger(__name__)
 
@@ -111,7 +112,7 @@ def run(options: RunOptions) -> int:
     kopf.run(
         settings=settings,
         # Read by the startup handler (handlers/startup.py): what this process was started with.
-        memo=kopf.Memo(peering=setup, metrics_port=options.metrics_port),
+        memo=OperatorState(peering=setup, metrics_port=options.metrics_port),
         identity=setup.identity,  # type: ignore[arg-type]
         standalone=options.standalone,
         # A name given makes peering mandatory (kopf waits for the object, checked above); without one,

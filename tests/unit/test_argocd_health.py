@@ -14,6 +14,7 @@ from notebook_operator.providers.types import CloudInstance
 from notebook_operator.reconcile.conditions import kstatus
 from notebook_operator.reconcile.mirror import mirror
 from tests.kube import REPO
+from tests.specs import spec_of
 
 SCRIPT = (REPO / "deploy" / "argocd" / "health.lua").read_text()
 NOW = datetime(2026, 3, 10, 12, 0, tzinfo=UTC)
@@ -44,7 +45,7 @@ def instance(phase: str, status: str | None = None, reason: str | None = None) -
 def notebook(spec: dict[str, Any], observed: CloudInstance | None, status: dict[str, Any] | None = None,
              generation: int = 1) -> dict[str, Any]:  # fmt: skip
     status = dict(status or {})
-    status.update(mirror(spec, status, observed, generation, NOW))
+    status.update(mirror(spec_of(spec), status, observed, generation, NOW))
     status["observedGeneration"] = generation
     return {"metadata": {"name": "nb", "generation": generation}, "spec": spec, "status": status}
 

@@ -9,14 +9,15 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from notebook_operator.culler import SAMPLE_REFRESH, idle_patch
 from notebook_operator.providers.types import Capability, CloudInstance, IdleRule, Resources, Utilization
 from notebook_operator.reconcile.culling import (
     MAX_WINDOW,
+    SAMPLE_REFRESH,
     at_rest,
     close_savings,
     culled,
     evaluate,
+    idle_patch,
     policy_hours_saved,
     sample_verdict,
     sample_window,

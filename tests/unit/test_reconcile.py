@@ -14,6 +14,7 @@ from notebook_operator.reconcile.conditions import kstatus, set_condition
 from notebook_operator.reconcile.decide import decide, shutdown_due, template_drift
 from notebook_operator.reconcile.mirror import desired_power, mirror, verdict
 from notebook_operator.reconcile.shutdown import next_shutdown
+from tests.specs import shutdown_of, spec_of
 
 NOW = datetime(2026, 3, 10, 12, 0, tzinfo=UTC)
 STARTED = NOW - timedelta(hours=2)
@@ -76,16 +77,16 @@ DECISIONS: list[tuple[str, dict[str, Any], dict[str, Any], CloudInstance | None,
                          ids=[c[0] for c in DECISIONS])  # fmt: skip
 def test_decide(spec: dict[str, Any], status: dict[str, Any], observed: CloudInstance | None, generation: int,
                 kind: str) -> None:  # fmt: skip
-    assert decide(spec, status, observed, generation, NOW).kind == kind
+    assert decide(spec_of(spec), status, observed, generation, NOW).kind == kind
 
 
 def test_template_drift_ignores_unset_fields() -> None:
-    assert template_drift({"template": {"name": "nb", "image": "img:1"}}, cloud(instance_type="x")) == {}
-    assert template_drift({"template": {**TEMPLATE, "image": "img:9"}}, cloud()) == {"image": "img:9"}
+    assert template_drift(spec_of({"template": {"name": "nb", "image": "img:1"}}), cloud(instance_type="x")) == {}
+    assert template_drift(spec_of({"template": {**TEMPLATE, "image": "img:9"}}), cloud()) == {"image": "img:9"}
 
 
 def test_desired_power_observe_is_none() -> None:
-    assert desired_power(with_(OBSERVED, desiredState="Stopped"), {}, 1) is None
+    assert desired_power(spec_of(with_(OBSERVED, desiredState="Stopped")), {}, 1) is None
 
 
 # -- mirror -------------------------------------------------------------------------------------------
@@ -95,7 +96,7 @@ def test_mirror_first_sight_writes_everything_then_nothing() -> None:
     spec = with_(ADOPTED, desiredState="Running")
     observed = cloud(urls={"jupyter_lab": "https://lab"}, resources=Resources(cpu=2, gpu=0),
                      accumulated_running_seconds=10, created_at=NOW - timedelta(days=1))  # fmt: skip
-    first = mirror(spec, {}, observed, 1, NOW)
+    first = mirror(spec_of(spec), {}, observed, 1, NOW)
     assert first["phase"] == "Running" and first["urls"] == {"jupyterLab": "https://lab"}
     assert first["observedGeneration"] == 1
     assert {c["type"]: c["status"] for c in first["conditions"]} == {"Ready": "True", "Reconciling": "False",
@@ -103,21 +104,21 @@ def test_mirror_first_sight_writes_everything_then_nothing() -> None:
     # Nothing changed in the cloud: no write, even a minute later while running time grows.
     later = cloud(urls={"jupyter_lab": "https://lab"}, resources=Resources(cpu=2, gpu=0),
                   accumulated_running_seconds=70, created_at=NOW - timedelta(days=1))  # fmt: skip
-    assert mirror(spec, first, later, 1, NOW + timedelta(minutes=1)) == {}
+    assert mirror(spec_of(spec), first, later, 1, NOW + timedelta(minutes=1)) == {}
 
 
 def test_mirror_records_final_running_time_on_stop() -> None:
-    status = mirror(ADOPTED, {}, cloud(accumulated_running_seconds=10), 1, NOW)
-    stopped = mirror(ADOPTED, status, cloud("Stopped", accumulated_running_seconds=500), 1, NOW)
+    status = mirror(spec_of(ADOPTED), {}, cloud(accumulated_running_seconds=10), 1, NOW)
+    stopped = mirror(spec_of(ADOPTED), status, cloud("Stopped", accumulated_running_seconds=500), 1, NOW)
     assert stopped["phase"] == "Stopped" and stopped["accumulatedRunningSeconds"] == 500
 
 
 def test_mirror_missing_instance() -> None:
-    patch = mirror(ADOPTED, {"phase": "Running", "instanceId": "dsw-1"}, None, 1, NOW)
+    patch = mirror(spec_of(ADOPTED), {"phase": "Running", "instanceId": "dsw-1"}, None, 1, NOW)
     assert patch["phase"] == "Deleted"
     stalled = next(c for c in patch["conditions"] if c["type"] == "Stalled")
     assert stalled["status"] == "True" and stalled["reason"] == "InstanceNotFound"
-    assert mirror(ADOPTED, {**{"phase": "Running"}, **patch}, None, 1, NOW) == {}
+    assert mirror(spec_of(ADOPTED), {**{"phase": "Running"}, **patch}, None, 1, NOW) == {}
 
 
 @pytest.mark.parametrize(
@@ -134,7 +135,7 @@ def test_mirror_missing_instance() -> None:
 )  # fmt: skip
 def test_verdict(spec: dict[str, Any], status: dict[str, Any], observed: CloudInstance, ready: bool,
                  reconciling: bool, stalled: bool, reason: str) -> None:  # fmt: skip
-    v = verdict(spec, status, observed, 4)
+    v = verdict(spec_of(spec), status, observed, 4)
     assert (v.ready, v.reconciling, v.stalled, v.reason) == (ready, reconciling, stalled, reason)
 
 
@@ -142,33 +143,33 @@ def test_verdict(spec: dict[str, Any], status: dict[str, Any], observed: CloudIn
 
 
 def test_after_running() -> None:
-    due = next_shutdown({"afterRunning": "8h"}, STARTED, NOW)
+    due = next_shutdown(shutdown_of({"afterRunning": "8h"}), STARTED, NOW)
     assert due and due.at == STARTED + timedelta(hours=8) and due.reason == "afterRunning 8h"
 
 
 def test_earliest_wins() -> None:
     shutdown = {"afterRunning": "3h", "at": "2026-03-10T12:30:00Z", "schedule": "0 20 * * *"}
-    due = next_shutdown(shutdown, STARTED, NOW)
+    due = next_shutdown(shutdown_of(shutdown), STARTED, NOW)
     assert due and due.at == datetime(2026, 3, 10, 12, 30, tzinfo=UTC)
 
 
 def test_at_before_the_run_does_not_apply() -> None:
-    assert next_shutdown({"at": "2026-03-10T09:00:00Z"}, STARTED, NOW) is None
+    assert next_shutdown(shutdown_of({"at": "2026-03-10T09:00:00Z"}), STARTED, NOW) is None
 
 
 def test_schedule_fired_during_run_is_due() -> None:
-    due = next_shutdown({"schedule": "30 11 * * *"}, STARTED, NOW)
+    due = next_shutdown(shutdown_of({"schedule": "30 11 * * *"}), STARTED, NOW)
     assert due and due.at == datetime(2026, 3, 10, 11, 30, tzinfo=UTC) and due.at <= NOW
 
 
 def test_schedule_fired_before_run_is_not() -> None:
     started = datetime(2026, 3, 10, 11, 45, tzinfo=UTC)
-    due = next_shutdown({"schedule": "30 11 * * *"}, started, NOW)
+    due = next_shutdown(shutdown_of({"schedule": "30 11 * * *"}), started, NOW)
     assert due and due.at == datetime(2026, 3, 11, 11, 30, tzinfo=UTC)
 
 
 def test_schedule_in_time_zone() -> None:
-    due = next_shutdown({"schedule": "0 20 * * *", "timeZone": "Asia/Shanghai"}, NOW, NOW)
+    due = next_shutdown(shutdown_of({"schedule": "0 20 * * *", "timeZone": "Asia/Shanghai"}), NOW, NOW)
     assert due and due.at == datetime(2026, 3, 10, 12, 0, tzinfo=UTC) + timedelta(days=1)
 
 
@@ -183,7 +184,7 @@ def test_schedule_in_time_zone() -> None:
     ],
 )
 def test_schedule_across_dst(now: datetime, expected: datetime) -> None:
-    due = next_shutdown({"schedule": "0 20 * * *", "timeZone": "America/New_York"}, now, now)
+    due = next_shutdown(shutdown_of({"schedule": "0 20 * * *", "timeZone": "America/New_York"}), now, now)
     assert due and due.at == expected
 
 
@@ -191,21 +192,22 @@ def test_schedule_across_dst(now: datetime, expected: datetime) -> None:
 def test_after_running_due_exactly_when_elapsed(hours: int, minutes: int, elapsed: int) -> None:
     limit = timedelta(hours=hours, minutes=minutes)
     started = NOW - timedelta(minutes=elapsed)
-    due = next_shutdown({"afterRunning": f"{hours}h{minutes}m"}, started, NOW)
+    due = next_shutdown(shutdown_of({"afterRunning": f"{hours}h{minutes}m"}), started, NOW)
     assert due and (due.at <= NOW) == (timedelta(minutes=elapsed) >= limit)
 
 
 def test_shutdown_due_once_per_run() -> None:
     spec = with_(MANAGED, shutdown={"afterRunning": "1h"})
-    assert shutdown_due(spec, {}, cloud(), NOW)
+    assert shutdown_due(spec_of(spec), {}, cloud(), NOW)
     done = {"lastAction": {"action": "stop", "state": "Succeeded", "startedAt": "2026-03-10T11:00:05Z"}}
-    assert shutdown_due(spec, done, cloud(), NOW) is None
+    assert shutdown_due(spec_of(spec), done, cloud(), NOW) is None
     in_flight = {"lastAction": {"action": "stop", "state": "Pending", "startedAt": "2026-03-10T11:59:30Z"}}
-    assert shutdown_due(spec, in_flight, cloud(), NOW) is None
+    assert shutdown_due(spec_of(spec), in_flight, cloud(), NOW) is None
     failed = {"lastAction": {"action": "stop", "state": "Failed", "startedAt": "2026-03-10T11:59:30Z"}}
-    assert shutdown_due(spec, failed, cloud(), NOW)  # a failed stop (e.g. throttled) is tried again
-    assert shutdown_due(spec, {}, cloud("Stopped"), NOW) is None
-    assert shutdown_due(with_(OBSERVED, shutdown={"afterRunning": "1h"}), {}, cloud(), NOW)  # Observe: still stops
+    assert shutdown_due(spec_of(spec), failed, cloud(), NOW)  # a failed stop (e.g. throttled) is tried again
+    assert shutdown_due(spec_of(spec), {}, cloud("Stopped"), NOW) is None
+    observed_only = spec_of(with_(OBSERVED, shutdown={"afterRunning": "1h"}))
+    assert shutdown_due(observed_only, {}, cloud(), NOW)  # Observe: still stops
 
 
 # -- conditions ---------------------------------------------------------------------------------------

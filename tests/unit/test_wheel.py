@@ -3,6 +3,7 @@ the local cluster ship in the development-tools distribution and plug their subc
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -16,7 +17,11 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 def _wheel(source: Path, out: Path) -> zipfile.ZipFile:
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(out), str(source)],
+    """Built from a copy: setuptools leaves build/ and *.egg-info in the tree it builds."""
+    tree = out / "src"
+    skipped = (".*", "__pycache__", "*.egg-info", "build", "tests", "charts", "deploy", "docs", "hack", "devtools")
+    shutil.copytree(source, tree, ignore=shutil.ignore_patterns(*skipped))
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(out), str(tree)],
                    check=True, capture_output=True)  # fmt: skip
     (path,) = out.glob("*.whl")
     return zipfile.ZipFile(path)

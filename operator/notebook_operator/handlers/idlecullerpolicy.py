@@ -15,12 +15,11 @@ import kopf
 
 from notebook_operator import metrics
 from notebook_operator.api.meta import GROUP, VERSION
-from notebook_operator.culler import Policies
-from notebook_operator.handlers.accounts import notebooks
-from notebook_operator.kube import Kube
-from notebook_operator.reconcile.conditions import kstatus, rfc3339, same_conditions
+from notebook_operator.reconcile.conditions import kstatus, same_conditions
 from notebook_operator.reconcile.policies import Policy
 from notebook_operator.reconcile.policy_status import Selected, summarize
+from notebook_operator.state import operator_state
+from notebook_operator.times import age, rfc3339
 
 logger = logging.getLogger(__name__)
 RESOURCE = (GROUP, VERSION, "idlecullerpolicies")
@@ -28,25 +27,21 @@ STATUS_INTERVAL_S = 10.0
 EVALUATION_TIME_REFRESH = timedelta(minutes=5)  # lastEvaluationTime alone is not worth a write per tick
 
 
-def policies(memo: kopf.Memo) -> Policies:
-    registry: Policies = memo["policies"]
-    return registry
-
-
 @kopf.on.event(*RESOURCE)
-async def track_policy(event: kopf.RawEvent, namespace: str | None, name: str, spec: kopf.Spec, memo: Any,
+async def track_policy(event: kopf.RawEvent, namespace: str | None, name: str, spec: kopf.Spec, memo: object,
                        **_: Any) -> None:  # fmt: skip
     assert namespace is not None
+    policies = operator_state(memo).policies
     if event.get("type") == "DELETED":
-        policies(memo).remove(namespace, name)
+        policies.remove(namespace, name)
         for gauge in (metrics.IDLE_INSTANCES, metrics.HOURS_SAVED):
             with contextlib.suppress(KeyError):
                 gauge.remove(namespace, name)
         return
     policy = Policy.from_spec(name, dict(spec))
-    if policies(memo).by_namespace.get(namespace, {}).get(name) != policy:
+    if policies.by_namespace.get(namespace, {}).get(name) != policy:
         logger.info("IdleCullerPolicy %s/%s: %s", namespace, name, _describe(policy))
-    policies(memo).put(namespace, policy)
+    policies.put(namespace, policy)
 
 
 def _describe(policy: Policy) -> str:
@@ -60,23 +55,24 @@ def _describe(policy: Policy) -> str:
 
 @kopf.timer(*RESOURCE, interval=STATUS_INTERVAL_S, initial_delay=2)
 async def policy_status(namespace: str | None, name: str, meta: kopf.Meta, status: kopf.Status, spec: kopf.Spec,
-                        memo: Any, **_: Any) -> None:  # fmt: skip
+                        memo: object, **_: Any) -> None:  # fmt: skip
     """Counts, hours saved and conditions; written only when they change."""
     assert namespace is not None
+    state = operator_state(memo)
     now = datetime.now(UTC)
     policy = Policy.from_spec(name, dict(spec))
-    registry = notebooks(memo)
-    selected = [Selected(item.labels, item.annotations, item.status)
-                for (ns, _ref), items in list(registry.by_account.items()) if ns == namespace
-                for item in list(items.values())]  # fmt: skip
+    selected = [
+        Selected(item.labels, item.annotations, item.status) for item in state.notebooks.in_namespace(namespace)
+    ]
     summary = summarize(policy, selected, now)
     metrics.IDLE_INSTANCES.labels(namespace, name).set(summary["idle"])
     metrics.HOURS_SAVED.labels(namespace, name).set(summary["estimatedHoursSaved"])
     current = dict(status)
     update: dict[str, Any] = {k: v for k, v in summary.items() if current.get(k) != v}
-    evaluated = policies(memo).evaluated.get((namespace, name))
+    evaluated = state.policies.evaluated.get((namespace, name))
     last = current.get("lastEvaluationTime")
-    stale = not last or now - datetime.fromisoformat(last.replace("Z", "+00:00")) >= EVALUATION_TIME_REFRESH
+    since = age(last, now)
+    stale = since is None or since >= EVALUATION_TIME_REFRESH.total_seconds()
     if evaluated is not None and (update or stale):
         update["lastEvaluationTime"] = rfc3339(evaluated)
     message = (f"{summary['matched']} matched, {summary['running']} running, {summary['idle']} idle, "
@@ -90,5 +86,4 @@ async def policy_status(namespace: str | None, name: str, meta: kopf.Meta, statu
         update["conditions"] = conditions
     if update or current.get("observedGeneration") != meta.get("generation"):
         update["observedGeneration"] = meta.get("generation")
-        kube: Kube = memo["kube"]
-        await kube.patch_status("IdleCullerPolicy", namespace, name, update)
+        await state.kube.patch_status("IdleCullerPolicy", namespace, name, update)

@@ -13,15 +13,16 @@ from typing import Any, cast
 import kopf
 
 from notebook_operator import metrics
+from notebook_operator.account_reconciler import AccountReconciler
 from notebook_operator.api.meta import GROUP, VERSION
-from notebook_operator.handlers.accounts import AccountState, Notebooks, accounts, notebooks
-from notebook_operator.handlers.idlecullerpolicy import policies
 from notebook_operator.kube import Kube, SecretMissing
-from notebook_operator.polling import Poller
 from notebook_operator.providers.credentials import CredentialsError, from_secret_data
 from notebook_operator.providers.errors import AuthFailed, InvalidRequest, PermissionDenied, ProviderError
 from notebook_operator.providers.factory import Account, connect
-from notebook_operator.reconcile.conditions import kstatus, rfc3339, same_conditions
+from notebook_operator.reconcile.conditions import kstatus, same_conditions
+from notebook_operator.registry import AccountState, Notebooks
+from notebook_operator.state import operator_state
+from notebook_operator.times import age, rfc3339
 
 logger = logging.getLogger(__name__)
 LIST_TIME_REFRESH = timedelta(minutes=5)  # lastSuccessfulListTime alone is not worth a write every cycle
@@ -76,16 +77,17 @@ async def poll_account(
     spec: kopf.Spec,
     meta: kopf.Meta,
     status: kopf.Status,
-    memo: Any,
+    memo: object,
     **_: Any,
 ) -> None:
     assert namespace is not None  # ProviderConfig is namespaced
-    kube: Kube = memo["kube"]
-    state = accounts(memo).get(namespace, name)
+    operator = operator_state(memo)
+    kube = operator.kube
+    state = operator.accounts.get(namespace, name)
     ref = {"apiVersion": f"{GROUP}/{VERSION}", "kind": "ProviderConfig",
            "metadata": {"namespace": namespace, "name": name, "uid": uid}}  # fmt: skip
     current: dict[str, Any] = dict(status)
-    poller: Poller | None = None
+    poller: AccountReconciler | None = None
     errors: dict[str, int] = dict(current.get("apiErrorCounts") or {})
     refused_before: set[str] = set()
     refusals = ""
@@ -103,13 +105,15 @@ async def poll_account(
             if poller is None or poller.provider is not state.provider:
                 # Half the account's requests of one interval may go to metrics reads for idle culling.
                 budget = int(float(snapshot.get("rateLimit", 10)) * float(snapshot.get("pollIntervalSeconds", 30)) / 2)
-                poller = Poller(state.provider, kube, _emit, f"{namespace}/{name}", policies(memo), budget)
+                poller = AccountReconciler(
+                    state.provider, kube, _emit, f"{namespace}/{name}", operator.policies, budget
+                )
             started = asyncio.get_running_loop().time()
             if first:
-                await _settle(notebooks(memo), namespace, kube, stopped)
+                await _settle(operator.notebooks, namespace, kube, stopped)
             taken_at = time.monotonic()
-            result = await poller.cycle(notebooks(memo).of(namespace, name), now)
-            catch_up = first and notebooks(memo).changed_at > taken_at
+            result = await poller.cycle(operator.notebooks.of(namespace, name), now)
+            catch_up = first and operator.notebooks.changed_at > taken_at
             first = False
             metrics.POLL_SECONDS.labels(snapshot["provider"]).observe(asyncio.get_running_loop().time() - started)
             ready, stalled, reason = True, False, "Polling"
@@ -123,7 +127,8 @@ async def poll_account(
             refused_before = set(result.refused)
             update["instanceCount"] = result.listed
             last = current.get("lastSuccessfulListTime")
-            if not last or now - datetime.fromisoformat(last.replace("Z", "+00:00")) >= LIST_TIME_REFRESH:
+            since = age(last, now)
+            if since is None or since >= LIST_TIME_REFRESH.total_seconds():
                 update["lastSuccessfulListTime"] = rfc3339(now)
         except SecretMissing as e:
             ready, stalled, reason, message = False, True, "SecretNotFound", str(e)
@@ -162,4 +167,4 @@ async def poll_account(
             await stopped.wait(max(0.1, interval - (time.monotonic() - taken_at)))
         else:
             await stopped.wait(min(30.0, interval))
-    await accounts(memo).drop(namespace, name)
+    await operator.accounts.drop(namespace, name)

@@ -9,21 +9,16 @@ from typing import Any
 import aiohttp
 import kopf
 
-from notebook_operator import metrics
 from notebook_operator.api.meta import GROUP
-from notebook_operator.culler import Policies
-from notebook_operator.handlers.accounts import Accounts, Notebooks
-from notebook_operator.kube import Kube
-from notebook_operator.peering import PeeringSetup, Role
+from notebook_operator.state import operator_state
 
 logger = logging.getLogger(__name__)
 
 STARTED_AT = dt.datetime.now(dt.UTC)
-STANDALONE = PeeringSetup(name=None, namespaces=[], identity="", priority=0, lifetime=0, mandatory=False)
 
 
 @kopf.on.startup()
-async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
+async def configure(settings: kopf.OperatorSettings, memo: object, **_: Any) -> None:
     # Handler progress and the last-handled spec live in annotations, so the structural
     # status schema (which prunes unknown fields) never loses kopf's own bookkeeping.
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=GROUP)
@@ -38,25 +33,13 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
     settings.watching.connect_timeout = 10
     settings.networking.request_timeout = 60
     settings.batching.error_delays = [1, 2, 5, 10, 30, 60]
-    memo["accounts"] = Accounts()
-    memo["notebooks"] = Notebooks()
-    memo["policies"] = Policies()
-    memo["kube"] = await Kube.connect()
-    memo["role"] = Role(memo.get("peering") or STANDALONE)
-    memo["role"].start(memo["kube"])
-    metrics.serve(int(memo.get("metrics_port") or 0))
+    await operator_state(memo).open()
     logger.info("notebook-operator configured for API group %s", GROUP)
 
 
 @kopf.on.cleanup()
-async def close_clients(memo: kopf.Memo, **_: Any) -> None:
-    role: Role = memo["role"]
-    await role.stop()
-    registry: Accounts = memo["accounts"]
-    for namespace, name in list(registry.by_key):
-        await registry.drop(namespace, name)
-    kube: Kube = memo["kube"]
-    await kube.close()
+async def close_clients(memo: object, **_: Any) -> None:
+    await operator_state(memo).close()
 
 
 KUBE_CONNECTIONS = 16
@@ -85,7 +68,6 @@ async def uptime(**_: Any) -> float:
 
 
 @kopf.on.probe(id="role")
-async def role(memo: kopf.Memo, **_: Any) -> str:
+async def role(memo: object, **_: Any) -> str:
     """`active` or `standby`: a standby is healthy (200), it only waits for its turn."""
-    current: Role = memo["role"]
-    return current.name
+    return operator_state(memo).role.name

@@ -113,6 +113,7 @@ class CreateSpec(Frozen):
     memory_gib: float | None = None
     gpu: int | None = None
     gpu_type: str | None = None
+    shared_memory_gib: float | None = None
     workspace_id: str | None = None
     resource_id: str | None = None
     labels: dict[str, str] = Field(default_factory=dict)

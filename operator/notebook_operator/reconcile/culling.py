@@ -18,18 +18,12 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from notebook_operator.providers.types import CloudInstance, Utilization
-from notebook_operator.reconcile.conditions import rfc3339
 from notebook_operator.reconcile.policies import Policy, in_active_window
+from notebook_operator.times import parse_rfc3339, rfc3339
 
 MAX_WINDOW = timedelta(hours=1)
 SLACK = timedelta(seconds=90)  # metric points are a minute apart; the window start rounds to one
 CLOCK_KEYS = ("since", "policy", "clocks", "reported")
-
-
-def parse_time(value: Any) -> datetime | None:
-    if not value:
-        return None
-    return datetime.fromisoformat(str(value).replace("Z", "+00:00"))
 
 
 @dataclass(frozen=True)
@@ -51,7 +45,7 @@ class CullDecision:
 def sample_window(policies: Sequence[Policy], idle: Mapping[str, Any], now: datetime) -> timedelta:
     """The window to fetch: the policies' own, stretched back to the previous sample while a clock runs."""
     window = max((p.window for p in policies if p.culls_idle), default=timedelta(minutes=5))
-    last = parse_time(idle.get("sampledAt"))
+    last = parse_rfc3339(idle.get("sampledAt"))
     if idle.get("clocks") and last is not None:
         window = max(window, min(now - last, MAX_WINDOW))
     return window
@@ -93,8 +87,8 @@ def evaluate(
     new = {k: v for k, v in idle.items() if k not in CLOCK_KEYS}
     if started is None or not policies:
         return CullDecision(_clean(new))
-    old_clocks = {c["policy"]: parse_time(c["since"]) for c in idle.get("clocks") or []}
-    last_sample = parse_time(idle.get("sampledAt"))
+    old_clocks = {c["policy"]: parse_rfc3339(c["since"]) for c in idle.get("clocks") or []}
+    last_sample = parse_rfc3339(idle.get("sampledAt"))
     clocks: dict[str, datetime] = {}
     verdicts: dict[str, bool | None] = {}
     for policy in policies:
@@ -168,7 +162,7 @@ def culled(idle: Mapping[str, Any], stop: Stop, now: datetime) -> dict[str, Any]
 
 def close_savings(idle: Mapping[str, Any], observed: CloudInstance) -> dict[str, Any]:
     """When a culled instance runs again, book the hours its stop saved and forget the open cull."""
-    culled_at = parse_time(idle.get("culledAt"))
+    culled_at = parse_rfc3339(idle.get("culledAt"))
     if culled_at is None or observed.phase != "Running" or observed.started_at is None:
         return dict(idle)
     if observed.started_at <= culled_at:
@@ -183,10 +177,10 @@ def close_savings(idle: Mapping[str, Any], observed: CloudInstance) -> dict[str,
 
 def saved_hours(idle: Mapping[str, Any], until: datetime) -> float:
     """Hours from the cull to when the instance would have been stopped anyway, or `until`."""
-    culled_at = parse_time(idle.get("culledAt"))
+    culled_at = parse_rfc3339(idle.get("culledAt"))
     if culled_at is None:
         return 0.0
-    end = min(filter(None, (until, parse_time(idle.get("wouldStopAt")))))
+    end = min(filter(None, (until, parse_rfc3339(idle.get("wouldStopAt")))))
     return max(0.0, (end - culled_at).total_seconds() / 3600)
 
 
@@ -199,3 +193,25 @@ def policy_hours_saved(idle: Mapping[str, Any], policy: str, now: datetime) -> f
 
 def _clean(idle: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in idle.items() if v is not None and v != {}}
+
+
+# A sample is only written when the clock changes or the stored one is this old: a cluster of idle
+# notebooks must not cost one status write per notebook per poll cycle.
+SAMPLE_REFRESH = timedelta(minutes=5)
+
+
+def idle_patch(old: Mapping[str, Any] | None, new: Mapping[str, Any] | None, now: datetime) -> dict[str, Any] | None:
+    """The merge patch of status.idle, or None when not worth a write: only the sample moved, and the
+    stored sample is younger than SAMPLE_REFRESH."""
+    old = dict(old or {})
+    new = dict(new or {})
+    if old == new:
+        return None
+    sample_keys = {"sampledAt", "cpuPercent", "gpuPercent"}
+    if {k: v for k, v in old.items() if k not in sample_keys} == {k: v for k, v in new.items() if k not in sample_keys}:
+        stored = parse_rfc3339(old.get("sampledAt"))
+        if stored is not None and now - stored < SAMPLE_REFRESH:
+            return None
+    if not new:
+        return {"idle": None}
+    return {"idle": {**{k: None for k in old if k not in new}, **new}}

@@ -2,25 +2,24 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from notebook_operator.api.notebookinstance import NotebookInstanceSpec, ShutdownSpec
 from notebook_operator.providers.types import TRANSITIONAL_PHASES, CloudInstance
-from notebook_operator.reconcile.conditions import kstatus, rfc3339, same_conditions
+from notebook_operator.reconcile.conditions import kstatus, same_conditions
 from notebook_operator.reconcile.shutdown import next_shutdown
-
-# Mirrored fields the poller owns; anything else in status belongs to the handlers.
-MIRRORED = ("provider", "instanceId", "phase", "cloudStatus", "urls", "resources", "instanceType", "createdAt",
-            "startedAt", "accumulatedRunningSeconds", "nextShutdownAt", "nextShutdownReason")  # fmt: skip
+from notebook_operator.times import rfc3339
 
 
-def desired_power(spec: dict[str, Any], status: dict[str, Any], generation: int | None) -> str | None:
+def desired_power(spec: NotebookInstanceSpec, status: Mapping[str, Any], generation: int | None) -> str | None:
     """The power state to enforce now. A stop by a timer or culler holds until the spec changes again:
     GitOps owns spec, so `desiredState: Running` is not flipped, and the stop is not undone either."""
-    if spec.get("managementPolicy", "Manage") != "Manage":
+    if spec.management_policy != "Manage":
         return None
-    wanted = spec.get("desiredState")
+    wanted = spec.desired_state
     last = status.get("lastAction") or {}
     if (
         wanted == "Running"
@@ -29,10 +28,10 @@ def desired_power(spec: dict[str, Any], status: dict[str, Any], generation: int 
         and last.get("generation") == generation
     ):
         return None
-    return str(wanted) if wanted else None
+    return wanted
 
 
-def observed_fields(observed: CloudInstance, previous: dict[str, Any], shutdown: dict[str, Any] | None,
+def observed_fields(observed: CloudInstance, previous: Mapping[str, Any], shutdown: ShutdownSpec | None,
                     now: datetime) -> dict[str, Any]:  # fmt: skip
     fields: dict[str, Any] = {
         "provider": observed.provider,
@@ -69,10 +68,10 @@ class Verdict:
     message: str
 
 
-def verdict(spec: dict[str, Any], status: dict[str, Any], observed: CloudInstance | None,
+def verdict(spec: NotebookInstanceSpec, status: Mapping[str, Any], observed: CloudInstance | None,
             generation: int | None) -> Verdict:  # fmt: skip
     if observed is None:
-        instance_id = status.get("instanceId") or spec.get("instanceId")
+        instance_id = status.get("instanceId") or spec.instance_id
         return Verdict(False, False, True, "InstanceNotFound", f"the cloud instance {instance_id} no longer exists")
     phase = observed.phase
     if phase == "Failed":
@@ -89,12 +88,12 @@ def verdict(spec: dict[str, Any], status: dict[str, Any], observed: CloudInstanc
     return Verdict(True, False, False, phase, f"cloud status {observed.cloud_status}")
 
 
-def mirror(spec: dict[str, Any], status: dict[str, Any], observed: CloudInstance | None, generation: int | None,
-           now: datetime) -> dict[str, Any]:  # fmt: skip
+def mirror(spec: NotebookInstanceSpec, status: Mapping[str, Any], observed: CloudInstance | None,
+           generation: int | None, now: datetime) -> dict[str, Any]:  # fmt: skip
     """The status patch that brings `status` in line with the cloud: {} when nothing changed."""
     patch: dict[str, Any] = {}
     if observed is not None:
-        fields = observed_fields(observed, status, spec.get("shutdown"), now)
+        fields = observed_fields(observed, status, spec.shutdown, now)
         patch = {k: v for k, v in fields.items() if status.get(k) != v}
     elif status.get("phase") != "Deleted":
         patch["phase"] = "Deleted"

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from notebook_operator.providers.timeutil import from_iso
+from notebook_operator.times import parse_rfc3339
 
 DEFAULT_NAME = "notebook-operator"
 # Seconds a keep-alive is valid: a standby takes over at most this long after the active replica dies.
@@ -49,7 +49,7 @@ def peers(status: Mapping[str, Any] | None) -> list[Peer]:
         if not isinstance(info, Mapping) or not info.get("lastseen"):
             continue
         try:
-            lastseen = from_iso(str(info["lastseen"]))
+            lastseen = parse_rfc3339(str(info["lastseen"]))
             if lastseen is None:
                 continue
             deadline = lastseen + timedelta(seconds=int(info.get("lifetime", 60)))

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
 from zoneinfo import ZoneInfo
 
 from croniter import croniter
 
 from notebook_operator.api.formats import parse_duration
+from notebook_operator.api.notebookinstance import ShutdownSpec
+from notebook_operator.times import rfc3339
 
 
 @dataclass(frozen=True)
@@ -30,27 +31,26 @@ def _next_cron_fire(expr: str, zone: str, now: datetime) -> datetime:
     return next_fire.astimezone(UTC)
 
 
-def next_shutdown(shutdown: dict[str, Any] | None, started_at: datetime | None, now: datetime) -> Shutdown | None:
+def next_shutdown(shutdown: ShutdownSpec | None, started_at: datetime | None, now: datetime) -> Shutdown | None:
     """The earliest shutdown that applies to the current run (started at `started_at`).
 
     A time at or before `now` means due now. Only moments after the run started count: a
     schedule that fired while the instance was stopped, or an `at` in the past of this run's
     start, does not stop a run that began later.
     """
-    if not shutdown or started_at is None:
+    if shutdown is None or started_at is None:
         return None
     candidates: list[Shutdown] = []
-    if shutdown.get("afterRunning"):
-        limit = parse_duration(shutdown["afterRunning"])
-        candidates.append(Shutdown(started_at + limit, f"afterRunning {shutdown['afterRunning']}"))
-    if shutdown.get("at"):
-        at = datetime.fromisoformat(str(shutdown["at"]).replace("Z", "+00:00"))
-        at = at if at.tzinfo else at.replace(tzinfo=UTC)
+    if shutdown.after_running:
+        limit = parse_duration(shutdown.after_running)
+        candidates.append(Shutdown(started_at + limit, f"afterRunning {shutdown.after_running}"))
+    if shutdown.at is not None:
+        at = shutdown.at if shutdown.at.tzinfo else shutdown.at.replace(tzinfo=UTC)
         if at > started_at:
-            candidates.append(Shutdown(at, f"at {shutdown['at']}"))
-    if shutdown.get("schedule"):
-        zone = shutdown.get("timeZone") or "UTC"
-        fired = _last_cron_fire(shutdown["schedule"], zone, started_at, now)
-        when = fired or _next_cron_fire(shutdown["schedule"], zone, now)
-        candidates.append(Shutdown(when, f"schedule '{shutdown['schedule']}' ({zone})"))
+            candidates.append(Shutdown(at, f"at {rfc3339(at)}"))
+    if shutdown.schedule:
+        zone = shutdown.time_zone or "UTC"
+        fired = _last_cron_fire(shutdown.schedule, zone, started_at, now)
+        when = fired or _next_cron_fire(shutdown.schedule, zone, now)
+        candidates.append(Shutdown(when, f"schedule '{shutdown.schedule}' ({zone})"))
     return min(candidates, key=lambda s: s.at) if candidates else None

@@ -6,8 +6,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from notebook_operator.providers.timeutil import from_millis
 from notebook_operator.providers.types import CloudInstance, Phase, URLs
+from notebook_operator.times import from_millis
 
 PROVIDER = "modelarts-devenv"
 

@@ -19,7 +19,6 @@ from notebook_operator.providers.modelarts.schemas import (
     lease_end,
     to_cloud_instance,
 )
-from notebook_operator.providers.timeutil import from_millis
 from notebook_operator.providers.types import (
     Capability,
     CloudInstance,
@@ -28,6 +27,7 @@ from notebook_operator.providers.types import (
     ListFilter,
     UpdateSpec,
 )
+from notebook_operator.times import from_millis
 
 PAGE_SIZE = 50  # ListNotebooks takes limit 10, 20 or 50 (Huawei's Terraform provider uses 50)
 MAX_PASSES = 3

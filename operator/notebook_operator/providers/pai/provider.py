@@ -12,7 +12,6 @@ from notebook_operator.providers.errors import InstanceTypeNotOffered, NotFound
 from notebook_operator.providers.http import CloudHTTP
 from notebook_operator.providers.pai.client import PaiClient, labels_filter
 from notebook_operator.providers.pai.schemas import PROVIDER, TOKEN_LABEL, Instance, to_cloud_instance
-from notebook_operator.providers.timeutil import from_iso, to_iso
 from notebook_operator.providers.types import (
     Capability,
     CloudInstance,
@@ -22,6 +21,7 @@ from notebook_operator.providers.types import (
     UpdateSpec,
     Utilization,
 )
+from notebook_operator.times import parse_rfc3339, rfc3339
 
 PAGE_SIZE = 100
 PAGES_AT_ONCE = 4  # within the account's rate limit, which every call still passes through
@@ -115,6 +115,8 @@ class PaiDswProvider(Unsupporting):
             body["EcsSpec"] = spec.instance_type
         resources = {
             "CPU": spec.cpu, "Memory": spec.memory_gib, "GPU": spec.gpu, "GPUType": spec.gpu_type,
+            # RequestedResource.SharedMemory, GB (alibabacloud_pai_dsw20220101 CreateInstanceRequestRequestedResource)
+            "SharedMemory": spec.shared_memory_gib,
         }  # fmt: skip
         if any(v is not None for v in resources.values()):
             body["RequestedResource"] = {k: str(v) for k, v in resources.items() if v is not None}
@@ -156,7 +158,7 @@ class PaiDswProvider(Unsupporting):
 
     async def get_utilization(self, instance: CloudInstance, window: timedelta) -> Utilization:
         now = datetime.now(UTC)
-        start, end = to_iso(now - window), to_iso(now)
+        start, end = rfc3339(now - window), rfc3339(now)
         cpu = [float(p["Value"]) for p in await self.client.get_metrics(instance.id, "CpuCoreUsage", start, end)]
         gpu: list[float] = []
         if instance.is_gpu:
@@ -212,7 +214,7 @@ class PaiDswProvider(Unsupporting):
         except NotFound:
             await self.client.get_instance(instance_id)
             return None
-        return from_iso(answer.get("DueTime"))
+        return parse_rfc3339(answer.get("DueTime"))
 
     async def put_shutdown_timer(self, instance_id: str, due: datetime) -> None:
         current = await self.get_shutdown_timer(instance_id)
@@ -220,7 +222,7 @@ class PaiDswProvider(Unsupporting):
             return
         if current is not None:
             await self.delete_shutdown_timer(instance_id)
-        await self.client.create_timer(instance_id, to_iso(due))
+        await self.client.create_timer(instance_id, rfc3339(due))
 
     async def delete_shutdown_timer(self, instance_id: str) -> None:
         try:

@@ -17,8 +17,8 @@ from notebook_operator.providers.errors import (
     Throttled,
     Transient,
 )
-from notebook_operator.providers.timeutil import from_iso
 from notebook_operator.providers.types import CloudInstance, IdleRule, Phase, Resources, URLs
+from notebook_operator.times import parse_rfc3339
 
 PROVIDER = "pai-dsw"
 TOKEN_LABEL = "cloudnotebooks.io/token"
@@ -119,9 +119,9 @@ def to_cloud_instance(item: Instance, raw: dict[str, Any]) -> CloudInstance:
             gpu=int(gpu) if gpu is not None else (1 if item.accelerator_type == "GPU" else 0),
             gpu_type=requested.gpu_type or None,
         ),
-        created_at=from_iso(item.created),
+        created_at=parse_rfc3339(item.created),
         # Status changes touch GmtModifiedTime: for a Running instance it is when it became Running.
-        started_at=from_iso(item.modified) if running else None,
+        started_at=parse_rfc3339(item.modified) if running else None,
         accumulated_running_seconds=item.accumulated_ms // 1000 if item.accumulated_ms is not None else None,
         urls=URLs(
             jupyter_lab=item.jupyterlab_url or None,
@@ -135,7 +135,7 @@ def to_cloud_instance(item: Instance, raw: dict[str, Any]) -> CloudInstance:
             if culler and culler.max_idle
             else None
         ),
-        shutdown_at=from_iso(item.timer.due_time) if item.timer else None,
+        shutdown_at=parse_rfc3339(item.timer.due_time) if item.timer else None,
         reason=item.reason_message or None,
         raw=raw,
     )

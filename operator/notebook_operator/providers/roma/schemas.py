@@ -6,8 +6,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from notebook_operator.providers.timeutil import from_iso
 from notebook_operator.providers.types import CloudInstance, Phase
+from notebook_operator.times import parse_rfc3339
 
 PROVIDER = "roma-connect"
 
@@ -50,7 +50,7 @@ def to_cloud_instance(item: RomaInstance, raw: dict[str, Any]) -> CloudInstance:
         phase=PHASES.get(item.status, "Unknown"),
         cloud_status=item.status,
         instance_type=item.flavor_id,
-        created_at=from_iso(item.create_time),
+        created_at=parse_rfc3339(item.create_time),
         reason=item.error_msg or None,
         raw=raw,
     )

@@ -1,7 +1,7 @@
-"""Idle culling inside a poll cycle: for each running notebook some IdleCullerPolicy selects, keep the
+"""Idleness inside a poll pass: for each running notebook some IdleCullerPolicy selects, keep the
 cloud's own culler/timer in line with Native policies, fetch utilization for what the operator
-enforces itself (bounded concurrency; the account's token bucket paces the calls) and turn the
-pure decision (reconcile/culling.py) into a status.idle patch, a stop order and Events."""
+enforces itself (bounded concurrency; the account's token bucket paces the calls) and hand back the
+pure decision (reconcile/culling.py): the new status.idle, Events, and a stop for the executor."""
 
 from __future__ import annotations
 
@@ -16,45 +16,18 @@ from notebook_operator import metrics
 from notebook_operator.providers.base import Provider
 from notebook_operator.providers.errors import PermissionDenied, ProviderError
 from notebook_operator.providers.types import Capability, CloudInstance, Utilization
-from notebook_operator.reconcile.conditions import rfc3339
-from notebook_operator.reconcile.culling import (
-    Stop,
-    at_rest,
-    close_savings,
-    describe_levels,
-    evaluate,
-    parse_time,
-    sample_window,
-)
-from notebook_operator.reconcile.policies import TIMER_TOLERANCE, NativePlan, Policy, is_exempt, matching, native_plan
+from notebook_operator.reconcile.culling import Stop, at_rest, close_savings, describe_levels, evaluate, sample_window
+from notebook_operator.reconcile.notebook import Notebook
+from notebook_operator.reconcile.policies import TIMER_TOLERANCE, NativePlan, is_exempt, matching, native_plan
 from notebook_operator.reconcile.shutdown import next_shutdown
+from notebook_operator.registry import Policies
+from notebook_operator.times import parse_rfc3339, rfc3339
 
 logger = logging.getLogger(__name__)
 UTILIZATION_CONCURRENCY = 8
 # Metrics have one point a minute: sampling an instance more often adds calls, not evidence. The idle
 # clock bridges the time between samples (each fetch covers the span since the previous one).
 SAMPLE_INTERVAL = timedelta(seconds=60)
-# A sample is only written when the clock changes or the stored one is this old: a cluster of idle
-# notebooks must not cost one status write per notebook per poll cycle.
-SAMPLE_REFRESH = timedelta(minutes=5)
-
-
-@dataclass
-class Policies:
-    """IdleCullerPolicies by namespace, kept from kopf's watch events; when each was last evaluated."""
-
-    by_namespace: dict[str, dict[str, Policy]] = field(default_factory=dict)
-    evaluated: dict[tuple[str, str], datetime] = field(default_factory=dict)
-
-    def put(self, namespace: str, policy: Policy) -> None:
-        self.by_namespace.setdefault(namespace, {})[policy.name] = policy
-
-    def remove(self, namespace: str, name: str) -> None:
-        self.by_namespace.get(namespace, {}).pop(name, None)
-        self.evaluated.pop((namespace, name), None)
-
-    def of(self, namespace: str) -> list[Policy]:
-        return list(self.by_namespace.get(namespace, {}).values())
 
 
 @dataclass
@@ -64,7 +37,7 @@ class Assessment:
     events: list[tuple[str, str, str]] = field(default_factory=list)  # (type, reason, message)
 
 
-class Culler:
+class IdleAssessor:
     def __init__(self, provider: Provider, policies: Policies, calls_per_cycle: int = 1000) -> None:
         self.provider = provider
         self.policies = policies
@@ -84,12 +57,14 @@ class Culler:
         if len(self._sampled) > 2 * running + 100:  # forget instances gone from the account
             self._sampled.clear()
 
-    async def assess(self, namespace: str, name: str, labels: Mapping[str, str], annotations: Mapping[str, str],
-                     spec: Mapping[str, Any], status: Mapping[str, Any], instance: CloudInstance,
+    async def assess(self, notebook: Notebook, status: Mapping[str, Any], instance: CloudInstance,
                      now: datetime) -> Assessment | None:  # fmt: skip
-        """None when nothing about idleness applies to this notebook or changed."""
+        """None when nothing about idleness applies to this notebook or changed. `status` is the notebook's
+        status as this pass has it so far."""
+        namespace = notebook.namespace
         idle: dict[str, Any] = dict(status.get("idle") or {})
-        chosen = [] if is_exempt(annotations) else matching(self.policies.of(namespace), labels)
+        policies = self.policies.of(namespace)
+        chosen = [] if is_exempt(notebook.annotations) else matching(policies, notebook.labels)
         for policy in chosen:
             self.policies.evaluated[(namespace, policy.name)] = now
         if not chosen and not idle:
@@ -111,7 +86,7 @@ class Culler:
             idle["enforcement"] += " cannot apply)"
         elif culls_idle and self._due_for_sample(instance, now):
             sample = await self._sample(instance, sample_window(operator_policies, idle, now))
-        planned = next_shutdown(spec.get("shutdown"), instance.started_at, now)
+        planned = next_shutdown(notebook.spec.shutdown, instance.started_at, now)
         decision = evaluate(operator_policies, idle, instance, sample, now, planned.at if planned else None)
         result.idle, result.stop = decision.idle or None, decision.stop
         if decision.idle_started:
@@ -119,8 +94,8 @@ class Culler:
             result.events.append(("Normal", "IdleDetected", message))
         if decision.report:
             metrics.CULLS.labels(namespace, str(decision.idle.get("reported")), "dry_run").inc()
-            result.events.append(("Normal", "WouldCull", f"would stop {name}: {decision.report}"))
-            logger.info("dry run: would stop %s/%s: %s", namespace, name, decision.report)
+            result.events.append(("Normal", "WouldCull", f"would stop {notebook.name}: {decision.report}"))
+            logger.info("dry run: would stop %s/%s: %s", namespace, notebook.name, decision.report)
         return result
 
     def _due_for_sample(self, instance: CloudInstance, now: datetime) -> bool:
@@ -162,7 +137,7 @@ class Culler:
                     await self.provider.delete_idle_rule(instance.id)
                     result.events.append(("Normal", "NativeCullerRemoved", "no Native policy applies any more"))
                 idle.pop("nativeRule", None)
-            owned_due = parse_time(idle.get("nativeShutdownAt"))
+            owned_due = parse_rfc3339(idle.get("nativeShutdownAt"))
             if plan.shutdown_at is not None:
                 current = instance.shutdown_at
                 if current is None or abs(current - plan.shutdown_at) > TIMER_TOLERANCE:
@@ -190,24 +165,3 @@ def _rule(plan: NativePlan) -> str:
     parts = [f"{rule.max_idle_minutes} min idle"]
     parts += [f"{m} < {v}%" for m, v in (("cpu", rule.cpu_percent), ("gpu", rule.gpu_percent)) if v is not None]
     return ", ".join(parts)
-
-
-def idle_patch(old: Mapping[str, Any] | None, new: Mapping[str, Any] | None, now: datetime) -> dict[str, Any] | None:
-    """The merge patch of status.idle, or None when not worth a write: only the sample moved, and the
-    stored sample is younger than SAMPLE_REFRESH."""
-    old = dict(old or {})
-    new = dict(new or {})
-    if old == new:
-        return None
-    sample_keys = {"sampledAt", "cpuPercent", "gpuPercent"}
-    if {k: v for k, v in old.items() if k not in sample_keys} == {k: v for k, v in new.items() if k not in sample_keys}:
-        stored = parse_time(old.get("sampledAt"))
-        if stored is not None and now - stored < SAMPLE_REFRESH:
-            return None
-    if not new:
-        return {"idle": None}
-    return {"idle": {**{k: None for k in old if k not in new}, **new}}
-
-
-def stop_reason(stop: Stop) -> str:
-    return f"IdleCullerPolicy {stop.policy}: {stop.reason}"

@@ -1,0 +1,138 @@
+"""The one place the operator changes a cloud instance: claim the action in status (Pending, written only
+if nobody wrote the object since this view of it), make the call, and hand back the outcome to record.
+
+Every path goes through here - a spec change, a shutdown timer, power drift, an idle cull - so a claim, a
+retry after a crash and an answer like "already stopping" mean the same thing everywhere.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from notebook_operator import metrics
+from notebook_operator.api.notebookinstance import NotebookInstanceSpec
+from notebook_operator.kube import Kube, StaleObject
+from notebook_operator.providers.base import Provider
+from notebook_operator.providers.errors import (
+    Conflict,
+    InstanceTypeNotOffered,
+    NotFound,
+    PermissionDenied,
+    ProviderError,
+)
+from notebook_operator.providers.types import CloudInstance, CreateSpec, UpdateSpec
+from notebook_operator.reconcile.decide import template_drift
+from notebook_operator.reconcile.notebook import KIND, Notebook, action_record
+from notebook_operator.reconcile.plan import Order
+from notebook_operator.times import now as utcnow
+from notebook_operator.times import rfc3339
+
+logger = logging.getLogger(__name__)
+
+# (the object as kopf.event wants it, type, reason, message)
+EventSink = Callable[[dict[str, Any], str, str, str], None]
+
+
+@dataclass
+class Outcome:
+    claimed: bool  # False: another writer got there first; nothing was called, decide again from a newer view
+    patch: dict[str, Any] = field(default_factory=dict)  # status.lastAction and what the call changed
+    error: ProviderError | None = None
+    instance_id: str | None = None  # of a created instance
+
+
+class ActionExecutor:
+    def __init__(self, provider: Provider, kube: Kube, emit: EventSink) -> None:
+        self.provider = provider
+        self.kube = kube
+        self.emit = emit
+
+    async def run(self, notebook: Notebook, order: Order, observed: CloudInstance | None, now: datetime) -> Outcome:
+        extra = {"clientToken": notebook.uid} if order.kind == "create" else {}
+        pending = action_record(order.kind, order.reason, "Pending", now, notebook.generation, **extra)
+        # Recorded before the call: after a crash the next pass sees it and does not repeat it (decide's
+        # PENDING_GRACE). Conditional on the version seen: a second replica acting on an older view loses here.
+        try:
+            await self.kube.patch_status(KIND, notebook.namespace, notebook.name, {"lastAction": pending},
+                                         resource_version=notebook.resource_version or None)  # fmt: skip
+        except StaleObject as e:
+            logger.info("%s of %s/%s not sent: %s", order.kind, notebook.namespace, notebook.name, e)
+            return Outcome(claimed=False)
+        outcome = Outcome(claimed=True)
+        try:
+            outcome.instance_id = await self._call(notebook, order, observed)
+        except (Conflict, NotFound) as e:
+            if order.kind not in ("start", "stop"):
+                return self._failed(notebook, order, pending, e, outcome)
+            # Already moving that way, or gone: there is nothing to repeat.
+            pending["message"] = str(e)[:1024]
+        except ProviderError as e:
+            return self._failed(notebook, order, pending, e, outcome)
+        metrics.ACTIONS.labels(order.kind, "succeeded").inc()
+        outcome.patch["lastAction"] = {**pending, "state": "Succeeded", "finishedAt": rfc3339(utcnow())}
+        if order.kind == "stop" and order.stopped_by:
+            outcome.patch["stoppedBy"] = f"notebook-operator: {order.reason}"
+        elif order.kind == "start":
+            outcome.patch["stoppedBy"] = None
+        if outcome.instance_id:
+            outcome.patch["instanceId"] = outcome.instance_id
+        self.emit(notebook.ref, "Normal", order.success_event, order.reason)
+        logger.info("%s %s/%s (%s): %s", order.kind, notebook.namespace, notebook.name,
+                    outcome.instance_id or (observed.id if observed else "-"), order.reason)  # fmt: skip
+        return outcome
+
+    async def _call(self, notebook: Notebook, order: Order, observed: CloudInstance | None) -> str | None:
+        """The cloud call; the new instance's id for a create."""
+        if order.kind == "create":
+            return await self.provider.create_instance(create_spec(notebook.spec, notebook.uid))
+        assert observed is not None
+        if order.kind == "start":
+            await self.provider.start_instance(observed.id)
+        elif order.kind == "stop":
+            await self.provider.stop_instance(observed.id, save_image=order.save_image)
+        else:
+            drift = template_drift(notebook.spec, observed)
+            changes = UpdateSpec(instance_type=drift.get("instanceType"), image=drift.get("image"))
+            await self.provider.update_instance(observed.id, changes)
+        return None
+
+    def _failed(self, notebook: Notebook, order: Order, pending: dict[str, Any], error: ProviderError,
+                outcome: Outcome) -> Outcome:  # fmt: skip
+        metrics.ACTIONS.labels(order.kind, "failed").inc()
+        if not isinstance(error, Conflict):  # the cloud is busy with it: retried shortly, not news
+            named = isinstance(error, (PermissionDenied, InstanceTypeNotOffered))
+            reason = error.reason if named else f"{order.kind.capitalize()}Failed"
+            self.emit(notebook.ref, "Warning", reason, str(error))
+        outcome.error = error
+        outcome.patch["lastAction"] = {**pending, "state": "Failed", "message": str(error)[:1024],
+                                       "requestId": error.request_id, "finishedAt": rfc3339(utcnow())}  # fmt: skip
+        return outcome
+
+
+def create_spec(spec: NotebookInstanceSpec, client_token: str) -> CreateSpec:
+    template = spec.template
+    assert template is not None
+    resources = template.resources
+    return CreateSpec(
+        name=template.name,
+        image=template.image,
+        instance_type=template.instance_type,
+        description=template.description,
+        cpu=resources.cpu if resources else None,
+        memory_gib=resources.memory_gi_b if resources else None,
+        gpu=resources.gpu if resources else None,
+        gpu_type=resources.gpu_type if resources else None,
+        shared_memory_gib=resources.shared_memory_gi_b if resources else None,
+        workspace_id=template.workspace_id,
+        resource_id=template.resource_id,
+        labels=dict(template.labels or {}),
+        env=dict(template.env or {}),
+        datasets=tuple(d.to_wire() for d in template.datasets or ()),
+        volume=template.volume.to_wire() if template.volume else None,
+        accessibility=template.accessibility,
+        client_token=client_token,
+    )

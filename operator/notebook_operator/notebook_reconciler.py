@@ -1,0 +1,200 @@
+"""One reconcile pass of one NotebookInstance: observe -> decide (pure) -> execute -> one status patch.
+
+Two callers, one pipeline. The account's poll pass observes a whole account with one listing and runs
+this for each notebook in it (Crossplane's Observe, batched); the spec handler observes one notebook with
+one GET and runs it as a spec pass, which may also create and update. Cloud calls go through the one
+ActionExecutor; idle culling (poll passes only) feeds its stop into the same executor.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from notebook_operator import metrics
+from notebook_operator.executor import ActionExecutor, EventSink, Outcome
+from notebook_operator.idle_assessor import IdleAssessor
+from notebook_operator.kube import Kube, StatusRejected
+from notebook_operator.providers.base import Provider
+from notebook_operator.providers.errors import Conflict, InstanceTypeNotOffered, NotFound, ProviderError
+from notebook_operator.providers.types import Capability, CloudInstance
+from notebook_operator.reconcile.conditions import kstatus
+from notebook_operator.reconcile.culling import culled, idle_patch
+from notebook_operator.reconcile.decide import WAIT_S, settled, stop_in_hand
+from notebook_operator.reconcile.mirror import mirror
+from notebook_operator.reconcile.notebook import KIND, Notebook
+from notebook_operator.reconcile.plan import cull_order, plan
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class PassResult:
+    written: bool = False  # a status patch was sent
+    retry_after: float | None = None  # a spec pass should look again after this long
+    retry_reason: str = ""
+    error: ProviderError | None = None  # the cloud call that failed
+
+
+class NotebookReconciler:
+    def __init__(self, provider: Provider, kube: Kube, emit: EventSink, assessor: IdleAssessor | None = None) -> None:
+        self.provider = provider
+        self.kube = kube
+        self.emit = emit
+        self.executor = ActionExecutor(provider, kube, emit)
+        self.assessor = assessor
+        # What this reconciler wrote that the watch had not delivered when it looked again: keyed by the object's
+        # uid, with the resourceVersion the write was made over. Applied only while the registry still shows
+        # that version, so it never hides a newer write by anyone.
+        self._unseen: dict[str, tuple[str, dict[str, Any]]] = {}
+
+    async def observe(self, notebook: Notebook, instance_id: str | None = None) -> CloudInstance | None:
+        """One GET: by instance id, else (a managed template not created yet, or created by a pass that died
+        before recording it) by the creation's client token, the object's uid."""
+        instance_id = instance_id or notebook.instance_id
+        if instance_id:
+            try:
+                return await self.provider.get_instance(instance_id)
+            except NotFound:
+                return None
+        if notebook.spec.template is not None and notebook.managed:
+            return await self.provider.find_by_client_token(notebook.uid, notebook.spec.template.name)
+        return None
+
+    async def reconcile(self, notebook: Notebook, observed: CloudInstance | None, now: datetime,
+                        spec_pass: bool = False) -> PassResult:  # fmt: skip
+        status = self._view(notebook)
+        result = PassResult()
+        patch: dict[str, Any] = {}
+        planned = plan(notebook.spec, status, observed, notebook.generation, now, spec_pass)
+        outcome: Outcome | None = None
+        if planned.order is not None:
+            outcome = await self.executor.run(notebook, planned.order, observed, now)
+            if not outcome.claimed:
+                result.retry_after, result.retry_reason = 1.0, f"{planned.order.kind} not claimed"
+                return result
+            patch.update(outcome.patch)
+            result.error = outcome.error
+            if spec_pass and outcome.error is None:
+                observed = await self._observe_after(notebook, outcome, observed)
+        elif observed is not None and self.assessor is not None:
+            patch.update(await self._assess_idleness(notebook, {**status, **patch}, observed, now))
+        if outcome is None or outcome.error is None or observed is not None:  # a failed create has nothing to show
+            patch.update(self._mirrored(notebook, {**status, **patch}, observed, now, spec_pass))
+        error = outcome.error if outcome else None
+        if isinstance(error, InstanceTypeNotOffered):
+            # Stalled until the spec changes (the retry costs no cloud call: the catalogue is cached).
+            patch["conditions"] = kstatus(status.get("conditions"), ready=False, reconciling=False, stalled=True,
+                                          reason=error.reason, message=str(error), now=now,
+                                          generation=notebook.generation)  # fmt: skip
+        if observed is None and "phase" in patch and notebook.instance_id:
+            self.emit(notebook.ref, "Warning", "InstanceNotFound", f"cloud instance {notebook.instance_id} disappeared")
+        if spec_pass:
+            self._spec_pass_verdict(notebook, {**status, **patch}, observed, planned.action.requeue_after, result)
+            if result.retry_after is None:
+                patch["observedGeneration"] = notebook.generation  # this generation's work is done
+        result.written = await self._write(notebook, patch)
+        return result
+
+    def _view(self, notebook: Notebook) -> dict[str, Any]:
+        unseen = self._unseen.pop(notebook.uid, None)
+        if unseen is not None and unseen[0] == notebook.resource_version:
+            self._unseen[notebook.uid] = unseen
+            return {**notebook.status, **unseen[1]}
+        return dict(notebook.status)
+
+    async def _observe_after(self, notebook: Notebook, outcome: Outcome,
+                             before: CloudInstance | None) -> CloudInstance | None:  # fmt: skip
+        """A spec pass looks again after acting, so its status shows the new state at once."""
+        try:
+            return await self.observe(notebook, outcome.instance_id or (before.id if before else None))
+        except ProviderError as e:  # the action is recorded; the next pass mirrors
+            logger.info("%s/%s: could not look again after acting: %s", notebook.namespace, notebook.name, e)
+            return before
+
+    def _mirrored(self, notebook: Notebook, status: dict[str, Any], observed: CloudInstance | None, now: datetime,
+                  spec_pass: bool) -> dict[str, Any]:  # fmt: skip
+        mirrored = mirror(notebook.spec, status, observed, notebook.generation, now)
+        if notebook.managed and not spec_pass:
+            # A spec pass owns observedGeneration of managed objects: it says their spec was acted on.
+            mirrored.pop("observedGeneration", None)
+        return mirrored
+
+    def _spec_pass_verdict(self, notebook: Notebook, status: dict[str, Any], observed: CloudInstance | None,
+                           requeue_after: float | None, result: PassResult) -> None:  # fmt: skip
+        """When a spec pass looks again: after a failed call (sooner when the cloud is only busy), or while the
+        cloud is still moving towards the spec (like ACK's requeue while a notebook is stopping)."""
+        if result.error is not None:
+            error = result.error
+            busy = isinstance(error, Conflict)
+            # InstanceTypeNotOffered: the retry is what picks up a corrected spec (kopf holds a retrying handler).
+            retryable = error.retryable or isinstance(error, InstanceTypeNotOffered)
+            result.retry_after = WAIT_S if busy else 30.0 if retryable else 120.0
+            result.retry_reason = str(error)
+            return
+        if requeue_after:
+            after = settled(notebook.spec, status, observed, notebook.generation)
+            if after is not None:
+                result.retry_after = after.requeue_after or WAIT_S
+                result.retry_reason = f"{after.kind}: {after.reason}"
+
+    async def _assess_idleness(self, notebook: Notebook, status: dict[str, Any], observed: CloudInstance,
+                               now: datetime) -> dict[str, Any]:  # fmt: skip
+        assert self.assessor is not None
+        found = await self.assessor.assess(notebook, status, observed, now)
+        if found is None:
+            return {}
+        for type_, reason, message in found.events:
+            self.emit(notebook.ref, type_, reason, message)
+        patch: dict[str, Any] = {}
+        idle = found.idle
+        stop = found.stop
+        if stop is not None and not stop_in_hand(status, observed, now):
+            order = cull_order(stop, Capability.STOP_SAVE_IMAGE in self.provider.capabilities)
+            outcome = await self.executor.run(notebook, order, observed, now)
+            if outcome.claimed:  # not claimed: decided again in the next pass
+                patch.update(outcome.patch)
+                succeeded = outcome.error is None
+                metrics.CULLS.labels(notebook.namespace, stop.policy, "stopped" if succeeded else "failed").inc()
+                if succeeded:
+                    idle = culled(idle or {}, stop, now)
+        patch.update(idle_patch(status.get("idle"), idle, now) or {})
+        return patch
+
+    async def _write(self, notebook: Notebook, patch: dict[str, Any]) -> bool:
+        if not patch:
+            return False
+        try:
+            written = await self.kube.patch_status(KIND, notebook.namespace, notebook.name, patch)
+        except StatusRejected as e:  # one object's bad status must not stop the account's pass
+            logger.error("%s", e)
+            self.emit(notebook.ref, "Warning", "StatusRejected", str(e))
+            return False
+        if written:
+            metrics.STATUS_WRITES.labels(self.provider.name).inc()
+            seen = self._unseen.get(notebook.uid)
+            merged = {**seen[1], **patch} if seen and seen[0] == notebook.resource_version else patch
+            self._unseen[notebook.uid] = (notebook.resource_version, merged)
+        return written
+
+    def prune(self, keep: set[str]) -> None:
+        """Forget writes to objects no longer in the registry."""
+        for uid in set(self._unseen) - keep:
+            del self._unseen[uid]
+
+    async def finalize(self, notebook: Notebook) -> bool:
+        """Delete the cloud instance of a resource being deleted: True once it is gone."""
+        observed = await self.observe(notebook)
+        if observed is None or observed.phase == "Deleted":
+            self.emit(notebook.ref, "Normal", "Deleted", "the cloud instance is gone")
+            return True
+        if observed.phase != "Deleting":
+            try:
+                await self.provider.delete_instance(observed.id)
+            except Conflict:
+                return False  # e.g. still stopping: try again
+            metrics.ACTIONS.labels("delete", "succeeded").inc()
+            self.emit(notebook.ref, "Normal", "Delete", f"deleting cloud instance {observed.id}")
+        return False

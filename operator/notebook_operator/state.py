@@ -1,0 +1,54 @@
+"""The operator's state, one typed object passed to kopf as its memo (kopf docs/memos.rst): the registries
+the watch events fill, the API client, the peering role and what the process was started with.
+
+kopf gives each resource object a shallow copy of it, so the registries and clients are shared; they are
+set up before kopf starts watching (`open`, from the startup handler)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from notebook_operator import metrics
+from notebook_operator.kube import Kube
+from notebook_operator.peering import PeeringSetup, Role
+from notebook_operator.registry import Accounts, Notebooks, Policies
+
+
+@dataclass
+class OperatorState:
+    peering: PeeringSetup = field(default_factory=PeeringSetup.standalone)
+    metrics_port: int = 0  # 0: no metrics endpoint
+    accounts: Accounts = field(default_factory=Accounts)
+    notebooks: Notebooks = field(default_factory=Notebooks)
+    policies: Policies = field(default_factory=Policies)
+    _kube: Kube | None = None
+    _role: Role | None = None
+
+    @property
+    def kube(self) -> Kube:
+        assert self._kube is not None, "OperatorState.open() runs at startup"
+        return self._kube
+
+    @property
+    def role(self) -> Role:
+        assert self._role is not None, "OperatorState.open() runs at startup"
+        return self._role
+
+    async def open(self) -> None:
+        self._kube = await Kube.connect()
+        self._role = Role(self.peering)
+        self._role.start(self._kube)
+        metrics.serve(self.metrics_port)
+
+    async def close(self) -> None:
+        if self._role is not None:
+            await self._role.stop()
+        await self.accounts.close()
+        if self._kube is not None:
+            await self._kube.close()
+
+
+def operator_state(memo: object) -> OperatorState:
+    """kopf's `memo` argument, typed."""
+    assert isinstance(memo, OperatorState), f"kopf memo is {type(memo).__name__}, not OperatorState"
+    return memo

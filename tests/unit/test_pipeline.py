@@ -1,0 +1,257 @@
+"""The NotebookInstance pipeline (observe -> decide -> execute -> one status patch) driven through scenario
+tables with a fake cloud account and a fake API server, as ACK's testdata drives its resource managers.
+The same scenarios run against the real API server and the emulator in tests/integration."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from notebook_operator.account_reconciler import AccountReconciler
+from notebook_operator.kube import StaleObject, StatusRejected
+from notebook_operator.notebook_reconciler import NotebookReconciler
+from notebook_operator.providers.errors import (
+    Conflict,
+    InstanceTypeNotOffered,
+    NotFound,
+    PermissionDenied,
+    ProviderError,
+    Transient,
+)
+from notebook_operator.providers.types import CloudInstance, CreateSpec, UpdateSpec
+from notebook_operator.reconcile.decide import WAIT_S
+from notebook_operator.reconcile.notebook import Notebook
+from tests.specs import spec_of
+
+NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
+STARTED = NOW - timedelta(hours=1)
+UID = "uid-0123456789"
+
+
+class FakeAccount:
+    """A cloud account with instances held in memory; calls are recorded, and any may be made to fail."""
+
+    name = "pai-dsw"
+    capabilities: frozenset[Any] = frozenset()
+
+    def __init__(self, *instances: CloudInstance, fail: dict[str, ProviderError] | None = None) -> None:
+        self.instances = {i.id: i for i in instances}
+        self.fail = fail or {}
+        self.calls: list[str] = []
+
+    def _call(self, what: str, instance_id: str, phase: str | None = None) -> None:
+        self.calls.append(f"{what} {instance_id}")
+        if what in self.fail:
+            raise self.fail[what]
+        if phase is not None:
+            self.instances[instance_id] = self.instances[instance_id].model_copy(update={"phase": phase})
+
+    async def list_instances(self, filter: Any = None) -> AsyncIterator[CloudInstance]:
+        for instance in self.instances.values():
+            yield instance
+
+    async def get_instance(self, instance_id: str) -> CloudInstance:
+        if instance_id not in self.instances:
+            raise NotFound(f"{instance_id} not found")
+        return self.instances[instance_id]
+
+    async def find_by_client_token(self, token: str, name: str) -> CloudInstance | None:
+        return None
+
+    async def create_instance(self, spec: CreateSpec) -> str:
+        self._call("create", spec.client_token)
+        self.instances["i-new"] = cloud("i-new", "Running")
+        return "i-new"
+
+    async def start_instance(self, instance_id: str, run_for: timedelta | None = None) -> None:
+        self._call("start", instance_id, "Running")
+
+    async def stop_instance(self, instance_id: str, save_image: bool = False) -> None:
+        self._call("stop", instance_id, "Stopped")
+
+    async def update_instance(self, instance_id: str, changes: UpdateSpec) -> None:
+        self._call("update", instance_id)
+        self.instances[instance_id] = self.instances[instance_id].model_copy(update={"image": changes.image})
+
+
+class FakeKube:
+    """One API server object per name: merge-patches status, bumps resourceVersion, refuses conditional writes
+    against an old version (409) and any status of a name in `invalid` (422)."""
+
+    def __init__(self, invalid: tuple[str, ...] = ()) -> None:
+        self.invalid = invalid
+        self.versions: dict[str, int] = {}
+        self.status: dict[str, dict[str, Any]] = {}
+        self.patches: list[tuple[str, dict[str, Any]]] = []
+
+    async def patch_status(self, kind: str, namespace: str, name: str, status: dict[str, Any],
+                           resource_version: str | None = None) -> bool:  # fmt: skip
+        if name in self.invalid:
+            raise StatusRejected(f"{kind} {namespace}/{name}: status refused")
+        if resource_version is not None and resource_version != str(self.versions.get(name, 1)):
+            raise StaleObject(f"{name} changed")
+        self.patches.append((name, status))
+        self.status.setdefault(name, {}).update(status)
+        self.versions[name] = self.versions.get(name, 1) + 1
+        return True
+
+
+def cloud(instance_id: str = "i-1", phase: str = "Running", image: str = "img:1") -> CloudInstance:
+    return CloudInstance(provider="pai-dsw", id=instance_id, name=instance_id, phase=phase,  # type: ignore[arg-type]
+                         cloud_status=phase, image=image, instance_type="ecs.c6.large",
+                         started_at=STARTED if phase == "Running" else None)  # fmt: skip
+
+
+def notebook(manifest: dict[str, Any], status: dict[str, Any] | None = None, name: str = "nb", version: str = "1",
+             generation: int = 1) -> Notebook:  # fmt: skip
+    return Notebook("ns", name, UID, generation, spec_of(manifest), dict(status or {}), resource_version=version)
+
+
+ADOPTED = {"instanceId": "i-1"}
+OBSERVED = {"instanceId": "i-1", "managementPolicy": "Observe"}
+TEMPLATE = {"template": {"name": "nb", "image": "img:1", "instanceType": "ecs.c6.large"}}
+HANDLED = {"observedGeneration": 1, "instanceId": "i-1"}
+DUE = {"shutdown": {"at": "2026-11-25T11:30:00Z"}}
+PENDING_STOP = {"lastAction": {"action": "stop", "state": "Pending", "startedAt": "2026-11-25T11:59:40Z"}}
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    spec_pass: bool  # the spec handler (one GET) or the account's poll pass (the listing)
+    manifest: dict[str, Any]
+    status: dict[str, Any]
+    cloud: tuple[CloudInstance, ...]
+    calls: list[str]  # what reached the cloud
+    last_action: str | None  # status.lastAction.state written (None: none written)
+    events: list[str] = field(default_factory=list)
+    fail: dict[str, ProviderError] = field(default_factory=dict)
+    retry_after: float | None = None
+    written: dict[str, Any] = field(default_factory=dict)  # fields the final status must hold
+
+
+SCENARIOS = [
+    Scenario("a due timer stops an observed instance once", False, {**OBSERVED, **DUE}, {}, (cloud(),),
+             ["stop i-1"], "Succeeded", ["Stopped"],
+             written={"stoppedBy": "notebook-operator: shutdown at 2026-11-25T11:30:00Z was due at "
+                                   "2026-11-25T11:30:00Z"}),
+    Scenario("an in-flight stop is not sent again", False, {**OBSERVED, **DUE}, PENDING_STOP, (cloud(),), [], None),
+    Scenario("a stop the cloud answers 'already stopping' succeeded (poll pass)", False, {**OBSERVED, **DUE}, {},
+             (cloud(),), ["stop i-1"], "Succeeded", ["Stopped"], fail={"stop": Conflict("IllegalState: Stopping")}),
+    Scenario("a stop the cloud answers 'already stopping' succeeded (spec pass)", True,
+             {**ADOPTED, "desiredState": "Stopped"}, {}, (cloud(),), ["stop i-1"], "Succeeded", ["Stopped"],
+             fail={"stop": Conflict("IllegalState: Stopping")}, retry_after=WAIT_S),
+    Scenario("a refused stop is a PermissionDenied event and a Failed action", False, {**OBSERVED, **DUE}, {},
+             (cloud(),), ["stop i-1"], "Failed", ["PermissionDenied"],
+             fail={"stop": PermissionDenied("paidsw:StopInstance denied")}),
+    Scenario("a throttled stop on a spec pass is retried in 30 s", True, {**ADOPTED, "desiredState": "Stopped"}, {},
+             (cloud(),), ["stop i-1"], "Failed", ["StopFailed"], fail={"stop": Transient("Throttling")},
+             retry_after=30.0),
+    Scenario("a poll pass leaves an unhandled generation to the spec pass", False,
+             {**ADOPTED, "desiredState": "Stopped"}, {"instanceId": "i-1"}, (cloud(),), [], None),
+    Scenario("a poll pass puts back power drift of a handled generation", False,
+             {**ADOPTED, "desiredState": "Stopped"}, HANDLED, (cloud(),), ["stop i-1"], "Succeeded", ["Stopped"],
+             written={"stoppedBy": "absent"}),  # a stop the spec asks for is not the operator's
+    Scenario("a spec pass starts, clears stoppedBy and records the generation", True,
+             {**ADOPTED, "desiredState": "Running"}, {"stoppedBy": "x"}, (cloud(phase="Stopped"),), ["start i-1"],
+             "Succeeded", ["Started"], written={"stoppedBy": None, "observedGeneration": 1, "phase": "Running"}),
+    Scenario("a spec pass creates with the uid as client token", True, {**TEMPLATE, "desiredState": "Running"}, {},
+             (), [f"create {UID}"], "Succeeded", ["Created"], written={"instanceId": "i-new", "phase": "Running"}),
+    Scenario("an instance type not offered stalls the notebook", True, TEMPLATE, {}, (), [f"create {UID}"], "Failed",
+             ["InstanceTypeNotOffered"], fail={"create": InstanceTypeNotOffered("ecs.x not offered")},
+             retry_after=30.0),
+    Scenario("a changed image on a stopped instance is an update", True,
+             {"template": {**TEMPLATE["template"], "image": "img:2"}}, {"instanceId": "i-1"},
+             (cloud(phase="Stopped"),), ["update i-1"], "Succeeded", ["Updated"], written={"observedGeneration": 1}),
+    Scenario("a vanished instance is reported once", False, OBSERVED, {"instanceId": "i-1", "phase": "Running"}, (),
+             [], None, ["InstanceNotFound"], written={"phase": "Deleted"}),
+    Scenario("observe mode never starts", True, {**OBSERVED, "desiredState": "Running"}, {}, (cloud(phase="Stopped"),),
+             [], None),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("case", SCENARIOS, ids=[s.name for s in SCENARIOS])
+async def test_scenario(case: Scenario) -> None:
+    account, kube, events = FakeAccount(*case.cloud, fail=case.fail), FakeKube(), []
+    reconciler = NotebookReconciler(account, kube, lambda ref, type_, reason, message: events.append(reason))  # type: ignore[arg-type]
+    item = notebook(case.manifest, case.status)
+    if case.spec_pass:
+        observed = await reconciler.observe(item)
+    else:
+        observed = {i.id: i async for i in account.list_instances()}.get(item.instance_id or "")
+    result = await reconciler.reconcile(item, observed, NOW, spec_pass=case.spec_pass)
+    assert account.calls == case.calls
+    status = kube.status.get("nb", {})  # what the pass wrote
+    assert (status.get("lastAction") or {}).get("state") == case.last_action
+    assert events == case.events
+    assert result.retry_after == case.retry_after
+    for key, value in case.written.items():
+        assert status.get(key, "absent") == value, key
+    if case.name.startswith("an instance type"):
+        stalled = next(c for c in status["conditions"] if c["type"] == "Stalled")
+        assert (stalled["status"], stalled["reason"]) == ("True", "InstanceTypeNotOffered")
+    if case.calls and case.calls[0].startswith("create"):
+        assert status["lastAction"]["clientToken"] == UID
+
+
+async def test_one_status_patch_per_pass_besides_the_claim() -> None:
+    account, kube = FakeAccount(cloud()), FakeKube()
+    reconciler = NotebookReconciler(account, kube, lambda *a: None)  # type: ignore[arg-type]
+    await reconciler.reconcile(notebook({**OBSERVED, **DUE}), cloud(), NOW)
+    claim = kube.patches[0][1]
+    assert list(claim) == ["lastAction"] and claim["lastAction"]["state"] == "Pending"  # before the call
+    assert len(kube.patches) == 2
+
+
+async def test_a_restart_between_claim_and_outcome_does_not_repeat_the_stop() -> None:
+    """The first replica claimed (Pending) and died before recording the outcome; the next one, a few seconds
+    later, sees the claim and does not send a second stop."""
+    account, kube = FakeAccount(cloud()), FakeKube()
+    first = NotebookReconciler(account, kube, lambda *a: None)  # type: ignore[arg-type]
+    await first.executor.kube.patch_status("NotebookInstance", "ns", "nb", {"lastAction": {
+        "action": "stop", "state": "Pending", "startedAt": "2026-11-25T11:59:55Z", "reason": "x"}})  # fmt: skip
+    restarted = NotebookReconciler(account, kube, lambda *a: None)  # type: ignore[arg-type]
+    await restarted.reconcile(notebook({**OBSERVED, **DUE}, kube.status["nb"], version="2"), cloud(), NOW)
+    assert account.calls == []
+
+
+async def test_a_stop_claimed_against_a_stale_version_is_not_sent() -> None:
+    """Two replicas during a takeover: the one whose view is older loses the claim and calls nothing."""
+    account, kube = FakeAccount(cloud()), FakeKube()
+    kube.versions["nb"] = 2
+    stale = AccountReconciler(account, kube, lambda *a: None)  # type: ignore[arg-type]
+    result = await stale.cycle([notebook({**OBSERVED, **DUE}, version="1")], NOW)
+    assert account.calls == [] and result.writes == 0
+    fresh = AccountReconciler(account, kube, lambda *a: None)  # type: ignore[arg-type]
+    await fresh.cycle([notebook({**OBSERVED, **DUE}, version="2")], NOW)
+    assert account.calls == ["stop i-1"]
+
+
+async def test_a_refused_status_of_one_object_does_not_stop_the_others() -> None:
+    events: list[tuple[str, str]] = []
+    kube = FakeKube(invalid=("bad",))
+    account = FakeAccount(cloud("i-1"), cloud("i-2"))
+    poller = AccountReconciler(account, kube, lambda ref, t, reason, msg: events.append(  # type: ignore[arg-type]
+        (ref["metadata"]["name"], reason)))  # fmt: skip
+    items = [notebook({"instanceId": "i-1", "managementPolicy": "Observe"}, name="bad"),
+             notebook({"instanceId": "i-2", "managementPolicy": "Observe"}, name="good")]  # fmt: skip
+    result = await poller.cycle(items, NOW)
+    assert [name for name, _ in kube.patches] == ["good"]
+    assert result.writes == 1
+    assert ("bad", "StatusRejected") in events
+
+
+async def test_a_write_the_watch_has_not_delivered_is_not_sent_again() -> None:
+    """The registry still shows the version the last pass wrote over: the pass sees its own write."""
+    account, kube = FakeAccount(cloud()), FakeKube()
+    poller = AccountReconciler(account, kube, lambda *a: None)  # type: ignore[arg-type]
+    item = notebook(OBSERVED)
+    first = await poller.cycle([item], NOW)
+    again = await poller.cycle([item], NOW + timedelta(seconds=10))  # same view: the watch is behind
+    assert (first.writes, again.writes) == (1, 0)
+    newer = notebook(OBSERVED, {"phase": "Stopped"}, version="5")  # someone else wrote since: believe the view
+    assert (await poller.cycle([newer], NOW + timedelta(seconds=20))).writes == 1
