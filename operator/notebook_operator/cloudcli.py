@@ -68,7 +68,7 @@ async def collect(provider: Provider, filter: ListFilter | None, progress: Progr
 
 
 def summary(instance: CloudInstance) -> dict[str, Any]:
-    data = instance.model_dump(mode="json", exclude={"raw"}, exclude_none=True)
+    data = instance.model_dump(mode="json", exclude_none=True)
     return {k: v for k, v in data.items() if v not in ({}, [])}
 
 

@@ -73,7 +73,7 @@ class IdleAssessor:
             return Assessment(at_rest(idle) or None)
         idle = close_savings(idle, instance)
         result = Assessment(None)
-        plan = native_plan(chosen, instance.provider, self.provider.capabilities, instance.is_gpu, instance.started_at,
+        plan = native_plan(chosen, self.provider.native, instance.is_gpu, instance.started_at,
                            now, instance.shutdown_at)  # fmt: skip
         idle = await self._sync_native(plan, idle, instance, result)
         idle["enforcement"] = plan.enforcement if chosen else None

@@ -42,7 +42,6 @@ class Kube:
         self.custom = client.CustomObjectsApi(api)
         self.core = client.CoreV1Api(api)
         self._limit = asyncio.Semaphore(concurrency)
-        self.writes = 0  # status patches sent, for the benchmark and metrics
 
     @classmethod
     async def connect(cls) -> Kube:
@@ -86,7 +85,6 @@ class Kube:
                         f"{kind} {namespace}/{name} changed since resourceVersion {resource_version}"
                     ) from None
                 raise
-            self.writes += 1
             return True
 
     async def count(self, kind: str, namespace: str) -> int:

@@ -9,7 +9,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from notebook_operator.providers.types import Capability, CloudInstance, IdleRule, Resources, Utilization
+from notebook_operator.providers.modelarts.provider import ModelArtsProvider
+from notebook_operator.providers.pai.provider import PaiDswProvider
+from notebook_operator.providers.types import CloudInstance, IdleRule, Resources, Utilization
 from notebook_operator.reconcile.culling import (
     MAX_WINDOW,
     SAMPLE_REFRESH,
@@ -28,8 +30,8 @@ from notebook_operator.reconcile.policy_status import Selected, summarize
 NOW = datetime(2026, 3, 10, 12, 0, tzinfo=UTC)
 STARTED = NOW - timedelta(hours=3)
 IDLE = Policy("idle", {}, cpu_percent=10, gpu_percent=5, idle_minutes=30, window_minutes=5)
-PAI_ALL = frozenset(Capability)
-MODELARTS = frozenset({Capability.STOP, Capability.IDLE_RULE, Capability.SHUTDOWN_TIMER})
+PAI = PaiDswProvider.native
+MODELARTS = ModelArtsProvider.native
 
 
 def instance(gpu: int = 0, started: datetime = STARTED, phase: str = "Running") -> CloudInstance:
@@ -39,8 +41,7 @@ def instance(gpu: int = 0, started: datetime = STARTED, phase: str = "Running") 
 
 def sample(cpu: float | None = 1.0, gpu: float | None = 0.0, at: datetime = NOW, minutes: float = 5,
            samples: int = 5) -> Utilization:  # fmt: skip
-    return Utilization(window=timedelta(minutes=minutes), samples=samples, cpu_max=cpu, cpu_mean=cpu, gpu_max=gpu,
-                       gpu_mean=gpu, sampled_at=at)  # fmt: skip
+    return Utilization(window=timedelta(minutes=minutes), samples=samples, cpu_max=cpu, gpu_max=gpu, sampled_at=at)
 
 
 def clock(policy: str, since: datetime, sampled: datetime) -> dict[str, Any]:
@@ -322,7 +323,7 @@ def test_matching_sorts_and_filters() -> None:
 def test_native_plan_on_pai_combines_to_one_strictest_rule() -> None:
     one = Policy("one", {}, cpu_percent=10, idle_minutes=60, enforcement="Native", max_running_hours=8)
     two = Policy("two", {}, cpu_percent=20, gpu_percent=3, idle_minutes=90, enforcement="Native")
-    plan = native_plan([one, two], "pai-dsw", PAI_ALL, True, STARTED, NOW)
+    plan = native_plan([one, two], PAI, True, STARTED, NOW)
     assert plan.idle_rule == IdleRule(cpu_percent=20, gpu_percent=10, max_idle_minutes=60)
     assert plan.shutdown_at == STARTED + timedelta(hours=8)
     assert plan.operator_policies == ()
@@ -333,7 +334,7 @@ def test_native_plan_on_modelarts_sets_an_idle_lease_and_leaves_the_cap_to_the_o
     """One lease per notebook: the IDLE lease wins, the running cap stays with the operator; the cloud judges
     idleness by its own thresholds, so the policy's percentages are said not to apply."""
     policy = Policy("p", {}, cpu_percent=10, idle_minutes=60, enforcement="Native", max_running_hours=8)
-    plan = native_plan([policy], "modelarts", MODELARTS, True, STARTED, NOW)
+    plan = native_plan([policy], MODELARTS, True, STARTED, NOW)
     assert plan.idle_rule == IdleRule(max_idle_minutes=60) and plan.shutdown_at is None
     assert [(p.idle_minutes, p.max_running_hours) for p in plan.operator_policies] == [(None, 8)]
     assert plan.enforcement == ("Native: ModelArts IDLE lease + Operator (maxRunningHours of p by the operator (one "
@@ -350,7 +351,7 @@ def test_native_plan_on_modelarts_sets_an_idle_lease_and_leaves_the_cap_to_the_o
 ])  # fmt: skip
 def test_modelarts_idle_lease_range(idle_minutes: int, lease_minutes: int, note: str | None) -> None:
     policy = Policy("p", {}, gpu_percent=5, idle_minutes=idle_minutes, enforcement="Native")
-    plan = native_plan([policy], "modelarts", MODELARTS, True, STARTED, NOW)
+    plan = native_plan([policy], MODELARTS, True, STARTED, NOW)
     assert plan.idle_rule == IdleRule(max_idle_minutes=lease_minutes)
     assert plan.operator_policies == ()
     assert (note in plan.enforcement) if note else ("rounded" not in plan.enforcement and "clamped" not in
@@ -358,7 +359,7 @@ def test_modelarts_idle_lease_range(idle_minutes: int, lease_minutes: int, note:
 
 
 def test_modelarts_cap_alone_is_the_timing_lease() -> None:
-    plan = native_plan([Policy("cap", {}, max_running_hours=8, enforcement="Native")], "modelarts", MODELARTS, False,
+    plan = native_plan([Policy("cap", {}, max_running_hours=8, enforcement="Native")], MODELARTS, False,
                        STARTED, NOW)  # fmt: skip
     assert plan.idle_rule is None and plan.shutdown_at == STARTED + timedelta(hours=8)
     assert plan.enforcement == "Native: ModelArts lease"
@@ -367,26 +368,26 @@ def test_modelarts_cap_alone_is_the_timing_lease() -> None:
 def test_native_plan_modelarts_lease_limits() -> None:
     def plan(hours: float, started: datetime = STARTED, current: datetime | None = None) -> Any:
         policy = Policy("cap", {}, max_running_hours=hours, enforcement="Native")
-        return native_plan([policy], "modelarts", MODELARTS, False, started, NOW, current)
+        return native_plan([policy], MODELARTS, False, started, NOW, current)
 
     assert plan(8).shutdown_at == STARTED + timedelta(hours=8)  # 5 h left: a lease can hold it
     assert plan(3.5).shutdown_at is None  # 30 min left: under the 1 h minimum
     assert plan(3.5).operator_policies[0].max_running_hours == 3.5  # ...so the operator enforces it
     assert plan(3.5, current=STARTED + timedelta(hours=3.5)).shutdown_at  # unless the lease already says so
     assert plan(100, started=NOW).shutdown_at is None  # over the 72 h maximum
-    assert native_plan([Policy("cap", {}, max_running_hours=100, enforcement="Native")], "pai-dsw", PAI_ALL, False,
+    assert native_plan([Policy("cap", {}, max_running_hours=100, enforcement="Native")], PAI, False,
                        NOW, NOW).shutdown_at == NOW + timedelta(hours=100)  # fmt: skip
 
 
 def test_native_plan_keeps_stop_and_save_image_with_the_operator() -> None:
     saving = Policy("save", {}, cpu_percent=10, idle_minutes=60, enforcement="Native", action="StopAndSaveImage")
-    plan = native_plan([saving], "pai-dsw", PAI_ALL, False, STARTED, NOW)
+    plan = native_plan([saving], PAI, False, STARTED, NOW)
     assert plan.idle_rule is None and plan.operator_policies == (saving,)
 
 
 def test_native_plan_leaves_dry_run_and_operator_policies_alone() -> None:
     dry = Policy("dry", {}, cpu_percent=10, idle_minutes=60, enforcement="Native", dry_run=True)
-    plan = native_plan([dry, IDLE], "pai-dsw", PAI_ALL, False, STARTED, NOW)
+    plan = native_plan([dry, IDLE], PAI, False, STARTED, NOW)
     assert plan.idle_rule is None and plan.enforcement == "Operator" and len(plan.operator_policies) == 2
 
 

@@ -67,7 +67,7 @@ def test_pai_instance_translation() -> None:
         "IdleInstanceCuller": {"CpuPercentThreshold": 10, "MaxIdleTimeInMinutes": 60},
         "InstanceShutdownTimer": {"DueTime": "2026-01-03T00:00:00Z"}, "Unexpected": {"fine": True},
     }  # fmt: skip
-    instance = pai_instance(Instance.model_validate(raw), raw)
+    instance = pai_instance(Instance.model_validate(raw))
     assert (instance.phase, instance.cloud_status, instance.resources.gpu, instance.resources.cpu) == (
         "Running", "Running", 1, 4.0,
     )  # fmt: skip
@@ -76,7 +76,7 @@ def test_pai_instance_translation() -> None:
     assert instance.labels == {"team": "a"} and instance.urls.jupyter_lab == "https://lab"
     assert instance.idle_rule and instance.idle_rule.max_idle_minutes == 60
     assert instance.shutdown_at and instance.shutdown_at.day == 3
-    unknown = pai_instance(Instance.model_validate({**raw, "Status": "Teleporting"}), raw)
+    unknown = pai_instance(Instance.model_validate({**raw, "Status": "Teleporting"}))
     assert unknown.phase == "Unknown" and unknown.started_at is None
 
 
@@ -84,12 +84,12 @@ def test_modelarts_lease_translation() -> None:
     lease = {"create_at": 1_700_000_000_000, "duration": 3_600_000, "enable": True, "type": "TIMING"}
     raw = {"id": "n1", "name": "nb", "status": "RUNNING", "flavor": "f", "custom_spec": {"gpu": 1.0, "memory": 8192},
            "lease": lease}  # fmt: skip
-    instance = modelarts_instance(Notebook.model_validate(raw), raw)
+    instance = modelarts_instance(Notebook.model_validate(raw))
     assert instance.started_at and instance.shutdown_at
     assert (instance.shutdown_at - instance.started_at).total_seconds() == 3600
     assert instance.resources.memory_gib == 8.0 and instance.is_gpu
     idle = {**raw, "lease": {**lease, "type": "IDLE"}}
-    as_idle = modelarts_instance(Notebook.model_validate(idle), idle)
+    as_idle = modelarts_instance(Notebook.model_validate(idle))
     assert as_idle.shutdown_at is None and as_idle.idle_rule and as_idle.idle_rule.max_idle_minutes == 60
 
 

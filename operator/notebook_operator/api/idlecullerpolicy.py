@@ -58,9 +58,7 @@ class IdleCullerPolicySpec(Model):
         default=None, ge=1, le=100, description="Idle while GPU use is below this (GPU instances only)."
     )
     idle_minutes: int | None = Field(default=None, ge=1, le=43200, description="Continuous idleness before acting.")
-    window_minutes: int | None = Field(
-        default=None, ge=1, le=1440, description="Evaluation window of each metrics sample (default 5)."
-    )
+    window_minutes: int = Field(default=5, ge=1, le=1440, description="Evaluation window of each metrics sample.")
     action: CullAction = "Stop"
     active_windows: list[ActiveWindow] | None = Field(
         default=None, max_length=16, description="Only cull inside these windows (default: always)."

@@ -264,7 +264,6 @@ class NotebookInstanceStatus(StatusModel):
     stopped_by: str | None = Field(default=None, max_length=TEXT_MAX, description="Who stopped it last, and why.")
     idle: IdleStatus | None = None
     last_action: LastAction | None = None
-    last_synced_at: datetime | None = None
     conditions: list[Condition] | None = Field(default=None, max_length=16)
 
 

@@ -18,7 +18,6 @@ from notebook_operator.api.meta import (
 )
 
 ProviderName = Literal["pai-dsw", "modelarts", "modelarts-devenv", "roma-connect"]
-HUAWEI_PROVIDERS: tuple[str, ...] = ("modelarts", "modelarts-devenv", "roma-connect")
 
 # Keys read from the credentials Secret. Huawei's AK/SK go in the same two keys.
 SECRET_ACCESS_KEY_ID = "accessKeyId"

@@ -12,8 +12,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import kopf
+from pydantic import ValidationError
 
 from notebook_operator import metrics
+from notebook_operator.api.idlecullerpolicy import IdleCullerPolicySpec
 from notebook_operator.api.meta import GROUP, VERSION
 from notebook_operator.reconcile.conditions import kstatus, same_conditions
 from notebook_operator.reconcile.policies import Policy
@@ -38,10 +40,22 @@ async def track_policy(event: kopf.RawEvent, namespace: str | None, name: str, s
             with contextlib.suppress(KeyError):
                 gauge.remove(namespace, name)
         return
-    policy = Policy.from_spec(name, dict(spec))
+    try:
+        policy = _policy(name, spec)
+    except kopf.PermanentError as e:
+        logger.error("IdleCullerPolicy %s/%s ignored: %s", namespace, name, e)
+        policies.remove(namespace, name)
+        return
     if policies.by_namespace.get(namespace, {}).get(name) != policy:
         logger.info("IdleCullerPolicy %s/%s: %s", namespace, name, _describe(policy))
     policies.put(namespace, policy)
+
+
+def _policy(name: str, spec: kopf.Spec) -> Policy:
+    try:
+        return Policy.from_spec(name, IdleCullerPolicySpec.model_validate(dict(spec)))
+    except ValidationError as e:  # the CRD schema admits only valid specs: a CRD older than this operator?
+        raise kopf.PermanentError(f"spec does not parse: {e}") from e
 
 
 def _describe(policy: Policy) -> str:
@@ -60,7 +74,7 @@ async def policy_status(namespace: str | None, name: str, meta: kopf.Meta, statu
     assert namespace is not None
     state = operator_state(memo)
     now = datetime.now(UTC)
-    policy = Policy.from_spec(name, dict(spec))
+    policy = _policy(name, spec)
     selected = [
         Selected(item.labels, item.annotations, item.status) for item in state.notebooks.in_namespace(namespace)
     ]

@@ -1,26 +1,25 @@
-"""ProviderConfig: connect to the account (Secret -> credentials -> Provider) and run its poll loop."""
+"""ProviderConfig: one daemon per account - connect (account_connection.py), then a poll pass every
+pollIntervalSeconds (account_reconciler.py), and the account's status and Events."""
 
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import json
 import logging
 import time
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
 import kopf
+from pydantic import ValidationError
 
 from notebook_operator import metrics
+from notebook_operator.account_connection import ACCOUNT_ERRORS, account_problem, connect_account
 from notebook_operator.account_reconciler import AccountReconciler
 from notebook_operator.api.meta import GROUP, VERSION
-from notebook_operator.kube import Kube, SecretMissing
-from notebook_operator.providers.credentials import CredentialsError, from_secret_data
-from notebook_operator.providers.errors import AuthFailed, InvalidRequest, PermissionDenied, ProviderError
-from notebook_operator.providers.factory import Account, connect
+from notebook_operator.api.providerconfig import ProviderConfigSpec
+from notebook_operator.kube import Kube
 from notebook_operator.reconcile.conditions import kstatus, same_conditions
-from notebook_operator.registry import AccountState, Notebooks
+from notebook_operator.registry import Notebooks
 from notebook_operator.state import operator_state
 from notebook_operator.times import age, rfc3339
 
@@ -30,23 +29,6 @@ LIST_TIME_REFRESH = timedelta(minutes=5)  # lastSuccessfulListTime alone is not 
 
 def _emit(obj: dict[str, Any], type_: str, reason: str, message: str) -> None:
     kopf.event(cast(kopf.Body, obj), type=type_, reason=reason, message=message[:1024])
-
-
-async def _connect(state: AccountState, namespace: str, spec: dict[str, Any], kube: Kube) -> None:
-    """(Re)build the provider when the spec or the Secret changed. Raises what makes the account unusable."""
-    secret_name = spec["credentialsSecretRef"]["name"]
-    data, version = await kube.read_secret(namespace, secret_name)
-    fingerprint = hashlib.sha256(json.dumps([spec, version], sort_keys=True).encode()).hexdigest()
-    if state.provider is not None and state.fingerprint == fingerprint:
-        return
-    credentials = from_secret_data(data, secret_name)
-    if state.provider is not None:
-        await state.provider.aclose()
-        state.provider = None
-    account = Account(spec["provider"], spec["region"], credentials, spec.get("endpoint"), spec.get("projectId"),
-                      float(spec.get("rateLimit", 10)))  # fmt: skip
-    state.provider = connect(account, observer=metrics.observe_api_call)
-    state.fingerprint = fingerprint
 
 
 async def _settle(registry: Notebooks, namespace: str, kube: Kube, stopped: kopf.DaemonStopped, quiet: float = 0.5,
@@ -95,16 +77,19 @@ async def poll_account(
     while not stopped:
         taken_at = time.monotonic()
         catch_up = False  # only a first cycle that succeeded may skip the wait; errors always wait
-        snapshot = json.loads(json.dumps(dict(spec)))
+        try:
+            snapshot = ProviderConfigSpec.model_validate(dict(spec))
+        except ValidationError as e:  # the CRD schema admits only valid specs: a CRD older than this operator?
+            raise kopf.PermanentError(f"spec does not parse: {e}") from e
         generation = meta.get("generation")
         now = datetime.now(UTC)
         update: dict[str, Any] = {}
         try:
-            await _connect(state, namespace, snapshot, kube)
+            await connect_account(state, namespace, snapshot, kube)
             assert state.provider is not None
             if poller is None or poller.provider is not state.provider:
                 # Half the account's requests of one interval may go to metrics reads for idle culling.
-                budget = int(float(snapshot.get("rateLimit", 10)) * float(snapshot.get("pollIntervalSeconds", 30)) / 2)
+                budget = int(snapshot.rate_limit * snapshot.poll_interval_seconds / 2)
                 poller = AccountReconciler(
                     state.provider, kube, _emit, f"{namespace}/{name}", operator.policies, budget
                 )
@@ -115,7 +100,7 @@ async def poll_account(
             result = await poller.cycle(operator.notebooks.of(namespace, name), now)
             catch_up = first and operator.notebooks.changed_at > taken_at
             first = False
-            metrics.POLL_SECONDS.labels(snapshot["provider"]).observe(asyncio.get_running_loop().time() - started)
+            metrics.POLL_SECONDS.labels(snapshot.provider).observe(asyncio.get_running_loop().time() - started)
             ready, stalled, reason = True, False, "Polling"
             message = f"{result.listed} instances listed, {result.writes} statuses updated"
             refusals = ""
@@ -130,18 +115,9 @@ async def poll_account(
             since = age(last, now)
             if since is None or since >= LIST_TIME_REFRESH.total_seconds():
                 update["lastSuccessfulListTime"] = rfc3339(now)
-        except SecretMissing as e:
-            ready, stalled, reason, message = False, True, "SecretNotFound", str(e)
-        except CredentialsError as e:
-            ready, stalled, reason, message = False, True, "SecretKeyMissing", str(e)
-        except AuthFailed as e:
-            ready, stalled, reason, message = False, True, "CredentialsRefused", str(e)
-        except PermissionDenied as e:  # e.g. the listing itself is not allowed: nothing works until it is
-            ready, stalled, reason, message = False, True, "PermissionDenied", str(e)
-        except InvalidRequest as e:
-            ready, stalled, reason, message = False, True, "InvalidConfiguration", str(e)
-        except ProviderError as e:  # transient: the cloud or the network; keep polling
-            ready, stalled, reason, message = False, False, "EndpointUnreachable", str(e)
+        except ACCOUNT_ERRORS as e:
+            problem = account_problem(e)
+            ready, stalled, reason, message = False, problem.stalled, problem.reason, str(e)
         if reason != "Polling":
             errors[reason] = errors.get(reason, 0) + 1
             update["apiErrorCounts"] = dict(errors)
@@ -162,7 +138,7 @@ async def poll_account(
             current.update(update)
         if catch_up:
             continue  # objects kopf listed while the first cycle ran: mirror them now, not an interval later
-        interval = float(snapshot.get("pollIntervalSeconds", 30))
+        interval = float(snapshot.poll_interval_seconds)
         if ready:  # a fixed rate: a cycle starts every interval (at once after one longer than that)
             await stopped.wait(max(0.1, interval - (time.monotonic() - taken_at)))
         else:

@@ -10,6 +10,7 @@ import aiohttp
 import kopf
 
 from notebook_operator.api.meta import GROUP
+from notebook_operator.api.notebookinstance import FINALIZER
 from notebook_operator.state import operator_state
 
 logger = logging.getLogger(__name__)
@@ -25,7 +26,7 @@ async def configure(settings: kopf.OperatorSettings, memo: object, **_: Any) -> 
     settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
         prefix=GROUP, key="last-handled-configuration"
     )
-    settings.persistence.finalizer = f"{GROUP}/finalizer"
+    settings.persistence.finalizer = FINALIZER
     # Peering name, priority and lifetime come from the runner's settings (kopf.run(settings=...)).
     settings.posting.level = logging.INFO
     settings.watching.server_timeout = 300

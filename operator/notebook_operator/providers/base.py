@@ -13,6 +13,7 @@ from notebook_operator.providers.types import (
     CreateSpec,
     IdleRule,
     ListFilter,
+    NativeEnforcement,
     UpdateSpec,
     Utilization,
 )
@@ -22,6 +23,7 @@ from notebook_operator.providers.types import (
 class Provider(Protocol):
     name: str
     capabilities: frozenset[Capability]
+    native: NativeEnforcement  # the cloud's own culler and timer
 
     def list_instances(self, filter: ListFilter | None = None) -> AsyncIterator[CloudInstance]: ...
     async def get_instance(self, instance_id: str) -> CloudInstance: ...
@@ -45,6 +47,7 @@ class Unsupporting:
     """Mixin: every optional operation raises Unsupported; providers override what their cloud has."""
 
     name: str
+    native = NativeEnforcement()
 
     def _unsupported(self, what: str) -> Unsupported:
         return Unsupported(f"{self.name} does not support {what}", provider=self.name, operation=what)

@@ -4,29 +4,21 @@ from __future__ import annotations
 
 import enum
 from datetime import datetime, timedelta
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-Phase = Literal[
-    "Pending", "Starting", "Running", "Stopping", "Stopped", "Updating", "Deleting", "Deleted", "Failed", "Unknown"
-]
+from notebook_operator.api.notebookinstance import Phase
+
 TRANSITIONAL_PHASES: frozenset[str] = frozenset({"Pending", "Starting", "Stopping", "Updating", "Deleting"})
 
 
 class Capability(enum.StrEnum):
-    LIST = "list"
-    GET = "get"
-    CREATE = "create"
-    UPDATE = "update"
-    START = "start"
-    STOP = "stop"
+    """What the operator's decisions ask of a provider beyond the protocol's core (list, get, start, stop:
+    an operation a provider lacks raises Unsupported)."""
+
     STOP_SAVE_IMAGE = "stop-save-image"
-    DELETE = "delete"
     UTILIZATION = "utilization"
-    IDLE_RULE = "idle-rule"
-    IDLE_RULE_THRESHOLDS = "idle-rule-thresholds"  # the cloud's culler takes CPU/GPU thresholds
-    SHUTDOWN_TIMER = "shutdown-timer"
 
 
 class Frozen(BaseModel):
@@ -55,6 +47,19 @@ class IdleRule(Frozen):
     max_idle_minutes: int
 
 
+class NativeEnforcement(Frozen):
+    """The cloud's own idle culler and shutdown timer, and their limits, as the provider states them (None: the
+    cloud has no such thing)."""
+
+    idle_rule: str | None = None  # what the cloud calls its idle culler, for status.idle.enforcement
+    idle_thresholds: bool = False  # the idle rule takes CPU/GPU thresholds; without, the cloud judges idleness
+    cloud_idle_thresholds: str = "its own thresholds"  # how, when it takes none
+    idle_minutes: tuple[int, int] | None = None  # the idle times the rule can hold (None: any)
+    timer: str | None = None  # what the cloud calls its shutdown timer
+    timer_range: tuple[timedelta, timedelta] | None = None  # how far ahead a timer can be set (None: any time)
+    one_lease: bool = False  # idle rule and timer share one slot per instance
+
+
 class CloudInstance(Frozen):
     """One notebook instance as every provider reports it."""
 
@@ -74,7 +79,6 @@ class CloudInstance(Frozen):
     idle_rule: IdleRule | None = None
     shutdown_at: datetime | None = None
     reason: str | None = None
-    raw: dict[str, Any] = Field(default_factory=dict, repr=False)
 
     @property
     def is_gpu(self) -> bool:
@@ -96,9 +100,7 @@ class Utilization(Frozen):
     window: timedelta
     samples: int
     cpu_max: float | None = None
-    cpu_mean: float | None = None
     gpu_max: float | None = None
-    gpu_mean: float | None = None
     sampled_at: datetime
 
 

@@ -12,23 +12,11 @@ from zoneinfo import ZoneInfo
 from croniter import croniter
 
 from notebook_operator.api.formats import parse_duration
+from notebook_operator.api.idlecullerpolicy import IdleCullerPolicySpec
 from notebook_operator.api.notebookinstance import EXEMPT_ANNOTATION
-from notebook_operator.providers.types import Capability, IdleRule
+from notebook_operator.providers.types import IdleRule, NativeEnforcement
 
-DEFAULT_WINDOW_MINUTES = 5
-# What each cloud calls its own mechanism, for status.idle.enforcement.
-MECHANISMS = {
-    ("pai-dsw", Capability.IDLE_RULE_THRESHOLDS): "PAI-DSW IdleInstanceCuller",
-    ("pai-dsw", Capability.SHUTDOWN_TIMER): "PAI-DSW shutdown timer",
-    ("modelarts", Capability.SHUTDOWN_TIMER): "ModelArts lease",
-    ("modelarts", Capability.IDLE_RULE): "ModelArts IDLE lease",
-}
-# A ModelArts notebook has one lease, TIMING (the shutdown timer) or IDLE (the idle rule); an IDLE lease
-# lasts 1 h to 72 h (duration 3,600,000-259,200,000 ms) and the cloud judges idleness by its own
-# thresholds (Huawei's ModelArts FAQ on auto stop: CPU <= 5 %, GPU <= 1 %, NPU <= 1 %, little traffic).
-ONE_LEASE = {"modelarts"}
-IDLE_LEASE_MINUTES = {"modelarts": (60, 72 * 60)}
-CLOUD_IDLE_THRESHOLDS = {"modelarts": "CPU <= 5%, GPU <= 1%, NPU <= 1%"}
+DEFAULT_WINDOW_MINUTES: int = IdleCullerPolicySpec.model_fields["window_minutes"].default
 NOT_EXEMPT = frozenset({"false", "no", "0", ""})
 
 
@@ -47,19 +35,21 @@ class Policy:
     enforcement: str = "Operator"
 
     @classmethod
-    def from_spec(cls, name: str, spec: Mapping[str, Any]) -> Policy:
+    def from_spec(cls, name: str, spec: IdleCullerPolicySpec) -> Policy:
+        """From the parsed spec (its defaults are the model's); selector and windows in their wire form, as
+        label selection and cron read them."""
         return cls(
             name=name,
-            selector=spec.get("selector") or {},
-            cpu_percent=spec.get("cpuPercent"),
-            gpu_percent=spec.get("gpuPercent"),
-            idle_minutes=spec.get("idleMinutes"),
-            window_minutes=int(spec.get("windowMinutes") or DEFAULT_WINDOW_MINUTES),
-            action=str(spec.get("action") or "Stop"),
-            active_windows=tuple(spec.get("activeWindows") or ()),
-            max_running_hours=spec.get("maxRunningHours"),
-            dry_run=bool(spec.get("dryRun")),
-            enforcement=str(spec.get("enforcement") or "Operator"),
+            selector=spec.selector.to_wire(),
+            cpu_percent=spec.cpu_percent,
+            gpu_percent=spec.gpu_percent,
+            idle_minutes=spec.idle_minutes,
+            window_minutes=spec.window_minutes,
+            action=spec.action,
+            active_windows=tuple(window.to_wire() for window in spec.active_windows or ()),
+            max_running_hours=spec.max_running_hours,
+            dry_run=spec.dry_run,
+            enforcement=spec.enforcement,
         )
 
     @property
@@ -149,24 +139,21 @@ class NativePlan:
         return native + (f" ({'; '.join(self.notes)})" if self.notes else "")
 
 
-# How far ahead a cloud timer can be set (a ModelArts lease lasts 1 h to 72 h); None: any time.
-TIMER_LIMITS: dict[str, tuple[timedelta, timedelta]] = {"modelarts": (timedelta(hours=1), timedelta(hours=72))}
 TIMER_TOLERANCE = timedelta(seconds=60)
 
 
-def timer_settable(provider: str, due: datetime, now: datetime, current: datetime | None) -> bool:
+def timer_settable(cloud: NativeEnforcement, due: datetime, now: datetime, current: datetime | None) -> bool:
     """The cloud can hold this timer: within its limits now, or already set to it (a lease set hours ago
     stays right even when less than its minimum is left)."""
     if current is not None and abs(current - due) <= TIMER_TOLERANCE:
         return True
-    limits = TIMER_LIMITS.get(provider)
+    limits = cloud.timer_range
     return limits is None or limits[0] <= due - now <= limits[1]
 
 
 def native_plan(
     policies: Iterable[Policy],
-    provider: str,
-    capabilities: frozenset[Capability],
+    cloud: NativeEnforcement,
     gpu: bool,
     started_at: datetime | None,
     now: datetime,
@@ -178,11 +165,10 @@ def native_plan(
     policies = list(policies)
     # With thresholds (PAI-DSW IdleInstanceCuller) the policy's percentages go to the cloud; without (ModelArts
     # IDLE lease) only the idle time does, and the cloud's own idea of idle applies.
-    idle_kind = next((k for k in (Capability.IDLE_RULE_THRESHOLDS, Capability.IDLE_RULE) if k in capabilities), None)
     native_idle = [p for p in policies if p.enforcement == "Native" and not p.dry_run and p.culls_idle
-                   and idle_kind is not None and p.action == "Stop"]  # fmt: skip
+                   and cloud.idle_rule is not None and p.action == "Stop"]  # fmt: skip
     # One lease per notebook: an idle rule takes it, and running caps stay with the operator.
-    lease_taken = bool(native_idle) and provider in ONE_LEASE
+    lease_taken = bool(native_idle) and cloud.one_lease
     rules: list[IdleRule] = []
     caps: list[datetime] = []
     by_operator: list[Policy] = []
@@ -194,12 +180,12 @@ def native_plan(
         cap = (
             started_at + timedelta(hours=policy.max_running_hours) if policy.max_running_hours and started_at else None
         )
-        cap_native = (native and Capability.SHUTDOWN_TIMER in capabilities and cap is not None and not lease_taken
-                      and timer_settable(provider, cap, now, current_timer))  # fmt: skip
+        cap_native = (native and cloud.timer is not None and cap is not None and not lease_taken
+                      and timer_settable(cloud, cap, now, current_timer))  # fmt: skip
         if native and cap is not None and lease_taken:
             notes.append(f"maxRunningHours of {policy.name} by the operator (one lease per notebook)")
         if idle_native:
-            rules.append(_idle_rule(policy, provider, gpu, idle_kind, notes))
+            rules.append(_idle_rule(policy, cloud, gpu, notes))
         if cap is not None and cap_native:
             caps.append(cap)
         rest = replace(policy, idle_minutes=None if idle_native else policy.idle_minutes,
@@ -213,27 +199,22 @@ def native_plan(
             gpu_percent=max((r.gpu_percent for r in rules if r.gpu_percent is not None), default=None),
             max_idle_minutes=min(r.max_idle_minutes for r in rules),
         )
-    mechanisms = tuple(
-        MECHANISMS.get((provider, kind), f"{provider} {kind}")
-        for kind, wanted in ((idle_kind, rule), (Capability.SHUTDOWN_TIMER, caps))
-        if wanted and kind is not None
-    )
+    mechanisms = tuple(name for name, wanted in ((cloud.idle_rule, rule), (cloud.timer, caps)) if wanted and name)
     return NativePlan(rule, min(caps) if caps else None, mechanisms, tuple(by_operator), tuple(dict.fromkeys(notes)))
 
 
-def _idle_rule(policy: Policy, provider: str, gpu: bool, kind: Capability | None, notes: list[str]) -> IdleRule:
+def _idle_rule(policy: Policy, cloud: NativeEnforcement, gpu: bool, notes: list[str]) -> IdleRule:
     """The cloud rule for one Native idle policy; what the cloud cannot take as given goes into `notes`."""
     assert policy.idle_minutes is not None
-    if kind == Capability.IDLE_RULE_THRESHOLDS:
+    if cloud.idle_thresholds:
         thresholds = policy.thresholds(gpu)
         return IdleRule(cpu_percent=thresholds.get("cpu"), gpu_percent=thresholds.get("gpu"),
                         max_idle_minutes=policy.idle_minutes)  # fmt: skip
-    low, high = IDLE_LEASE_MINUTES.get(provider, (1, policy.idle_minutes))
+    low, high = cloud.idle_minutes or (1, policy.idle_minutes)
     minutes = min(max(policy.idle_minutes, low), high)
     if policy.idle_minutes < low:
         notes.append(f"idleMinutes {policy.idle_minutes} of {policy.name} rounded up to the {low} min lease minimum")
     elif policy.idle_minutes > high:
         notes.append(f"idleMinutes {policy.idle_minutes} of {policy.name} clamped to the {high} min lease maximum")
-    cloud = CLOUD_IDLE_THRESHOLDS.get(provider, "its own thresholds")
-    notes.append(f"idle as the cloud judges it ({cloud}), not cpuPercent/gpuPercent")
+    notes.append(f"idle as the cloud judges it ({cloud.cloud_idle_thresholds}), not cpuPercent/gpuPercent")
     return IdleRule(max_idle_minutes=minutes)

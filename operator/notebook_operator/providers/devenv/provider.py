@@ -16,7 +16,7 @@ PAGE_SIZE = 100
 
 class DevEnvironProvider(OffsetListedProvider):
     name = PROVIDER
-    capabilities = frozenset({Capability.LIST, Capability.GET, Capability.START, Capability.STOP})
+    capabilities: frozenset[Capability] = frozenset()  # list, get, start and stop only
 
     def __init__(self, http: CloudHTTP, project_id: str, page_size: int = PAGE_SIZE) -> None:
         self.client = DevEnvironClient(http, project_id)
@@ -28,7 +28,7 @@ class DevEnvironProvider(OffsetListedProvider):
         return answer.instances, answer.total_count
 
     def _translate(self, item: DevInstance) -> CloudInstance:
-        return to_cloud_instance(item, item.model_dump())
+        return to_cloud_instance(item)
 
     async def start_instance(self, instance_id: str, run_for: timedelta | None = None) -> None:
         await self.client.action(instance_id, "start")

@@ -6,7 +6,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from notebook_operator.providers.types import CloudInstance, Phase, URLs
+from notebook_operator.api.notebookinstance import Phase
+from notebook_operator.providers.types import CloudInstance, URLs
 from notebook_operator.times import from_millis
 
 PROVIDER = "modelarts-devenv"
@@ -45,7 +46,7 @@ class ListResponse(Wire):
     instances: list[DevInstance] = Field(default_factory=list)
 
 
-def to_cloud_instance(item: DevInstance, raw: dict[str, Any]) -> CloudInstance:
+def to_cloud_instance(item: DevInstance) -> CloudInstance:
     annotations = item.spec.get("annotations") or {}
     auto_stop = item.spec.get("auto_stop") or {}
     return CloudInstance(
@@ -58,5 +59,4 @@ def to_cloud_instance(item: DevInstance, raw: dict[str, Any]) -> CloudInstance:
         created_at=from_millis(item.creation_timestamp),
         urls=URLs(jupyter_lab=annotations.get("url") or None),
         shutdown_at=from_millis(auto_stop.get("stop_timestamp")) if auto_stop.get("enable") else None,
-        raw=raw,
     )

@@ -25,6 +25,7 @@ from notebook_operator.providers.types import (
     CreateSpec,
     IdleRule,
     ListFilter,
+    NativeEnforcement,
     UpdateSpec,
 )
 from notebook_operator.times import from_millis
@@ -45,10 +46,18 @@ def lease_ms(duration: timedelta) -> int:
 
 class ModelArtsProvider(Unsupporting):
     name = PROVIDER
-    capabilities = frozenset(
-        {Capability.LIST, Capability.GET, Capability.CREATE, Capability.UPDATE, Capability.START, Capability.STOP,
-         Capability.DELETE, Capability.IDLE_RULE, Capability.SHUTDOWN_TIMER}
-    )  # fmt: skip
+    capabilities: frozenset[Capability] = frozenset()
+    # One lease per notebook, TIMING (the timer) or IDLE (the idle rule), lasting 1 h to 72 h (LEASE_MIN_MS,
+    # LEASE_MAX_MS); an IDLE lease judges idleness by the cloud's own thresholds (Huawei's ModelArts FAQ on auto
+    # stop: CPU <= 5 %, GPU <= 1 %, NPU <= 1 %, little traffic).
+    native = NativeEnforcement(
+        idle_rule="ModelArts IDLE lease",
+        cloud_idle_thresholds="CPU <= 5%, GPU <= 1%, NPU <= 1%",
+        idle_minutes=(LEASE_MIN_MS // 60_000, LEASE_MAX_MS // 60_000),
+        timer="ModelArts lease",
+        timer_range=(timedelta(milliseconds=LEASE_MIN_MS), timedelta(milliseconds=LEASE_MAX_MS)),
+        one_lease=True,
+    )
 
     def __init__(self, http: CloudHTTP, project_id: str, page_size: int = PAGE_SIZE) -> None:
         self.client = ModelArtsClient(http, project_id)
@@ -71,7 +80,7 @@ class ModelArtsProvider(Unsupporting):
         wanted = set(filter.ids) if filter and filter.ids else None
         async for item in self._notebooks(filters):
             if wanted is None or item.id in wanted:
-                yield to_cloud_instance(item, item.model_dump())
+                yield to_cloud_instance(item)
 
     async def _notebooks(self, filters: dict[str, Any]) -> AsyncIterator[Notebook]:
         """Every notebook once, paged by record offset (as Huawei's own Terraform provider does) until `total`
@@ -100,13 +109,13 @@ class ModelArtsProvider(Unsupporting):
 
     async def get_instance(self, instance_id: str) -> CloudInstance:
         raw = await self.client.show_notebook(instance_id)
-        return to_cloud_instance(Notebook.model_validate(raw), raw)
+        return to_cloud_instance(Notebook.model_validate(raw))
 
     async def find_by_client_token(self, token: str, name: str) -> CloudInstance | None:
         marker = f"{TOKEN_MARK}{token}"
         async for item in self._notebooks({"name": name, "description": marker}):
             if marker in (item.description or "") and item.status not in ("DELETING", "DELETED"):
-                return to_cloud_instance(item, item.model_dump())
+                return to_cloud_instance(item)
         return None
 
     async def create_instance(self, spec: CreateSpec) -> str:

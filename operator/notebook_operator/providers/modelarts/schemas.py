@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from pydantic import BaseModel, ConfigDict, Field
 
-from notebook_operator.providers.types import CloudInstance, IdleRule, Phase, Resources, URLs
+from notebook_operator.api.notebookinstance import Phase
+from notebook_operator.providers.types import CloudInstance, IdleRule, Resources, URLs
 from notebook_operator.times import from_millis
 
 PROVIDER = "modelarts"
@@ -88,7 +87,7 @@ def lease_end(lease: Lease | None) -> int | None:
     return None
 
 
-def to_cloud_instance(item: Notebook, raw: dict[str, Any]) -> CloudInstance:
+def to_cloud_instance(item: Notebook) -> CloudInstance:
     spec = item.custom_spec or CustomSpec()
     lease = item.lease
     running = item.status == "RUNNING"
@@ -114,5 +113,4 @@ def to_cloud_instance(item: Notebook, raw: dict[str, Any]) -> CloudInstance:
         idle_rule=IdleRule(max_idle_minutes=int(lease.duration or 0) // 60000) if idle and lease else None,
         shutdown_at=from_millis(lease_end(lease)),
         reason=item.fail_reason or None,
-        raw=raw,
     )

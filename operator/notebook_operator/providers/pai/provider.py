@@ -18,6 +18,7 @@ from notebook_operator.providers.types import (
     CreateSpec,
     IdleRule,
     ListFilter,
+    NativeEnforcement,
     UpdateSpec,
     Utilization,
 )
@@ -31,6 +32,8 @@ SPECS_TTL = timedelta(minutes=10)  # the region's catalogue changes rarely; a cr
 class PaiDswProvider(Unsupporting):
     name = PROVIDER
     capabilities = frozenset(Capability)
+    native = NativeEnforcement(idle_rule="PAI-DSW IdleInstanceCuller", idle_thresholds=True,
+                               timer="PAI-DSW shutdown timer")  # fmt: skip
 
     def __init__(self, http: CloudHTTP, page_size: int = PAGE_SIZE) -> None:
         self.client = PaiClient(http)
@@ -81,18 +84,18 @@ class PaiDswProvider(Unsupporting):
         # Page 1 tells the total; the other pages are fetched a few at a time, in order.
         first = await self.client.list_instances(1, self.page_size, filters)
         for raw in first.get("Instances") or []:
-            yield to_cloud_instance(Instance.model_validate(raw), raw)
+            yield to_cloud_instance(Instance.model_validate(raw))
         pages = -(-int(first.get("TotalCount") or 0) // self.page_size)
         for start in range(2, pages + 1, PAGES_AT_ONCE):
             numbers = range(start, min(pages, start + PAGES_AT_ONCE - 1) + 1)
             answers = await asyncio.gather(*(self.client.list_instances(n, self.page_size, filters) for n in numbers))
             for answer in answers:
                 for raw in answer.get("Instances") or []:
-                    yield to_cloud_instance(Instance.model_validate(raw), raw)
+                    yield to_cloud_instance(Instance.model_validate(raw))
 
     async def get_instance(self, instance_id: str) -> CloudInstance:
         raw = await self.client.get_instance(instance_id)
-        return to_cloud_instance(Instance.model_validate(raw), raw)
+        return to_cloud_instance(Instance.model_validate(raw))
 
     async def find_by_client_token(self, token: str, name: str) -> CloudInstance | None:
         async for instance in self.list_instances(ListFilter(name=name, labels={TOKEN_LABEL: token})):
@@ -168,9 +171,7 @@ class PaiDswProvider(Unsupporting):
             window=window,
             samples=samples,
             cpu_max=max(cpu) if cpu else None,
-            cpu_mean=sum(cpu) / len(cpu) if cpu else None,
             gpu_max=max(gpu) if gpu else None,
-            gpu_mean=sum(gpu) / len(gpu) if gpu else None,
             sampled_at=now,
         )
 

@@ -7,6 +7,7 @@ from typing import Any
 import httpx
 from pydantic import BaseModel, ConfigDict, Field
 
+from notebook_operator.api.notebookinstance import Phase
 from notebook_operator.providers.errors import (
     AuthFailed,
     Conflict,
@@ -17,7 +18,7 @@ from notebook_operator.providers.errors import (
     Throttled,
     Transient,
 )
-from notebook_operator.providers.types import CloudInstance, IdleRule, Phase, Resources, URLs
+from notebook_operator.providers.types import CloudInstance, IdleRule, Resources, URLs
 from notebook_operator.times import parse_rfc3339
 
 PROVIDER = "pai-dsw"
@@ -100,7 +101,7 @@ def _number(text: str | None) -> float | None:
         return None
 
 
-def to_cloud_instance(item: Instance, raw: dict[str, Any]) -> CloudInstance:
+def to_cloud_instance(item: Instance) -> CloudInstance:
     requested = item.requested or RequestedResource()
     gpu = _number(requested.gpu)
     culler = item.culler
@@ -137,7 +138,6 @@ def to_cloud_instance(item: Instance, raw: dict[str, Any]) -> CloudInstance:
         ),
         shutdown_at=parse_rfc3339(item.timer.due_time) if item.timer else None,
         reason=item.reason_message or None,
-        raw=raw,
     )
 
 

@@ -15,7 +15,7 @@ PAGE_SIZE = 100
 
 class RomaConnectProvider(OffsetListedProvider):
     name = PROVIDER
-    capabilities = frozenset({Capability.LIST, Capability.GET})
+    capabilities: frozenset[Capability] = frozenset()  # observe only: list and get
 
     def __init__(self, http: CloudHTTP, project_id: str, page_size: int = PAGE_SIZE) -> None:
         self.client = RomaClient(http, project_id)
@@ -27,4 +27,4 @@ class RomaConnectProvider(OffsetListedProvider):
         return answer.instances, answer.total
 
     def _translate(self, item: RomaInstance) -> CloudInstance:
-        return to_cloud_instance(item, item.model_dump())
+        return to_cloud_instance(item)

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from pydantic import BaseModel, ConfigDict, Field
 
-from notebook_operator.providers.types import CloudInstance, Phase
+from notebook_operator.api.notebookinstance import Phase
+from notebook_operator.providers.types import CloudInstance
 from notebook_operator.times import parse_rfc3339
 
 PROVIDER = "roma-connect"
@@ -42,7 +41,7 @@ class ListResponse(BaseModel):
     instances: list[RomaInstance] = Field(default_factory=list)
 
 
-def to_cloud_instance(item: RomaInstance, raw: dict[str, Any]) -> CloudInstance:
+def to_cloud_instance(item: RomaInstance) -> CloudInstance:
     return CloudInstance(
         provider=PROVIDER,
         id=item.id,
@@ -52,5 +51,4 @@ def to_cloud_instance(item: RomaInstance, raw: dict[str, Any]) -> CloudInstance:
         instance_type=item.flavor_id,
         created_at=parse_rfc3339(item.create_time),
         reason=item.error_msg or None,
-        raw=raw,
     )
