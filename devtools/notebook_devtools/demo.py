@@ -43,44 +43,94 @@ def _wait_http(url: str, timeout: float = 30) -> None:
 
 def _resources(emulator: str, at: str) -> list[dict[str, Any]]:
     def secret(name: str, key: tuple[str, str]) -> dict[str, Any]:
-        return {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": name},
-                "stringData": {"accessKeyId": key[0], "accessKeySecret": key[1]}}  # fmt: skip
+        return {
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "metadata": {"name": name},
+            "stringData": {"accessKeyId": key[0], "accessKeySecret": key[1]},
+        }
 
     def pc(name: str, provider: str, **extra: Any) -> dict[str, Any]:
-        return {"apiVersion": f"{GROUP}/{VERSION}", "kind": "ProviderConfig", "metadata": {"name": name},
-                "spec": {"provider": provider, "region": "cn-hangzhou" if provider == "pai-dsw" else "cn-north-4",
-                         "endpoint": emulator, "credentialsSecretRef": {"name": name}, "pollIntervalSeconds": 2,
-                         **extra}}  # fmt: skip
+        return {
+            "apiVersion": f"{GROUP}/{VERSION}",
+            "kind": "ProviderConfig",
+            "metadata": {"name": name},
+            "spec": {
+                "provider": provider,
+                "region": "cn-hangzhou" if provider == "pai-dsw" else "cn-north-4",
+                "endpoint": emulator,
+                "credentialsSecretRef": {"name": name},
+                "pollIntervalSeconds": 2,
+                **extra,
+            },
+        }
 
     def nb(name: str, pc_name: str, **spec: Any) -> dict[str, Any]:
-        return {"apiVersion": f"{GROUP}/{VERSION}", "kind": "NotebookInstance",
-                "metadata": {"name": name, "labels": {"team": "demo"}},
-                "spec": {"providerConfigRef": {"name": pc_name}, **spec}}  # fmt: skip
+        return {
+            "apiVersion": f"{GROUP}/{VERSION}",
+            "kind": "NotebookInstance",
+            "metadata": {"name": name, "labels": {"team": "demo"}},
+            "spec": {"providerConfigRef": {"name": pc_name}, **spec},
+        }
 
-    pai_template = {"image": "dsw-registry.cn-hangzhou.cr.aliyuncs.com/pai/modelscope:1.9.1", "instanceType":
-                    "ecs.gn6i-c4g1.xlarge"}  # fmt: skip
+    pai_template = {
+        "image": "dsw-registry.cn-hangzhou.cr.aliyuncs.com/pai/modelscope:1.9.1",
+        "instanceType": "ecs.gn6i-c4g1.xlarge",
+    }
     return [
-        secret("pai", PAI), secret("modelarts", HUAWEI),
-        pc("pai", "pai-dsw"), pc("modelarts", "modelarts", projectId=PROJECT),
-        nb("alice-gpu", "pai", template={"name": "alice-gpu", **pai_template}, desiredState="Running",
-           shutdown={"at": at}),
-        nb("bob-gpu", "pai", template={"name": "bob-gpu", **pai_template}, desiredState="Running",
-           shutdown={"afterRunning": "1m"}),
-        nb("carol-cpu", "modelarts", template={"name": "carol-cpu", "image": "e1a07296-22a8-4f05-8bc8-e936c8e54090",
-                                               "instanceType": "modelarts.vm.cpu.2u"}, desiredState="Running"),
+        secret("pai", PAI),
+        secret("modelarts", HUAWEI),
+        pc("pai", "pai-dsw"),
+        pc("modelarts", "modelarts", projectId=PROJECT),
+        nb(
+            "alice-gpu",
+            "pai",
+            template={"name": "alice-gpu", **pai_template},
+            desiredState="Running",
+            shutdown={"at": at},
+        ),
+        nb(
+            "bob-gpu",
+            "pai",
+            template={"name": "bob-gpu", **pai_template},
+            desiredState="Running",
+            shutdown={"afterRunning": "1m"},
+        ),
+        nb(
+            "carol-cpu",
+            "modelarts",
+            template={
+                "name": "carol-cpu",
+                "image": "e1a07296-22a8-4f05-8bc8-e936c8e54090",
+                "instanceType": "modelarts.vm.cpu.2u",
+            },
+            desiredState="Running",
+        ),
         # Stop a notebook whose CPU and GPU stayed under 10% for a minute (minutes, so the demo is short).
-        {"apiVersion": f"{GROUP}/{VERSION}", "kind": "IdleCullerPolicy", "metadata": {"name": "gpu-idle"},
-         "spec": {"selector": {"matchLabels": {"team": "demo"}}, "cpuPercent": 10, "gpuPercent": 10,
-                  "idleMinutes": 1, "windowMinutes": 1}},
-    ]  # fmt: skip
+        {
+            "apiVersion": f"{GROUP}/{VERSION}",
+            "kind": "IdleCullerPolicy",
+            "metadata": {"name": "gpu-idle"},
+            "spec": {
+                "selector": {"matchLabels": {"team": "demo"}},
+                "cpuPercent": 10,
+                "gpuPercent": 10,
+                "idleMinutes": 1,
+                "windowMinutes": 1,
+            },
+        },
+    ]
 
 
 def _apply(api: client.ApiClient, obj: dict[str, Any]) -> None:
     if obj["kind"] == "Secret":
         client.CoreV1Api(api).create_namespaced_secret(NAMESPACE, obj)  # type: ignore[arg-type]  # a dict body
         return
-    plural = {"ProviderConfig": "providerconfigs", "NotebookInstance": "notebookinstances",
-              "IdleCullerPolicy": "idlecullerpolicies"}[obj["kind"]]  # fmt: skip
+    plural = {
+        "ProviderConfig": "providerconfigs",
+        "NotebookInstance": "notebookinstances",
+        "IdleCullerPolicy": "idlecullerpolicies",
+    }[obj["kind"]]
     client.CustomObjectsApi(api).create_namespaced_custom_object(GROUP, VERSION, NAMESPACE, plural, obj)
 
 
@@ -93,9 +143,18 @@ def _table(api: client.ApiClient) -> tuple[str, list[dict[str, Any]]]:
     now = datetime.now(UTC)
     for item in sorted(items["items"], key=lambda i: i["metadata"]["name"]):
         s = item.get("status") or {}
-        rows.append([item["metadata"]["name"], s.get("provider", ""), s.get("instanceId", ""), s.get("phase", ""),
-                     item["spec"].get("desiredState", ""), s.get("nextShutdownAt", ""), _idle(s.get("idle"), now),
-                     (s.get("stoppedBy") or "").removeprefix("notebook-operator: ")[:48]])  # fmt: skip
+        rows.append(
+            [
+                item["metadata"]["name"],
+                s.get("provider", ""),
+                s.get("instanceId", ""),
+                s.get("phase", ""),
+                item["spec"].get("desiredState", ""),
+                s.get("nextShutdownAt", ""),
+                _idle(s.get("idle"), now),
+                (s.get("stoppedBy") or "").removeprefix("notebook-operator: ")[:48],
+            ]
+        )
     widths = [max(len(r[c]) for r in rows) for c in range(len(rows[0]))]
     text = "\n".join("  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)).rstrip() for r in rows)
     return text, items["items"]
@@ -113,8 +172,12 @@ def _idle(idle: dict[str, Any] | None, now: datetime) -> str:
 def _policy_status(api: client.ApiClient, culled: int, deadline: float) -> dict[str, Any]:
     """The policy's status once its periodic update has counted the culls (or at the deadline)."""
     while True:
-        body = cast(dict[str, Any], client.CustomObjectsApi(api).get_namespaced_custom_object(
-            GROUP, VERSION, NAMESPACE, "idlecullerpolicies", "gpu-idle"))  # fmt: skip
+        body = cast(
+            dict[str, Any],
+            client.CustomObjectsApi(api).get_namespaced_custom_object(
+                GROUP, VERSION, NAMESPACE, "idlecullerpolicies", "gpu-idle"
+            ),
+        )
         status: dict[str, Any] = body.get("status") or {}
         if status.get("stopped") == culled or time.monotonic() > deadline:
             return status
@@ -134,9 +197,25 @@ def run(bin_dir: Path, workdir: Path, keep: bool = False, timeout: float = 270) 
     try:
         port = localcluster.free_port()
         emulator = f"http://127.0.0.1:{port}"
-        procs.append(_spawn([sys.executable, "-m", "notebook_operator", "emulator", "--port", str(port),
-                             "--credential", ":".join(PAI), "--credential", ":".join(HUAWEI),
-                             "--transition-delay", "1"], workdir / "emulator.log"))  # fmt: skip
+        procs.append(
+            _spawn(
+                [
+                    sys.executable,
+                    "-m",
+                    "notebook_operator",
+                    "emulator",
+                    "--port",
+                    str(port),
+                    "--credential",
+                    ":".join(PAI),
+                    "--credential",
+                    ":".join(HUAWEI),
+                    "--transition-delay",
+                    "1",
+                ],
+                workdir / "emulator.log",
+            )
+        )
         _wait_http(f"{emulator}/_emulator/health")
         api = config.new_client_from_config(config_file=str(cluster.kubeconfig))  # type: ignore[no-untyped-call]
         ext = client.ApiextensionsV1Api(api)
@@ -149,31 +228,67 @@ def run(bin_dir: Path, workdir: Path, keep: bool = False, timeout: float = 270) 
         pai = {"cloud": "pai-dsw", "account": PAI[0], "gpu": 1}
         adopted = {
             "legacy-console": (_seed(emulator, name="legacy-console", **pai), {"managementPolicy": "Observe"}, {}),
-            "dave-idle-gpu": (_seed(emulator, name="dave-idle-gpu", utilization={"cpu": 2, "gpu": 0}, **pai), {},
-                              {"team": "demo"}),
-            "erin-busy-gpu": (_seed(emulator, name="erin-busy-gpu", utilization={"cpu": 3, "gpu": 85}, **pai), {},
-                              {"team": "demo"}),
-        }  # fmt: skip
+            "dave-idle-gpu": (
+                _seed(emulator, name="dave-idle-gpu", utilization={"cpu": 2, "gpu": 0}, **pai),
+                {},
+                {"team": "demo"},
+            ),
+            "erin-busy-gpu": (
+                _seed(emulator, name="erin-busy-gpu", utilization={"cpu": 3, "gpu": 85}, **pai),
+                {},
+                {"team": "demo"},
+            ),
+        }
         at = (datetime.now(UTC) + timedelta(seconds=25)).strftime("%Y-%m-%dT%H:%M:%SZ")
         for obj in _resources(emulator, at):
             _apply(api, obj)
         for name, (instance_id, spec, labels) in adopted.items():
             ref = {"providerConfigRef": {"name": "pai"}, "instanceId": instance_id}
-            _apply(api, {"apiVersion": f"{GROUP}/{VERSION}", "kind": "NotebookInstance",
-                         "metadata": {"name": name, "labels": labels}, "spec": {**ref, **spec}})  # fmt: skip
+            _apply(
+                api,
+                {
+                    "apiVersion": f"{GROUP}/{VERSION}",
+                    "kind": "NotebookInstance",
+                    "metadata": {"name": name, "labels": labels},
+                    "spec": {**ref, **spec},
+                },
+            )
         env = {**os.environ, "KUBECONFIG": str(cluster.kubeconfig)}
-        procs.append(_spawn([sys.executable, "-m", "notebook_operator", "run", "--standalone", "-n", NAMESPACE,
-                             "--liveness", "", "--metrics-port", "0"], workdir / "operator.log", env))  # fmt: skip
-        print(f"operator running; alice-gpu stops at {at}, bob-gpu one minute after it starts, dave-idle-gpu when"
-              " it has been idle for a minute\n", flush=True)  # fmt: skip
+        procs.append(
+            _spawn(
+                [
+                    sys.executable,
+                    "-m",
+                    "notebook_operator",
+                    "run",
+                    "--standalone",
+                    "-n",
+                    NAMESPACE,
+                    "--liveness",
+                    "",
+                    "--metrics-port",
+                    "0",
+                ],
+                workdir / "operator.log",
+                env,
+            )
+        )
+        print(
+            f"operator running; alice-gpu stops at {at}, bob-gpu one minute after it starts, dave-idle-gpu when"
+            " it has been idle for a minute\n",
+            flush=True,
+        )
         expected = {"alice-gpu", "bob-gpu", "dave-idle-gpu"}
         stopped: dict[str, str] = {}
         settled: set[str] = set()
         while time.monotonic() - started < timeout:
             text, items = _table(api)
             print(text + "\n", flush=True)
-            stopped = {i["metadata"]["name"]: i["status"]["stoppedBy"] for i in items
-                       if (i.get("status") or {}).get("stoppedBy")}  # fmt: skip
+            stopped = {
+                i["metadata"]["name"]: i["status"]["stoppedBy"]
+                for i in items
+                if (i.get("status") or {}).get("stoppedBy")
+            }
             # stoppedBy is written with the stop call; the summary waits until the cloud says Stopped too.
             settled = {i["metadata"]["name"] for i in items if (i.get("status") or {}).get("phase") == "Stopped"}
             if expected <= set(stopped) & settled:
@@ -190,18 +305,24 @@ def run(bin_dir: Path, workdir: Path, keep: bool = False, timeout: float = 270) 
         print(f"  culled when idle: {', '.join(culled) or 'none'}")
         print(f"  still running: {', '.join(running) or 'none'}")
         print(f"  instances stopped: {len(stopped)}")
-        print(f"  IdleCullerPolicy gpu-idle: matched {policy.get('matched', 0)}, stopped {policy.get('stopped', 0)}, "
-              f"estimated hours saved {policy.get('estimatedHoursSaved', 0):.2f} (grows until the instance is "
-              "started again or would have stopped anyway)")  # fmt: skip
-        print(f"  cloud calls: {sum(calls.values())} ({calls.get('pai-dsw:ListInstances', 0)} PAI-DSW list pages,"
-              f" {calls.get('pai-dsw:GetInstanceMetrics', 0)} metrics reads, "
-              f"{calls.get('pai-dsw:StopInstance', 0)} stops)")  # fmt: skip
+        print(
+            f"  IdleCullerPolicy gpu-idle: matched {policy.get('matched', 0)}, stopped {policy.get('stopped', 0)}, "
+            f"estimated hours saved {policy.get('estimatedHoursSaved', 0):.2f} (grows until the instance is "
+            "started again or would have stopped anyway)"
+        )
+        print(
+            f"  cloud calls: {sum(calls.values())} ({calls.get('pai-dsw:ListInstances', 0)} PAI-DSW list pages,"
+            f" {calls.get('pai-dsw:GetInstanceMetrics', 0)} metrics reads, "
+            f"{calls.get('pai-dsw:StopInstance', 0)} stops)"
+        )
         ok = expected <= set(stopped) & settled
         if keep:
             pids = " ".join(str(p.pid) for p in procs)
-            print(f"\nleft running:\n  export KUBECONFIG={cluster.kubeconfig}\n  emulator: {emulator}\n"
-                  f"  stop with: kill {pids}; .venv/bin/python -m notebook_devtools.localcluster down "
-                  f"--dir {workdir / 'cluster'}")  # fmt: skip
+            print(
+                f"\nleft running:\n  export KUBECONFIG={cluster.kubeconfig}\n  emulator: {emulator}\n"
+                f"  stop with: kill {pids}; .venv/bin/python -m notebook_devtools.localcluster down "
+                f"--dir {workdir / 'cluster'}"
+            )
         return 0 if ok else 1
     finally:
         if not keep:

@@ -37,8 +37,15 @@ class CycleResult:
 
 
 class AccountReconciler:
-    def __init__(self, provider: Provider, kube: Kube, emit: EventSink, account: str = "",
-                 policies: Policies | None = None, metric_calls_per_cycle: int = 1000) -> None:  # fmt: skip
+    def __init__(
+        self,
+        provider: Provider,
+        kube: Kube,
+        emit: EventSink,
+        account: str = "",
+        policies: Policies | None = None,
+        metric_calls_per_cycle: int = 1000,
+    ) -> None:
         self.provider = provider
         self.account = account
         self.assessor = IdleAssessor(provider, policies, metric_calls_per_cycle) if policies is not None else None
@@ -57,8 +64,11 @@ class AccountReconciler:
         self._count_phases(observed)
         if self.assessor is not None:
             self.assessor.begin_cycle(sum(1 for i in observed.values() if i.phase == "Running"))
-        passes = [self.notebooks.reconcile(item, observed.get(item.instance_id or ""), now)
-                  for item in tracked if item.instance_id]  # fmt: skip
+        passes = [
+            self.notebooks.reconcile(item, observed.get(item.instance_id or ""), now)
+            for item in tracked
+            if item.instance_id
+        ]
         result.writes = sum(1 for done in await asyncio.gather(*passes) if done.written)
         self.notebooks.prune({item.uid for item in tracked})
         if self.assessor is not None:
@@ -66,9 +76,13 @@ class AccountReconciler:
         if result.writes:
             logger.info(
                 "%s: listed %d instances in %.2fs; %d of %d NotebookInstances updated in %.2fs",
-                self.provider.name, result.listed, listed - started, result.writes, result.tracked,
+                self.provider.name,
+                result.listed,
+                listed - started,
+                result.writes,
+                result.tracked,
                 time.monotonic() - listed,
-            )  # fmt: skip
+            )
         return result
 
     def _count_phases(self, observed: dict[str, CloudInstance]) -> None:

@@ -161,8 +161,12 @@ def build_parser() -> argparse.ArgumentParser:
         "[/ALIBABA_CLOUD_SECURITY_TOKEN] or HUAWEICLOUD_SDK_AK/HUAWEICLOUD_SDK_SK[/HUAWEICLOUD_SDK_PROJECT_ID].",
     )
     cloud_sub = cloud.add_subparsers(dest="cloud_command", required=True)
-    for verb, text in (("list", "list every instance"), ("get", "show one instance"),
-                       ("start", "start an instance"), ("stop", "stop an instance")):  # fmt: skip
+    for verb, text in (
+        ("list", "list every instance"),
+        ("get", "show one instance"),
+        ("start", "start an instance"),
+        ("stop", "stop an instance"),
+    ):
         verb_parser = cloud_sub.add_parser(verb, help=text)
         _account_flags(verb_parser)
         verb_parser.add_argument("--output", "-o", choices=["table", "json", "yaml"], default="table")

@@ -57,8 +57,13 @@ class ActionExecutor:
         # Recorded before the call: after a crash the next pass sees it and does not repeat it (decide's
         # PENDING_GRACE). Conditional on the version seen: a second replica acting on an older view loses here.
         try:
-            await self.kube.patch_status(KIND, notebook.namespace, notebook.name, {"lastAction": pending},
-                                         resource_version=notebook.resource_version or None)  # fmt: skip
+            await self.kube.patch_status(
+                KIND,
+                notebook.namespace,
+                notebook.name,
+                {"lastAction": pending},
+                resource_version=notebook.resource_version or None,
+            )
         except StaleObject as e:
             logger.info("%s of %s/%s not sent: %s", order.kind, notebook.namespace, notebook.name, e)
             return Outcome(claimed=False)
@@ -81,8 +86,14 @@ class ActionExecutor:
         if outcome.instance_id:
             outcome.patch["instanceId"] = outcome.instance_id
         self.emit(notebook.ref, "Normal", order.success_event, order.reason)
-        logger.info("%s %s/%s (%s): %s", order.kind, notebook.namespace, notebook.name,
-                    outcome.instance_id or (observed.id if observed else "-"), order.reason)  # fmt: skip
+        logger.info(
+            "%s %s/%s (%s): %s",
+            order.kind,
+            notebook.namespace,
+            notebook.name,
+            outcome.instance_id or (observed.id if observed else "-"),
+            order.reason,
+        )
         return outcome
 
     async def _call(self, notebook: Notebook, order: Order, observed: CloudInstance | None) -> str | None:
@@ -100,16 +111,22 @@ class ActionExecutor:
             await self.provider.update_instance(observed.id, changes)
         return None
 
-    def _failed(self, notebook: Notebook, order: Order, pending: dict[str, Any], error: ProviderError,
-                outcome: Outcome) -> Outcome:  # fmt: skip
+    def _failed(
+        self, notebook: Notebook, order: Order, pending: dict[str, Any], error: ProviderError, outcome: Outcome
+    ) -> Outcome:
         metrics.ACTIONS.labels(order.kind, "failed").inc()
         if not isinstance(error, Conflict):  # the cloud is busy with it: retried shortly, not news
             named = isinstance(error, (PermissionDenied, InstanceTypeNotOffered))
             reason = error.reason if named else f"{order.kind.capitalize()}Failed"
             self.emit(notebook.ref, "Warning", reason, str(error))
         outcome.error = error
-        outcome.patch["lastAction"] = {**pending, "state": "Failed", "message": str(error)[:1024],
-                                       "requestId": error.request_id, "finishedAt": rfc3339(utcnow())}  # fmt: skip
+        outcome.patch["lastAction"] = {
+            **pending,
+            "state": "Failed",
+            "message": str(error)[:1024],
+            "requestId": error.request_id,
+            "finishedAt": rfc3339(utcnow()),
+        }
         return outcome
 
 

@@ -57,8 +57,9 @@ class IdleAssessor:
         if len(self._sampled) > 2 * running + 100:  # forget instances gone from the account
             self._sampled.clear()
 
-    async def assess(self, notebook: Notebook, status: Mapping[str, Any], instance: CloudInstance,
-                     now: datetime) -> Assessment | None:  # fmt: skip
+    async def assess(
+        self, notebook: Notebook, status: Mapping[str, Any], instance: CloudInstance, now: datetime
+    ) -> Assessment | None:
         """None when nothing about idleness applies to this notebook or changed. `status` is the notebook's
         status as this pass has it so far."""
         namespace = notebook.namespace
@@ -73,8 +74,9 @@ class IdleAssessor:
             return Assessment(at_rest(idle) or None)
         idle = close_savings(idle, instance)
         result = Assessment(None)
-        plan = native_plan(chosen, self.provider.native, instance.is_gpu, instance.started_at,
-                           now, instance.shutdown_at)  # fmt: skip
+        plan = native_plan(
+            chosen, self.provider.native, instance.is_gpu, instance.started_at, now, instance.shutdown_at
+        )
         idle = await self._sync_native(plan, idle, instance, result)
         idle["enforcement"] = plan.enforcement if chosen else None
         operator_policies = list(plan.operator_policies)
@@ -123,8 +125,9 @@ class IdleAssessor:
         self.refused.clear()
         return sample
 
-    async def _sync_native(self, plan: NativePlan, idle: dict[str, Any], instance: CloudInstance,
-                           result: Assessment) -> dict[str, Any]:  # fmt: skip
+    async def _sync_native(
+        self, plan: NativePlan, idle: dict[str, Any], instance: CloudInstance, result: Assessment
+    ) -> dict[str, Any]:
         """Make the cloud's culler and timer say what the Native policies say; restore them when changed
         out of band; remove only what the operator itself put there."""
         try:
@@ -142,8 +145,9 @@ class IdleAssessor:
                 current = instance.shutdown_at
                 if current is None or abs(current - plan.shutdown_at) > TIMER_TOLERANCE:
                     await self.provider.put_shutdown_timer(instance.id, plan.shutdown_at)
-                    result.events.append(("Normal", "NativeTimerSet",
-                                          f"cloud shutdown timer set for {rfc3339(plan.shutdown_at)}"))  # fmt: skip
+                    result.events.append(
+                        ("Normal", "NativeTimerSet", f"cloud shutdown timer set for {rfc3339(plan.shutdown_at)}")
+                    )
                 idle["nativeShutdownAt"] = rfc3339(plan.shutdown_at)
             elif owned_due is not None:
                 if instance.shutdown_at is not None:

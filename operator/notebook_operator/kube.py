@@ -13,8 +13,11 @@ from kubernetes_asyncio.client.exceptions import ApiException
 
 from notebook_operator.api.meta import GROUP, VERSION
 
-PLURALS = {"NotebookInstance": "notebookinstances", "ProviderConfig": "providerconfigs",
-           "IdleCullerPolicy": "idlecullerpolicies"}  # fmt: skip
+PLURALS = {
+    "NotebookInstance": "notebookinstances",
+    "ProviderConfig": "providerconfigs",
+    "IdleCullerPolicy": "idlecullerpolicies",
+}
 
 
 PEERING_GROUP = "kopf.dev"

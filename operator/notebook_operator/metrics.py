@@ -14,24 +14,30 @@ API_CALLS = Counter(
     "notebook_operator_cloud_api_calls_total", "Cloud API calls by outcome", ["provider", "operation", "outcome"]
 )
 API_LATENCY = Histogram(
-    "notebook_operator_cloud_api_seconds", "Cloud API call latency", ["provider", "operation"],
+    "notebook_operator_cloud_api_seconds",
+    "Cloud API call latency",
+    ["provider", "operation"],
     buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
-)  # fmt: skip
+)
 POLL_SECONDS = Histogram("notebook_operator_poll_seconds", "Duration of one poll cycle", ["provider"])
 STATUS_WRITES = Counter("notebook_operator_status_writes_total", "Status patches sent by the poller", ["provider"])
 
-CULLS = Counter("notebook_operator_culls_total", "Idle culling decisions by policy and result",
-                ["namespace", "policy", "result"])  # fmt: skip
-IDLE_INSTANCES = Gauge("notebook_operator_idle_instances", "Running instances idle under a policy",
-                       ["namespace", "policy"])  # fmt: skip
-HOURS_SAVED = Gauge("notebook_operator_hours_saved", "Estimated instance-hours saved by a policy's stops",
-                    ["namespace", "policy"])  # fmt: skip
+CULLS = Counter(
+    "notebook_operator_culls_total", "Idle culling decisions by policy and result", ["namespace", "policy", "result"]
+)
+IDLE_INSTANCES = Gauge(
+    "notebook_operator_idle_instances", "Running instances idle under a policy", ["namespace", "policy"]
+)
+HOURS_SAVED = Gauge(
+    "notebook_operator_hours_saved", "Estimated instance-hours saved by a policy's stops", ["namespace", "policy"]
+)
 ACTIVE = Gauge(
     "notebook_operator_active",
     "1 on the replica that acts, 0 on a standby (kopf peering: one active replica per peering object)",
 )
-UTILIZATION_SAMPLES = Counter("notebook_operator_utilization_samples_total", "Utilization fetches by result",
-                              ["provider", "result"])  # fmt: skip
+UTILIZATION_SAMPLES = Counter(
+    "notebook_operator_utilization_samples_total", "Utilization fetches by result", ["provider", "result"]
+)
 
 
 def observe_api_call(provider: str, operation: str, outcome: str, seconds: float) -> None:

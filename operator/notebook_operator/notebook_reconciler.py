@@ -63,8 +63,9 @@ class NotebookReconciler:
             return await self.provider.find_by_client_token(notebook.uid, notebook.spec.template.name)
         return None
 
-    async def reconcile(self, notebook: Notebook, observed: CloudInstance | None, now: datetime,
-                        spec_pass: bool = False) -> PassResult:  # fmt: skip
+    async def reconcile(
+        self, notebook: Notebook, observed: CloudInstance | None, now: datetime, spec_pass: bool = False
+    ) -> PassResult:
         status = self._view(notebook)
         result = PassResult()
         patch: dict[str, Any] = {}
@@ -86,9 +87,16 @@ class NotebookReconciler:
         error = outcome.error if outcome else None
         if isinstance(error, InstanceTypeNotOffered):
             # Stalled until the spec changes (the retry costs no cloud call: the catalogue is cached).
-            patch["conditions"] = kstatus(status.get("conditions"), ready=False, reconciling=False, stalled=True,
-                                          reason=error.reason, message=str(error), now=now,
-                                          generation=notebook.generation)  # fmt: skip
+            patch["conditions"] = kstatus(
+                status.get("conditions"),
+                ready=False,
+                reconciling=False,
+                stalled=True,
+                reason=error.reason,
+                message=str(error),
+                now=now,
+                generation=notebook.generation,
+            )
         if observed is None and "phase" in patch and notebook.instance_id:
             self.emit(notebook.ref, "Warning", "InstanceNotFound", f"cloud instance {notebook.instance_id} disappeared")
         if spec_pass:
@@ -105,8 +113,9 @@ class NotebookReconciler:
             return {**notebook.status, **unseen[1]}
         return dict(notebook.status)
 
-    async def _observe_after(self, notebook: Notebook, outcome: Outcome,
-                             before: CloudInstance | None) -> CloudInstance | None:  # fmt: skip
+    async def _observe_after(
+        self, notebook: Notebook, outcome: Outcome, before: CloudInstance | None
+    ) -> CloudInstance | None:
         """A spec pass looks again after acting, so its status shows the new state at once."""
         try:
             return await self.observe(notebook, outcome.instance_id or (before.id if before else None))
@@ -114,16 +123,23 @@ class NotebookReconciler:
             logger.info("%s/%s: could not look again after acting: %s", notebook.namespace, notebook.name, e)
             return before
 
-    def _mirrored(self, notebook: Notebook, status: dict[str, Any], observed: CloudInstance | None, now: datetime,
-                  spec_pass: bool) -> dict[str, Any]:  # fmt: skip
+    def _mirrored(
+        self, notebook: Notebook, status: dict[str, Any], observed: CloudInstance | None, now: datetime, spec_pass: bool
+    ) -> dict[str, Any]:
         mirrored = mirror(notebook.spec, status, observed, notebook.generation, now)
         if notebook.managed and not spec_pass:
             # A spec pass owns observedGeneration of managed objects: it says their spec was acted on.
             mirrored.pop("observedGeneration", None)
         return mirrored
 
-    def _spec_pass_verdict(self, notebook: Notebook, status: dict[str, Any], observed: CloudInstance | None,
-                           requeue_after: float | None, result: PassResult) -> None:  # fmt: skip
+    def _spec_pass_verdict(
+        self,
+        notebook: Notebook,
+        status: dict[str, Any],
+        observed: CloudInstance | None,
+        requeue_after: float | None,
+        result: PassResult,
+    ) -> None:
         """When a spec pass looks again: after a failed call (sooner when the cloud is only busy), or while the
         cloud is still moving towards the spec (like ACK's requeue while a notebook is stopping)."""
         if result.error is not None:
@@ -140,8 +156,9 @@ class NotebookReconciler:
                 result.retry_after = after.requeue_after or WAIT_S
                 result.retry_reason = f"{after.kind}: {after.reason}"
 
-    async def _assess_idleness(self, notebook: Notebook, status: dict[str, Any], observed: CloudInstance,
-                               now: datetime) -> dict[str, Any]:  # fmt: skip
+    async def _assess_idleness(
+        self, notebook: Notebook, status: dict[str, Any], observed: CloudInstance, now: datetime
+    ) -> dict[str, Any]:
         assert self.assessor is not None
         found = await self.assessor.assess(notebook, status, observed, now)
         if found is None:

@@ -114,8 +114,13 @@ class Role:
             if self.setup.name is None:
                 logger.info("no peering: this replica is %s", new.why)
             else:
-                logger.info("peering %s: this replica (%s, priority %d) is now %s", self.setup.name,
-                            self.setup.identity, self.setup.priority, new.why)  # fmt: skip
+                logger.info(
+                    "peering %s: this replica (%s, priority %d) is now %s",
+                    self.setup.name,
+                    self.setup.identity,
+                    self.setup.priority,
+                    new.why,
+                )
 
     async def _watch(self, kube: Kube) -> None:
         assert self.setup.name is not None
@@ -132,8 +137,9 @@ class Role:
                 await asyncio.sleep(RECHECK_S)
                 continue
             else:
-                new = combined([verdict(item.get("status"), self.setup.identity, self.setup.priority, now)
-                                for item in items])  # fmt: skip
+                new = combined(
+                    [verdict(item.get("status"), self.setup.identity, self.setup.priority, now) for item in items]
+                )
             self._set(new)
             # One list per namespace each time: spread them out when there are many (at most one lifetime).
             wait = min(RECHECK_S * max(1, len(self.setup.namespaces)), float(max(self.setup.lifetime, RECHECK_S)))

@@ -86,8 +86,9 @@ class Notebooks:
         return list(self.by_account.get((namespace, name), {}).values())
 
     def in_namespace(self, namespace: str) -> list[Notebook]:
-        return [item for (ns, _), items in list(self.by_account.items()) if ns == namespace
-                for item in list(items.values())]  # fmt: skip
+        return [
+            item for (ns, _), items in list(self.by_account.items()) if ns == namespace for item in list(items.values())
+        ]
 
 
 @dataclass

@@ -101,13 +101,13 @@ def run(options: RunOptions) -> int:
     settings.peering.lifetime = setup.lifetime
     if setup.name is not None:
         settings.peering.name = setup.name
-    logger.info(
-        "starting notebook-operator: %s, %s",
-        "all namespaces" if clusterwide else "namespaces " + ",".join(options.namespaces),
-        "standalone" if setup.name is None else
-        f"peering {setup.name} ({'required' if setup.mandatory else 'if its CRDs exist'}, identity {setup.identity}, "
-        f"priority {setup.priority}, lifetime {setup.lifetime}s)",
-    )  # fmt: skip
+    where = "all namespaces" if clusterwide else "namespaces " + ",".join(options.namespaces)
+    peering = "standalone"
+    if setup.name is not None:
+        required = "required" if setup.mandatory else "if its CRDs exist"
+        peering = f"peering {setup.name} ({required}, identity {setup.identity}, priority {setup.priority}, "
+        peering += f"lifetime {setup.lifetime}s)"
+    logger.info("starting notebook-operator: %s, %s", where, peering)
     # kopf installs SIGINT/SIGTERM handlers itself and returns once every task has stopped.
     kopf.run(
         settings=settings,

@@ -36,8 +36,9 @@ class Sim:
             or request.match_info.get("id")
             or request.match_info.get("instance_id")
         )
-        self.journal.append({"route": route, "instance": instance, "status": status, "outcome": outcome,
-                             "at": self.clock.now()})  # fmt: skip
+        self.journal.append(
+            {"route": route, "instance": instance, "status": status, "outcome": outcome, "at": self.clock.now()}
+        )
 
 
 SIM: web.AppKey[Sim] = web.AppKey("sim", Sim)

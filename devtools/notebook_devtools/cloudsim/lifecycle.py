@@ -171,8 +171,9 @@ class Lifecycle:
         return None
 
 
-def idle_since(instance: SimInstance, cpu_threshold: Any, gpu_threshold: Any, now: float,
-               at_most: bool = False) -> float | None:  # fmt: skip
+def idle_since(
+    instance: SimInstance, cpu_threshold: Any, gpu_threshold: Any, now: float, at_most: bool = False
+) -> float | None:
     """Since when every given threshold has held without a break (None: busy now). Idle is below the
     threshold (PAI-DSW's culler), or at most it with `at_most` (ModelArts' IDLE lease)."""
 

@@ -17,14 +17,32 @@ from notebook_devtools.cloudsim.store import SimInstance
 # (2 GiB per vCPU), GPU ecs.gn6i (T4), ecs.gn7i (A10), ecs.gn6v (V100). Shapes follow Alibaba's instance type
 # names; Price (per hour, pay-as-you-go) and Currency are illustrative figures for the emulator, not a price list.
 def _cpu(family: str, size: str, cpus: int, per_cpu_gib: float, price: float) -> dict[str, Any]:
-    return {"InstanceType": f"ecs.{family}.{size}", "AcceleratorType": "CPU", "CPU": cpus,
-            "Memory": cpus * per_cpu_gib, "GPU": 0, "GPUType": "", "Price": price, "Currency": "CNY"}  # fmt: skip
+    return {
+        "InstanceType": f"ecs.{family}.{size}",
+        "AcceleratorType": "CPU",
+        "CPU": cpus,
+        "Memory": cpus * per_cpu_gib,
+        "GPU": 0,
+        "GPUType": "",
+        "Price": price,
+        "Currency": "CNY",
+    }
 
 
-def _gpu(name: str, cpus: int, memory: float, gpus: int, gpu_type: str, gpu_memory: float,
-         price: float) -> dict[str, Any]:  # fmt: skip
-    return {"InstanceType": f"ecs.{name}", "AcceleratorType": "GPU", "CPU": cpus, "Memory": memory, "GPU": gpus,
-            "GPUType": gpu_type, "GPUMemorySize": gpu_memory, "Price": price, "Currency": "CNY"}  # fmt: skip
+def _gpu(
+    name: str, cpus: int, memory: float, gpus: int, gpu_type: str, gpu_memory: float, price: float
+) -> dict[str, Any]:
+    return {
+        "InstanceType": f"ecs.{name}",
+        "AcceleratorType": "GPU",
+        "CPU": cpus,
+        "Memory": memory,
+        "GPU": gpus,
+        "GPUType": gpu_type,
+        "GPUMemorySize": gpu_memory,
+        "Price": price,
+        "Currency": "CNY",
+    }
 
 
 ECS_SPECS: list[dict[str, Any]] = [

@@ -30,8 +30,9 @@ EVALUATION_TIME_REFRESH = timedelta(minutes=5)  # lastEvaluationTime alone is no
 
 
 @kopf.on.event(*RESOURCE)
-async def track_policy(event: kopf.RawEvent, namespace: str | None, name: str, spec: kopf.Spec, memo: object,
-                       **_: Any) -> None:  # fmt: skip
+async def track_policy(
+    event: kopf.RawEvent, namespace: str | None, name: str, spec: kopf.Spec, memo: object, **_: Any
+) -> None:
     assert namespace is not None
     policies = operator_state(memo).policies
     if event.get("type") == "DELETED":
@@ -68,8 +69,9 @@ def _describe(policy: Policy) -> str:
 
 
 @kopf.timer(*RESOURCE, interval=STATUS_INTERVAL_S, initial_delay=2)
-async def policy_status(namespace: str | None, name: str, meta: kopf.Meta, status: kopf.Status, spec: kopf.Spec,
-                        memo: object, **_: Any) -> None:  # fmt: skip
+async def policy_status(
+    namespace: str | None, name: str, meta: kopf.Meta, status: kopf.Status, spec: kopf.Spec, memo: object, **_: Any
+) -> None:
     """Counts, hours saved and conditions; written only when they change."""
     assert namespace is not None
     state = operator_state(memo)
@@ -89,13 +91,21 @@ async def policy_status(namespace: str | None, name: str, meta: kopf.Meta, statu
     stale = since is None or since >= EVALUATION_TIME_REFRESH.total_seconds()
     if evaluated is not None and (update or stale):
         update["lastEvaluationTime"] = rfc3339(evaluated)
-    message = (f"{summary['matched']} matched, {summary['running']} running, {summary['idle']} idle, "
-               f"{summary['stopped']} stopped by this policy" + (" (dry run)" if policy.dry_run else ""))  # fmt: skip
+    message = (
+        f"{summary['matched']} matched, {summary['running']} running, {summary['idle']} idle, "
+        f"{summary['stopped']} stopped by this policy" + (" (dry run)" if policy.dry_run else "")
+    )
     ready = evaluated is not None or summary["matched"] == 0
-    conditions = kstatus(current.get("conditions"), ready=ready, reconciling=not ready, stalled=False,
-                         reason="Evaluated" if evaluated else ("NoMatches" if ready else "Waiting"),
-                         message=message if ready else "waiting for the first poll cycle of the matched instances",
-                         now=now, generation=meta.get("generation"))  # fmt: skip
+    conditions = kstatus(
+        current.get("conditions"),
+        ready=ready,
+        reconciling=not ready,
+        stalled=False,
+        reason="Evaluated" if evaluated else ("NoMatches" if ready else "Waiting"),
+        message=message if ready else "waiting for the first poll cycle of the matched instances",
+        now=now,
+        generation=meta.get("generation"),
+    )
     if not same_conditions(current.get("conditions"), conditions):
         update["conditions"] = conditions
     if update or current.get("observedGeneration") != meta.get("generation"):

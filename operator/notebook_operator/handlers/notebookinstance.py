@@ -28,8 +28,9 @@ def _emit(obj: dict[str, Any], type_: str, reason: str, message: str) -> None:
     kopf.event(cast(kopf.Body, obj), type=type_, reason=reason, message=message[:1024])
 
 
-def _notebook(namespace: str | None, name: str, uid: str, meta: kopf.Meta, spec: kopf.Spec,
-              status: kopf.Status) -> Notebook:  # fmt: skip
+def _notebook(
+    namespace: str | None, name: str, uid: str, meta: kopf.Meta, spec: kopf.Spec, status: kopf.Status
+) -> Notebook:
     assert namespace is not None  # NotebookInstance is namespaced
     try:
         return Notebook.from_object(namespace, name, uid, meta, spec, status)
@@ -38,8 +39,17 @@ def _notebook(namespace: str | None, name: str, uid: str, meta: kopf.Meta, spec:
 
 
 @kopf.on.event(*RESOURCE)
-async def track_notebook(event: kopf.RawEvent, namespace: str | None, name: str, uid: str, spec: kopf.Spec,
-                         status: kopf.Status, meta: kopf.Meta, memo: object, **_: Any) -> None:  # fmt: skip
+async def track_notebook(
+    event: kopf.RawEvent,
+    namespace: str | None,
+    name: str,
+    uid: str,
+    spec: kopf.Spec,
+    status: kopf.Status,
+    meta: kopf.Meta,
+    memo: object,
+    **_: Any,
+) -> None:
     """Keep the registry each poll pass joins the cloud listing with."""
     state = operator_state(memo)
     if event.get("type") == "DELETED":
@@ -75,8 +85,16 @@ def _reconciler(state: OperatorState, notebook: Notebook) -> NotebookReconciler:
 @kopf.on.resume(*RESOURCE, when=needs_spec_pass)
 @kopf.on.create(*RESOURCE, when=needs_spec_pass)
 @kopf.on.update(*RESOURCE, field="spec", when=needs_spec_pass)
-async def reconcile_notebook(namespace: str | None, name: str, uid: str, spec: kopf.Spec, status: kopf.Status,
-                             meta: kopf.Meta, memo: object, **_: Any) -> None:  # fmt: skip
+async def reconcile_notebook(
+    namespace: str | None,
+    name: str,
+    uid: str,
+    spec: kopf.Spec,
+    status: kopf.Status,
+    meta: kopf.Meta,
+    memo: object,
+    **_: Any,
+) -> None:
     notebook = _notebook(namespace, name, uid, meta, spec, status)
     logger.info("NotebookInstance %s/%s seen (generation %s)", namespace, name, notebook.generation)
     reconciler = _reconciler(operator_state(memo), notebook)
@@ -98,8 +116,16 @@ def deletes_in_cloud(spec: kopf.Spec, **_: Any) -> bool:
 
 
 @kopf.on.delete(*RESOURCE, when=deletes_in_cloud)
-async def delete_notebook(namespace: str | None, name: str, uid: str, spec: kopf.Spec, status: kopf.Status,
-                          meta: kopf.Meta, memo: object, **_: Any) -> None:  # fmt: skip
+async def delete_notebook(
+    namespace: str | None,
+    name: str,
+    uid: str,
+    spec: kopf.Spec,
+    status: kopf.Status,
+    meta: kopf.Meta,
+    memo: object,
+    **_: Any,
+) -> None:
     notebook = _notebook(namespace, name, uid, meta, spec, status)
     try:
         gone = await _reconciler(operator_state(memo), notebook).finalize(notebook)

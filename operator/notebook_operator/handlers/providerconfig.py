@@ -31,8 +31,9 @@ def _emit(obj: dict[str, Any], type_: str, reason: str, message: str) -> None:
     kopf.event(cast(kopf.Body, obj), type=type_, reason=reason, message=message[:1024])
 
 
-async def _settle(registry: Notebooks, namespace: str, kube: Kube, stopped: kopf.DaemonStopped, quiet: float = 0.5,
-                  cap: float = 60.0) -> None:  # fmt: skip
+async def _settle(
+    registry: Notebooks, namespace: str, kube: Kube, stopped: kopf.DaemonStopped, quiet: float = 0.5, cap: float = 60.0
+) -> None:
     """At startup, let kopf's initial listing fill the registry before the first cycle: until it holds as
     many NotebookInstances of the namespace as the API server counts and has been quiet for `quiet` s (at
     most `cap` s). At 20,000 objects kopf's listing takes seconds before its first event, and a cycle
@@ -66,8 +67,11 @@ async def poll_account(
     operator = operator_state(memo)
     kube = operator.kube
     state = operator.accounts.get(namespace, name)
-    ref = {"apiVersion": f"{GROUP}/{VERSION}", "kind": "ProviderConfig",
-           "metadata": {"namespace": namespace, "name": name, "uid": uid}}  # fmt: skip
+    ref = {
+        "apiVersion": f"{GROUP}/{VERSION}",
+        "kind": "ProviderConfig",
+        "metadata": {"namespace": namespace, "name": name, "uid": uid},
+    }
     current: dict[str, Any] = dict(status)
     poller: AccountReconciler | None = None
     errors: dict[str, int] = dict(current.get("apiErrorCounts") or {})
@@ -127,8 +131,16 @@ async def poll_account(
         state.ready, state.reason, state.message = ready, reason, message
         # A Ready account's counts change every cycle: only refusals are worth a condition write.
         shown = message if not ready else refusals
-        conditions = kstatus(current.get("conditions"), ready=ready, reconciling=not ready and not stalled,
-                             stalled=stalled, reason=reason, message=shown, now=now, generation=generation)  # fmt: skip
+        conditions = kstatus(
+            current.get("conditions"),
+            ready=ready,
+            reconciling=not ready and not stalled,
+            stalled=stalled,
+            reason=reason,
+            message=shown,
+            now=now,
+            generation=generation,
+        )
         if not same_conditions(current.get("conditions"), conditions):
             update["conditions"] = conditions
         update = {k: v for k, v in update.items() if current.get(k) != v}

@@ -58,9 +58,12 @@ async def login(**kwargs: Any) -> kopf.AiohttpSession | None:
         headers=info.as_http_headers(),
     )
     return kopf.AiohttpSession(
-        server=info.server, default_namespace=info.default_namespace, expiration=info.expiration,
-        priority=info.priority, aiohttp_session=session,
-    )  # fmt: skip
+        server=info.server,
+        default_namespace=info.default_namespace,
+        expiration=info.expiration,
+        priority=info.priority,
+        aiohttp_session=session,
+    )
 
 
 @kopf.on.probe(id="uptime")

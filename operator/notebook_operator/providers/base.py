@@ -43,7 +43,7 @@ class Provider(Protocol):
     async def aclose(self) -> None: ...
 
 
-class Unsupporting:
+class UnsupportedByDefault:
     """Mixin: every optional operation raises Unsupported; providers override what their cloud has."""
 
     name: str

@@ -6,16 +6,42 @@ from notebook_operator.providers.errors import InvalidRequest
 
 MODELARTS_REGIONS = frozenset(
     {
-        "cn-north-1", "cn-north-2", "cn-north-4", "cn-north-9", "cn-north-11", "cn-north-12", "cn-south-1",
-        "cn-east-3", "cn-east-4", "cn-southwest-2", "cn-southwest-3", "ap-southeast-1", "ap-southeast-2",
-        "ap-southeast-3", "ap-southeast-4", "af-south-1", "af-north-1", "la-south-2", "la-north-2",
-        "sa-brazil-1", "tr-west-1", "me-east-1",
+        "cn-north-1",
+        "cn-north-2",
+        "cn-north-4",
+        "cn-north-9",
+        "cn-north-11",
+        "cn-north-12",
+        "cn-south-1",
+        "cn-east-3",
+        "cn-east-4",
+        "cn-southwest-2",
+        "cn-southwest-3",
+        "ap-southeast-1",
+        "ap-southeast-2",
+        "ap-southeast-3",
+        "ap-southeast-4",
+        "af-south-1",
+        "af-north-1",
+        "la-south-2",
+        "la-north-2",
+        "sa-brazil-1",
+        "tr-west-1",
+        "me-east-1",
     }
-)  # fmt: skip
+)
 ROMA_REGIONS = frozenset(
-    {"cn-north-1", "cn-north-4", "cn-east-2", "cn-east-3", "cn-south-1", "ap-southeast-1", "ap-southeast-3",
-     "ru-northwest-2"}
-)  # fmt: skip
+    {
+        "cn-north-1",
+        "cn-north-4",
+        "cn-east-2",
+        "cn-east-3",
+        "cn-south-1",
+        "ap-southeast-1",
+        "ap-southeast-3",
+        "ru-northwest-2",
+    }
+)
 
 
 def pai_dsw(region: str, vpc: bool = False) -> str:

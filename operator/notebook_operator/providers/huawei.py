@@ -24,8 +24,12 @@ CONFLICT_CODES = frozenset({"ModelArts.0105", "ModelArts.6404"})
 
 def _error_fields(body: dict[str, Any]) -> tuple[str, str]:
     """The keys huaweicloudsdkcore tries, in its order, plus DevEnviron's error_message."""
-    for code_key, msg_key in (("error_code", "error_msg"), ("error_code", "error_message"),
-                              ("errorCode", "errorMsg"), ("code", "message")):  # fmt: skip
+    for code_key, msg_key in (
+        ("error_code", "error_msg"),
+        ("error_code", "error_message"),
+        ("errorCode", "errorMsg"),
+        ("code", "message"),
+    ):
         if code_key in body:
             return str(body[code_key]), str(body.get(msg_key, ""))
     return "", ""

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
-from notebook_operator.providers.base import Unsupporting
+from notebook_operator.providers.base import UnsupportedByDefault
 from notebook_operator.providers.errors import NotFound
 from notebook_operator.providers.http import CloudHTTP
 from notebook_operator.providers.types import CloudInstance, ListFilter
@@ -39,7 +39,7 @@ async def get_by_listing(listing: AsyncIterator[CloudInstance], instance_id: str
     raise NotFound(f"instance {instance_id} not found", provider=provider, operation="get_instance")
 
 
-class OffsetListedProvider(Unsupporting):
+class OffsetListedProvider(UnsupportedByDefault):
     """A provider whose API lists by offset and has no single-instance GET (DevEnviron, ROMA Connect)."""
 
     http: CloudHTTP

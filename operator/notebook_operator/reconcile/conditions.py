@@ -30,8 +30,13 @@ def set_condition(
             if generation is not None:
                 condition["observedGeneration"] = generation
             return result
-    entry: Condition = {"type": type_, "status": value, "reason": reason, "message": message,
-                        "lastTransitionTime": rfc3339(now)}  # fmt: skip
+    entry: Condition = {
+        "type": type_,
+        "status": value,
+        "reason": reason,
+        "message": message,
+        "lastTransitionTime": rfc3339(now),
+    }
     if generation is not None:
         entry["observedGeneration"] = generation
     result.append(entry)
@@ -51,10 +56,18 @@ def kstatus(
 ) -> list[Condition]:
     """Ready plus the two abnormal-true conditions kstatus reads (Reconciling, Stalled)."""
     out = set_condition(conditions, "Ready", ready, reason, message, now, generation)
-    out = set_condition(out, "Reconciling", reconciling, reason if reconciling else "Idle",
-                        message if reconciling else "", now, generation)  # fmt: skip
-    return set_condition(out, "Stalled", stalled, reason if stalled else "Healthy", message if stalled else "",
-                         now, generation)  # fmt: skip
+    out = set_condition(
+        out,
+        "Reconciling",
+        reconciling,
+        reason if reconciling else "Idle",
+        message if reconciling else "",
+        now,
+        generation,
+    )
+    return set_condition(
+        out, "Stalled", stalled, reason if stalled else "Healthy", message if stalled else "", now, generation
+    )
 
 
 def same_conditions(old: list[Condition] | None, new: list[Condition] | None) -> bool:

@@ -156,8 +156,14 @@ def at_rest(idle: Mapping[str, Any]) -> dict[str, Any]:
 
 def culled(idle: Mapping[str, Any], stop: Stop, now: datetime) -> dict[str, Any]:
     """status.idle after the stop succeeded: the open cull the hours saved are counted from."""
-    return _clean({**at_rest(idle), "culledBy": stop.policy, "culledAt": rfc3339(now),
-                   "wouldStopAt": rfc3339(stop.would_stop_at) if stop.would_stop_at else None})  # fmt: skip
+    return _clean(
+        {
+            **at_rest(idle),
+            "culledBy": stop.policy,
+            "culledAt": rfc3339(now),
+            "wouldStopAt": rfc3339(stop.would_stop_at) if stop.would_stop_at else None,
+        }
+    )
 
 
 def close_savings(idle: Mapping[str, Any], observed: CloudInstance) -> dict[str, Any]:

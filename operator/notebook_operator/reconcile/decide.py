@@ -47,8 +47,13 @@ def template_drift(spec: NotebookInstanceSpec, observed: CloudInstance) -> dict[
     return drift
 
 
-def decide(spec: NotebookInstanceSpec, status: Mapping[str, Any], observed: CloudInstance | None,
-           generation: int | None, now: datetime | None = None) -> Action:  # fmt: skip
+def decide(
+    spec: NotebookInstanceSpec,
+    status: Mapping[str, Any],
+    observed: CloudInstance | None,
+    generation: int | None,
+    now: datetime | None = None,
+) -> Action:
     action = _decide(spec, status, observed, generation)
     if now is not None and action.kind in CALLS:
         last = status.get("lastAction") or {}
@@ -59,8 +64,9 @@ def decide(spec: NotebookInstanceSpec, status: Mapping[str, Any], observed: Clou
     return action
 
 
-def _decide(spec: NotebookInstanceSpec, status: Mapping[str, Any], observed: CloudInstance | None,
-            generation: int | None) -> Action:  # fmt: skip
+def _decide(
+    spec: NotebookInstanceSpec, status: Mapping[str, Any], observed: CloudInstance | None, generation: int | None
+) -> Action:
     manage = spec.management_policy == "Manage"
     if observed is None:
         if manage and spec.template is not None:
@@ -88,8 +94,9 @@ def _decide(spec: NotebookInstanceSpec, status: Mapping[str, Any], observed: Clo
     return Action("none", "in the desired state")
 
 
-def shutdown_due(spec: NotebookInstanceSpec, status: Mapping[str, Any], observed: CloudInstance | None,
-                 now: datetime) -> str | None:  # fmt: skip
+def shutdown_due(
+    spec: NotebookInstanceSpec, status: Mapping[str, Any], observed: CloudInstance | None, now: datetime
+) -> str | None:
     """The reason to stop a running instance now because a declared shutdown is due, else None.
 
     Observe instances are stopped too (DESIGN: stop enforcement is allowed on them); a stop for
@@ -119,8 +126,9 @@ def stop_in_hand(status: Mapping[str, Any], observed: CloudInstance, now: dateti
     return bool(last.get("state") == "Pending" and started is not None and now - started < PENDING_GRACE)
 
 
-def settled(spec: NotebookInstanceSpec, status: Mapping[str, Any], observed: CloudInstance | None,
-            generation: int | None) -> Action | None:  # fmt: skip
+def settled(
+    spec: NotebookInstanceSpec, status: Mapping[str, Any], observed: CloudInstance | None, generation: int | None
+) -> Action | None:
     """After a spec pass acted: None when the instance is where the spec wants it, else what is still to
     come (the spec handler looks again after its requeue_after, like ACK while the cloud is moving)."""
     if observed is None:

@@ -31,23 +31,38 @@ def desired_power(spec: NotebookInstanceSpec, status: Mapping[str, Any], generat
     return wanted
 
 
-def observed_fields(observed: CloudInstance, previous: Mapping[str, Any], shutdown: ShutdownSpec | None,
-                    now: datetime) -> dict[str, Any]:  # fmt: skip
+def observed_fields(
+    observed: CloudInstance, previous: Mapping[str, Any], shutdown: ShutdownSpec | None, now: datetime
+) -> dict[str, Any]:
     fields: dict[str, Any] = {
         "provider": observed.provider,
         "instanceId": observed.id,
         "phase": observed.phase,
         "cloudStatus": observed.cloud_status,
-        "urls": {k: v for k, v in {
-            "jupyterLab": observed.urls.jupyter_lab, "webIDE": observed.urls.web_ide,
-            "terminal": observed.urls.terminal, "instance": observed.urls.instance}.items() if v},
-        "resources": {k: v for k, v in {
-            "cpu": observed.resources.cpu, "memoryGiB": observed.resources.memory_gib,
-            "gpu": observed.resources.gpu, "gpuType": observed.resources.gpu_type}.items() if v is not None},
+        "urls": {
+            k: v
+            for k, v in {
+                "jupyterLab": observed.urls.jupyter_lab,
+                "webIDE": observed.urls.web_ide,
+                "terminal": observed.urls.terminal,
+                "instance": observed.urls.instance,
+            }.items()
+            if v
+        },
+        "resources": {
+            k: v
+            for k, v in {
+                "cpu": observed.resources.cpu,
+                "memoryGiB": observed.resources.memory_gib,
+                "gpu": observed.resources.gpu,
+                "gpuType": observed.resources.gpu_type,
+            }.items()
+            if v is not None
+        },
         "instanceType": observed.instance_type,
         "createdAt": rfc3339(observed.created_at) if observed.created_at else None,
         "startedAt": rfc3339(observed.started_at) if observed.started_at else None,
-    }  # fmt: skip
+    }
     # The running total grows every second; it is written when the run ends, not on every poll.
     if observed.phase == "Running" and previous.get("phase") == "Running":
         fields["accumulatedRunningSeconds"] = previous.get("accumulatedRunningSeconds")
@@ -68,8 +83,9 @@ class Verdict:
     message: str
 
 
-def verdict(spec: NotebookInstanceSpec, status: Mapping[str, Any], observed: CloudInstance | None,
-            generation: int | None) -> Verdict:  # fmt: skip
+def verdict(
+    spec: NotebookInstanceSpec, status: Mapping[str, Any], observed: CloudInstance | None, generation: int | None
+) -> Verdict:
     if observed is None:
         instance_id = status.get("instanceId") or spec.instance_id
         return Verdict(False, False, True, "InstanceNotFound", f"the cloud instance {instance_id} no longer exists")
@@ -88,8 +104,13 @@ def verdict(spec: NotebookInstanceSpec, status: Mapping[str, Any], observed: Clo
     return Verdict(True, False, False, phase, f"cloud status {observed.cloud_status}")
 
 
-def mirror(spec: NotebookInstanceSpec, status: Mapping[str, Any], observed: CloudInstance | None,
-           generation: int | None, now: datetime) -> dict[str, Any]:  # fmt: skip
+def mirror(
+    spec: NotebookInstanceSpec,
+    status: Mapping[str, Any],
+    observed: CloudInstance | None,
+    generation: int | None,
+    now: datetime,
+) -> dict[str, Any]:
     """The status patch that brings `status` in line with the cloud: {} when nothing changed."""
     patch: dict[str, Any] = {}
     if observed is not None:
@@ -100,8 +121,16 @@ def mirror(spec: NotebookInstanceSpec, status: Mapping[str, Any], observed: Clou
         patch["cloudStatus"] = None
     merged = {**status, **patch}
     v = verdict(spec, merged, observed, generation)
-    conditions = kstatus(status.get("conditions"), ready=v.ready, reconciling=v.reconciling, stalled=v.stalled,
-                         reason=v.reason, message=v.message, now=now, generation=generation)  # fmt: skip
+    conditions = kstatus(
+        status.get("conditions"),
+        ready=v.ready,
+        reconciling=v.reconciling,
+        stalled=v.stalled,
+        reason=v.reason,
+        message=v.message,
+        now=now,
+        generation=generation,
+    )
     if not same_conditions(status.get("conditions"), conditions):
         patch["conditions"] = conditions
     if patch and status.get("observedGeneration") != generation:

@@ -30,8 +30,15 @@ class Notebook:
     resource_version: str = ""  # the version this view is of: actions are claimed against it
 
     @classmethod
-    def from_object(cls, namespace: str, name: str, uid: str, meta: Mapping[str, Any], spec: Mapping[str, Any],
-                    status: Mapping[str, Any]) -> Notebook:  # fmt: skip
+    def from_object(
+        cls,
+        namespace: str,
+        name: str,
+        uid: str,
+        meta: Mapping[str, Any],
+        spec: Mapping[str, Any],
+        status: Mapping[str, Any],
+    ) -> Notebook:
         """Parse a NotebookInstance as the API server gave it; pydantic.ValidationError when the spec is not one.
         Only the annotation the culler reads is kept: kopf's own would copy the spec again."""
         annotations = meta.get("annotations") or {}
@@ -79,8 +86,15 @@ def deletion_policy(spec: NotebookInstanceSpec) -> str:
     return spec.deletion_policy or ("Delete" if spec.template is not None else "Orphan")
 
 
-def action_record(action: str, reason: str, state: str, now: datetime, generation: int | None,
-                  **extra: Any) -> dict[str, Any]:  # fmt: skip
+def action_record(
+    action: str, reason: str, state: str, now: datetime, generation: int | None, **extra: Any
+) -> dict[str, Any]:
     """status.lastAction."""
-    return {"action": action, "reason": reason[:1024], "state": state, "startedAt": rfc3339(now),
-            "generation": generation, **extra}  # fmt: skip
+    return {
+        "action": action,
+        "reason": reason[:1024],
+        "state": state,
+        "startedAt": rfc3339(now),
+        "generation": generation,
+        **extra,
+    }

@@ -81,8 +81,9 @@ def verdict(status: Mapping[str, Any] | None, identity: str, priority: int, now:
         leader = max(higher, key=lambda p: p.priority)
         return Verdict(False, f"standby: {leader.identity} has a higher priority", recheck)
     if same:
-        return Verdict(False, f"paused: {same[0].identity} has the same priority {priority} (kopf pauses both)",
-                       recheck)  # fmt: skip
+        return Verdict(
+            False, f"paused: {same[0].identity} has the same priority {priority} (kopf pauses both)", recheck
+        )
     return Verdict(True, f"active: no live peer outranks priority {priority}" if live else "active: no other live peer")
 
 

@@ -40,8 +40,14 @@ class Plan:
     action: Action  # the lifecycle decision (a spec pass looks again while the cloud is still moving)
 
 
-def plan(spec: NotebookInstanceSpec, status: Mapping[str, Any], observed: CloudInstance | None,
-         generation: int | None, now: datetime, spec_pass: bool) -> Plan:  # fmt: skip
+def plan(
+    spec: NotebookInstanceSpec,
+    status: Mapping[str, Any],
+    observed: CloudInstance | None,
+    generation: int | None,
+    now: datetime,
+    spec_pass: bool,
+) -> Plan:
     """A spec pass (the spec handler) may create, update, start and stop; a poll pass only corrects the power
     state of an object whose current generation a spec pass has handled (e.g. started from the console)."""
     due = shutdown_due(spec, status, observed, now)

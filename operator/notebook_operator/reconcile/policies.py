@@ -165,8 +165,15 @@ def native_plan(
     policies = list(policies)
     # With thresholds (PAI-DSW IdleInstanceCuller) the policy's percentages go to the cloud; without (ModelArts
     # IDLE lease) only the idle time does, and the cloud's own idea of idle applies.
-    native_idle = [p for p in policies if p.enforcement == "Native" and not p.dry_run and p.culls_idle
-                   and cloud.idle_rule is not None and p.action == "Stop"]  # fmt: skip
+    native_idle = [
+        p
+        for p in policies
+        if p.enforcement == "Native"
+        and not p.dry_run
+        and p.culls_idle
+        and cloud.idle_rule is not None
+        and p.action == "Stop"
+    ]
     # One lease per notebook: an idle rule takes it, and running caps stay with the operator.
     lease_taken = bool(native_idle) and cloud.one_lease
     rules: list[IdleRule] = []
@@ -180,16 +187,24 @@ def native_plan(
         cap = (
             started_at + timedelta(hours=policy.max_running_hours) if policy.max_running_hours and started_at else None
         )
-        cap_native = (native and cloud.timer is not None and cap is not None and not lease_taken
-                      and timer_settable(cloud, cap, now, current_timer))  # fmt: skip
+        cap_native = (
+            native
+            and cloud.timer is not None
+            and cap is not None
+            and not lease_taken
+            and timer_settable(cloud, cap, now, current_timer)
+        )
         if native and cap is not None and lease_taken:
             notes.append(f"maxRunningHours of {policy.name} by the operator (one lease per notebook)")
         if idle_native:
             rules.append(_idle_rule(policy, cloud, gpu, notes))
         if cap is not None and cap_native:
             caps.append(cap)
-        rest = replace(policy, idle_minutes=None if idle_native else policy.idle_minutes,
-                       max_running_hours=None if cap_native else policy.max_running_hours)  # fmt: skip
+        rest = replace(
+            policy,
+            idle_minutes=None if idle_native else policy.idle_minutes,
+            max_running_hours=None if cap_native else policy.max_running_hours,
+        )
         if rest.culls_idle or rest.max_running_hours is not None:
             by_operator.append(rest)
     rule = None
@@ -208,8 +223,9 @@ def _idle_rule(policy: Policy, cloud: NativeEnforcement, gpu: bool, notes: list[
     assert policy.idle_minutes is not None
     if cloud.idle_thresholds:
         thresholds = policy.thresholds(gpu)
-        return IdleRule(cpu_percent=thresholds.get("cpu"), gpu_percent=thresholds.get("gpu"),
-                        max_idle_minutes=policy.idle_minutes)  # fmt: skip
+        return IdleRule(
+            cpu_percent=thresholds.get("cpu"), gpu_percent=thresholds.get("gpu"), max_idle_minutes=policy.idle_minutes
+        )
     low, high = cloud.idle_minutes or (1, policy.idle_minutes)
     minutes = min(max(policy.idle_minutes, low), high)
     if policy.idle_minutes < low:

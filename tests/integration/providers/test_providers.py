@@ -280,3 +280,13 @@ async def test_pai_checks_the_instance_type_against_list_ecs_specs(pai: Provider
     await pai.create_instance(spec(instance_type="ecs.gn7i-c8g1.2xlarge"))
     assert emulator.calls()["pai-dsw:CreateInstance"] == 1
     assert emulator.calls()["pai-dsw:ListEcsSpecs"] == 2  # CPU and GPU, then cached
+
+
+async def test_pai_resource_group_instance_requests_shared_memory(pai: Provider, emulator: Emulator) -> None:
+    """template.resources.sharedMemoryGiB is RequestedResource.SharedMemory (GB) of CreateInstance, as the official
+    SDK's CreateInstanceRequestRequestedResource names it."""
+    created = spec(cpu=8, memory_gib=32, gpu=1, gpu_type="A10", shared_memory_gib=16, resource_id="quota-1")
+    instance_id = await pai.create_instance(created)
+    requested = emulator.instance(instance_id)["attrs"]["RequestedResource"]
+    assert requested == {"CPU": "8", "Memory": "32", "GPU": "1", "GPUType": "A10", "SharedMemory": "16"}
+    assert (await pai.get_instance(instance_id)).resources.gpu == 1

@@ -15,8 +15,14 @@ class DevEnvironClient:
         self.base = f"/v1/{quote(project_id, safe='')}/demanager/instances"
 
     async def list_instances(self, offset: int, limit: int, status: str | None) -> ListResponse:
-        params: dict[str, Any] = {"de_type": "Notebook", "sortby": "creation_timestamp", "order": "asc",
-                                  "offset": offset, "limit": limit, "status": status}  # fmt: skip
+        params: dict[str, Any] = {
+            "de_type": "Notebook",
+            "sortby": "creation_timestamp",
+            "order": "asc",
+            "offset": offset,
+            "limit": limit,
+            "status": status,
+        }
         response = await self.http.call("ListDevInstances", "GET", self.base, params=params)
         return ListResponse.model_validate(response.json())
 

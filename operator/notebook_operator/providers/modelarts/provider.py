@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from notebook_operator.providers.base import Unsupporting
+from notebook_operator.providers.base import UnsupportedByDefault
 from notebook_operator.providers.errors import InvalidRequest
 from notebook_operator.providers.http import CloudHTTP
 from notebook_operator.providers.modelarts.client import ModelArtsClient
@@ -44,7 +44,7 @@ def lease_ms(duration: timedelta) -> int:
     return ms
 
 
-class ModelArtsProvider(Unsupporting):
+class ModelArtsProvider(UnsupportedByDefault):
     name = PROVIDER
     capabilities: frozenset[Capability] = frozenset()
     # One lease per notebook, TIMING (the timer) or IDLE (the idle rule), lasting 1 h to 72 h (LEASE_MIN_MS,

@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from notebook_operator.providers.base import Unsupporting
+from notebook_operator.providers.base import UnsupportedByDefault
 from notebook_operator.providers.errors import InstanceTypeNotOffered, NotFound
 from notebook_operator.providers.http import CloudHTTP
 from notebook_operator.providers.pai.client import PaiClient, labels_filter
@@ -29,11 +29,12 @@ PAGES_AT_ONCE = 4  # within the account's rate limit, which every call still pas
 SPECS_TTL = timedelta(minutes=10)  # the region's catalogue changes rarely; a create checks against it
 
 
-class PaiDswProvider(Unsupporting):
+class PaiDswProvider(UnsupportedByDefault):
     name = PROVIDER
     capabilities = frozenset(Capability)
-    native = NativeEnforcement(idle_rule="PAI-DSW IdleInstanceCuller", idle_thresholds=True,
-                               timer="PAI-DSW shutdown timer")  # fmt: skip
+    native = NativeEnforcement(
+        idle_rule="PAI-DSW IdleInstanceCuller", idle_thresholds=True, timer="PAI-DSW shutdown timer"
+    )
 
     def __init__(self, http: CloudHTTP, page_size: int = PAGE_SIZE) -> None:
         self.client = PaiClient(http)
@@ -64,8 +65,9 @@ class PaiDswProvider(Unsupporting):
         if offered and instance_type not in offered:
             raise InstanceTypeNotOffered(
                 f"instanceType {instance_type} is not offered here; ListEcsSpecs offers: {', '.join(sorted(offered))}",
-                provider=PROVIDER, operation=operation,
-            )  # fmt: skip
+                provider=PROVIDER,
+                operation=operation,
+            )
 
     async def aclose(self) -> None:
         await self.client.http.aclose()
@@ -117,12 +119,18 @@ class PaiDswProvider(Unsupporting):
         if spec.instance_type:
             body["EcsSpec"] = spec.instance_type
         resources = {
-            "CPU": spec.cpu, "Memory": spec.memory_gib, "GPU": spec.gpu, "GPUType": spec.gpu_type,
+            "CPU": spec.cpu,
+            "Memory": spec.memory_gib,
+            "GPU": spec.gpu,
+            "GPUType": spec.gpu_type,
             # RequestedResource.SharedMemory, GB (alibabacloud_pai_dsw20220101 CreateInstanceRequestRequestedResource)
             "SharedMemory": spec.shared_memory_gib,
-        }  # fmt: skip
+        }
         if any(v is not None for v in resources.values()):
-            body["RequestedResource"] = {k: str(v) for k, v in resources.items() if v is not None}
+            # Whole numbers as the API's examples write them ("8", not "8.0").
+            body["RequestedResource"] = {
+                k: f"{v:g}" if isinstance(v, float) else str(v) for k, v in resources.items() if v is not None
+            }
         optional = {
             "WorkspaceId": spec.workspace_id,
             "ResourceId": spec.resource_id,
@@ -132,10 +140,18 @@ class PaiDswProvider(Unsupporting):
         body.update({k: v for k, v in optional.items() if v is not None})
         if spec.datasets:
             body["Datasets"] = [
-                {k2: v for k2, v in {"DatasetId": d.get("id"), "Uri": d.get("uri"), "MountPath": d.get("mountPath"),
-                                     "MountAccess": "RO" if d.get("readOnly") else "RW"}.items() if v}
+                {
+                    k2: v
+                    for k2, v in {
+                        "DatasetId": d.get("id"),
+                        "Uri": d.get("uri"),
+                        "MountPath": d.get("mountPath"),
+                        "MountAccess": "RO" if d.get("readOnly") else "RW",
+                    }.items()
+                    if v
+                }
                 for d in spec.datasets
-            ]  # fmt: skip
+            ]
         return await self.client.create_instance(body)
 
     async def update_instance(self, instance_id: str, changes: UpdateSpec) -> None:

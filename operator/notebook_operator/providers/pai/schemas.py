@@ -141,8 +141,14 @@ def to_cloud_instance(item: Instance) -> CloudInstance:
     )
 
 
-AUTH_CODES = ("InvalidAccessKeyId", "SignatureDoesNotMatch", "IncompleteSignature", "InvalidSecurityToken",
-              "InvalidTimeStamp", "SignatureNonceUsed")  # fmt: skip
+AUTH_CODES = (
+    "InvalidAccessKeyId",
+    "SignatureDoesNotMatch",
+    "IncompleteSignature",
+    "InvalidSecurityToken",
+    "InvalidTimeStamp",
+    "SignatureNonceUsed",
+)
 # A RAM policy that does not allow the action: HTTP 403, e.g. Forbidden.RAM (guess: Alibaba's common code;
 # see docs/cloud-api-conformance.md). Anything 403 that is not a credentials code counts.
 PERMISSION_CODES = ("Forbidden", "NoPermission")
