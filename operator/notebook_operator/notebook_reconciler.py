@@ -83,7 +83,7 @@ class NotebookReconciler:
         elif observed is not None and self.assessor is not None:
             patch.update(await self._assess_idleness(notebook, {**status, **patch}, observed, now))
         if outcome is None or outcome.error is None or observed is not None:  # a failed create has nothing to show
-            patch.update(self._mirrored(notebook, {**status, **patch}, observed, now, spec_pass))
+            patch.update(self._mirrored(notebook, {**status, **patch}, observed, now))
         error = outcome.error if outcome else None
         if isinstance(error, InstanceTypeNotOffered):
             # Stalled until the spec changes (the retry costs no cloud call: the catalogue is cached).
@@ -101,7 +101,7 @@ class NotebookReconciler:
             self.emit(notebook.ref, "Warning", "InstanceNotFound", f"cloud instance {notebook.instance_id} disappeared")
         if spec_pass:
             self._spec_pass_verdict(notebook, {**status, **patch}, observed, planned.action.requeue_after, result)
-            if result.retry_after is None:
+            if result.retry_after is None and status.get("observedGeneration") != notebook.generation:
                 patch["observedGeneration"] = notebook.generation  # this generation's work is done
         result.written = await self._write(notebook, patch)
         return result
@@ -124,11 +124,11 @@ class NotebookReconciler:
             return before
 
     def _mirrored(
-        self, notebook: Notebook, status: dict[str, Any], observed: CloudInstance | None, now: datetime, spec_pass: bool
+        self, notebook: Notebook, status: dict[str, Any], observed: CloudInstance | None, now: datetime
     ) -> dict[str, Any]:
         mirrored = mirror(notebook.spec, status, observed, notebook.generation, now)
-        if notebook.managed and not spec_pass:
-            # A spec pass owns observedGeneration of managed objects: it says their spec was acted on.
+        if notebook.managed:
+            # A spec pass sets observedGeneration of managed objects once their spec was acted on (below).
             mirrored.pop("observedGeneration", None)
         return mirrored
 

@@ -11,6 +11,7 @@ from pydantic import ValidationError
 
 from notebook_operator.api.meta import GROUP, VERSION
 from notebook_operator.api.notebookinstance import NotebookInstanceSpec
+from notebook_operator.handlers.events import emit
 from notebook_operator.notebook_reconciler import NotebookReconciler
 from notebook_operator.providers.errors import ProviderError
 from notebook_operator.reconcile.decide import WAIT_S
@@ -24,16 +25,11 @@ RESOURCE = (GROUP, VERSION, "notebookinstances")
 ACCOUNT_WAIT_S = 3.0
 
 
-def _emit(obj: dict[str, Any], type_: str, reason: str, message: str) -> None:
-    kopf.event(cast(kopf.Body, obj), type=type_, reason=reason, message=message[:1024])
-
-
-def _notebook(
-    namespace: str | None, name: str, uid: str, meta: kopf.Meta, spec: kopf.Spec, status: kopf.Status
-) -> Notebook:
-    assert namespace is not None  # NotebookInstance is namespaced
+def _notebook(body: kopf.Body) -> Notebook:
+    meta = body.metadata
+    assert meta.namespace is not None and meta.uid is not None  # NotebookInstance is namespaced
     try:
-        return Notebook.from_object(namespace, name, uid, meta, spec, status)
+        return Notebook.from_object(meta.namespace, meta.name or "", meta.uid, meta, body.spec, body.status)
     except ValidationError as e:  # the CRD schema admits only valid specs: a CRD older than this operator?
         raise kopf.PermanentError(f"spec does not parse: {e}") from e
 
@@ -79,24 +75,15 @@ def _reconciler(state: OperatorState, notebook: Notebook) -> NotebookReconciler:
         provider = state.accounts.ready_provider(*notebook.account)
     except AccountNotReady as e:
         raise kopf.TemporaryError(str(e), delay=ACCOUNT_WAIT_S) from e
-    return NotebookReconciler(provider, state.kube, _emit)
+    return NotebookReconciler(provider, state.kube, emit)
 
 
 @kopf.on.resume(*RESOURCE, when=needs_spec_pass)
 @kopf.on.create(*RESOURCE, when=needs_spec_pass)
 @kopf.on.update(*RESOURCE, field="spec", when=needs_spec_pass)
-async def reconcile_notebook(
-    namespace: str | None,
-    name: str,
-    uid: str,
-    spec: kopf.Spec,
-    status: kopf.Status,
-    meta: kopf.Meta,
-    memo: object,
-    **_: Any,
-) -> None:
-    notebook = _notebook(namespace, name, uid, meta, spec, status)
-    logger.info("NotebookInstance %s/%s seen (generation %s)", namespace, name, notebook.generation)
+async def reconcile_notebook(body: kopf.Body, memo: object, **_: Any) -> None:
+    notebook = _notebook(body)
+    logger.info("NotebookInstance %s/%s seen (generation %s)", notebook.namespace, notebook.name, notebook.generation)
     reconciler = _reconciler(operator_state(memo), notebook)
     try:
         observed = await reconciler.observe(notebook)
@@ -116,17 +103,8 @@ def deletes_in_cloud(spec: kopf.Spec, **_: Any) -> bool:
 
 
 @kopf.on.delete(*RESOURCE, when=deletes_in_cloud)
-async def delete_notebook(
-    namespace: str | None,
-    name: str,
-    uid: str,
-    spec: kopf.Spec,
-    status: kopf.Status,
-    meta: kopf.Meta,
-    memo: object,
-    **_: Any,
-) -> None:
-    notebook = _notebook(namespace, name, uid, meta, spec, status)
+async def delete_notebook(body: kopf.Body, memo: object, **_: Any) -> None:
+    notebook = _notebook(body)
     try:
         gone = await _reconciler(operator_state(memo), notebook).finalize(notebook)
     except ProviderError as e:

@@ -7,7 +7,7 @@ import asyncio
 import logging
 import time
 from datetime import UTC, datetime, timedelta
-from typing import Any, cast
+from typing import Any
 
 import kopf
 from pydantic import ValidationError
@@ -17,6 +17,7 @@ from notebook_operator.account_connection import ACCOUNT_ERRORS, account_problem
 from notebook_operator.account_reconciler import AccountReconciler
 from notebook_operator.api.meta import GROUP, VERSION
 from notebook_operator.api.providerconfig import ProviderConfigSpec
+from notebook_operator.handlers.events import emit
 from notebook_operator.kube import Kube
 from notebook_operator.reconcile.conditions import kstatus, same_conditions
 from notebook_operator.registry import Notebooks
@@ -25,10 +26,6 @@ from notebook_operator.times import age, rfc3339
 
 logger = logging.getLogger(__name__)
 LIST_TIME_REFRESH = timedelta(minutes=5)  # lastSuccessfulListTime alone is not worth a write every cycle
-
-
-def _emit(obj: dict[str, Any], type_: str, reason: str, message: str) -> None:
-    kopf.event(cast(kopf.Body, obj), type=type_, reason=reason, message=message[:1024])
 
 
 async def _settle(
@@ -94,9 +91,7 @@ async def poll_account(
             if poller is None or poller.provider is not state.provider:
                 # Half the account's requests of one interval may go to metrics reads for idle culling.
                 budget = int(snapshot.rate_limit * snapshot.poll_interval_seconds / 2)
-                poller = AccountReconciler(
-                    state.provider, kube, _emit, f"{namespace}/{name}", operator.policies, budget
-                )
+                poller = AccountReconciler(state.provider, kube, emit, f"{namespace}/{name}", operator.policies, budget)
             started = asyncio.get_running_loop().time()
             if first:
                 await _settle(operator.notebooks, namespace, kube, stopped)
@@ -112,7 +107,7 @@ async def poll_account(
                 refusals = "refused (PermissionDenied): " + "; ".join(sorted(result.refused.values()))
                 message += "; " + refusals
                 for operation in sorted(set(result.refused) - refused_before):
-                    _emit(ref, "Warning", "PermissionDenied", result.refused[operation])
+                    emit(ref, "Warning", "PermissionDenied", result.refused[operation])
             refused_before = set(result.refused)
             update["instanceCount"] = result.listed
             last = current.get("lastSuccessfulListTime")
@@ -126,7 +121,7 @@ async def poll_account(
             errors[reason] = errors.get(reason, 0) + 1
             update["apiErrorCounts"] = dict(errors)
         if (state.ready, state.reason) != (ready, reason):
-            _emit(ref, "Normal" if ready else "Warning", reason, message)
+            emit(ref, "Normal" if ready else "Warning", reason, message)
             logger.info("ProviderConfig %s/%s: %s: %s", namespace, name, reason, message)
         state.ready, state.reason, state.message = ready, reason, message
         # A Ready account's counts change every cycle: only refusals are worth a condition write.
