@@ -18,6 +18,7 @@ from notebook_operator.providers.credentials import from_environment
 from notebook_operator.providers.errors import ProviderError
 from notebook_operator.providers.factory import Account, connect
 from notebook_operator.providers.types import CloudInstance, ListFilter
+from notebook_operator.times import rfc3339
 
 HUAWEI_PROJECT_ENV = "HUAWEICLOUD_SDK_PROJECT_ID"
 
@@ -79,7 +80,7 @@ def render(instances: list[CloudInstance], output: str) -> str:
         return yaml.safe_dump([summary(i) for i in instances], sort_keys=False)
     rows = [["ID", "NAME", "STATUS", "PHASE", "TYPE", "GPU", "CREATED"]]
     for i in instances:
-        created = i.created_at.strftime("%Y-%m-%dT%H:%M:%SZ") if i.created_at else ""
+        created = rfc3339(i.created_at) if i.created_at else ""
         rows.append([i.id, i.name, i.cloud_status, i.phase, i.instance_type or "", str(i.resources.gpu or 0), created])
     widths = [max(len(row[c]) for row in rows) for c in range(len(rows[0]))]
     return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip() for row in rows)

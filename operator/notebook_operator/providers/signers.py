@@ -12,6 +12,7 @@ import httpx
 
 from notebook_operator.providers.credentials import Credentials
 from notebook_operator.signing import acs3, sdk_hmac
+from notebook_operator.times import rfc3339
 
 
 def _path_and_query(request: httpx.Request) -> tuple[str, list[tuple[str, str]]]:
@@ -33,7 +34,7 @@ class AcsV3Auth(httpx.Auth):
     def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
         body = request.content
         request.headers["x-acs-version"] = self._version
-        request.headers["x-acs-date"] = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        request.headers["x-acs-date"] = rfc3339(datetime.now(UTC))
         request.headers["x-acs-signature-nonce"] = uuid.uuid4().hex
         request.headers["x-acs-content-sha256"] = hashlib.sha256(body).hexdigest()
         if self._credentials.security_token:
