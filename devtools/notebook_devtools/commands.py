@@ -28,11 +28,18 @@ def add_emulator(sub: SubParsers) -> None:
         "--transition-delay", type=float, default=2.0, help="real seconds between two statuses (0: instant)"
     )
     emulator.add_argument("--state", metavar="FILE", help="keep state in this SQLite file across restarts")
+    emulator.add_argument(
+        "--oidc-jwks", metavar="FILE|URL", help="keyless credentials: the JWKS that signs accepted OIDC tokens"
+    )
+    emulator.add_argument("--oidc-issuer", help="accept OIDC tokens of this issuer only (default: any the JWKS signs)")
+    emulator.add_argument("--oidc-client-id", help="the audience Huawei's identity provider expects")
+    emulator.add_argument("--oidc-idp-id", help="the Huawei identity provider id (X-Idp-Id) accepted")
     emulator.set_defaults(func=run_emulator)
 
 
 def run_emulator(args: argparse.Namespace) -> int:
     from notebook_devtools.cloudsim.auth import Credential
+    from notebook_devtools.cloudsim.jwt import OidcOptions
     from notebook_devtools.cloudsim.server import EmulatorOptions, serve
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -47,6 +54,7 @@ def run_emulator(args: argparse.Namespace) -> int:
         time_scale=args.time_scale,
         transition_delay=args.transition_delay,
         state_file=Path(args.state) if args.state else None,
+        oidc=OidcOptions(args.oidc_jwks, args.oidc_issuer, args.oidc_client_id, args.oidc_idp_id),
     )
     serve(args.host, args.port, options)
     return 0

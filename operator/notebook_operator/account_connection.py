@@ -10,20 +10,41 @@ from dataclasses import dataclass
 from notebook_operator import metrics
 from notebook_operator.api.providerconfig import ProviderConfigSpec
 from notebook_operator.kube import Kube, SecretMissing
-from notebook_operator.providers.credentials import CredentialsError, from_secret_data
-from notebook_operator.providers.errors import AuthFailed, InvalidRequest, PermissionDenied, ProviderError
+from notebook_operator.providers.credentials import (
+    Credentials,
+    CredentialsError,
+    IdentityTokenMissing,
+    from_secret_data,
+)
+from notebook_operator.providers.errors import (
+    AuthFailed,
+    IdentityRefused,
+    InvalidRequest,
+    PermissionDenied,
+    ProviderError,
+)
 from notebook_operator.providers.factory import Account, connect
+from notebook_operator.providers.identity import CredentialSource
+from notebook_operator.providers.oidc import oidc_source
 from notebook_operator.registry import AccountState
 
 
 async def connect_account(state: AccountState, namespace: str, spec: ProviderConfigSpec, kube: Kube) -> None:
     """(Re)build the provider when the spec or the Secret changed. Raises what makes the account unusable."""
-    secret_name = spec.credentials_secret_ref.name
-    data, version = await kube.read_secret(namespace, secret_name)
+    version = ""
+    if spec.credentials_secret_ref is not None:
+        data, version = await kube.read_secret(namespace, spec.credentials_secret_ref.name)
     fingerprint = hashlib.sha256(json.dumps([spec.to_wire(), version], sort_keys=True).encode()).hexdigest()
     if state.provider is not None and state.fingerprint == fingerprint:
         return
-    credentials = from_secret_data(data, secret_name)
+    credentials: Credentials | CredentialSource
+    if spec.oidc is not None:
+        credentials = oidc_source(spec.oidc, spec.provider, spec.region)
+    else:
+        assert spec.credentials_secret_ref is not None  # exactly one of the two (CRD rule)
+        credentials = from_secret_data(data, spec.credentials_secret_ref.name)
+        if credentials.iam_token and spec.provider == "pai-dsw":
+            raise CredentialsError(f"Secret {spec.credentials_secret_ref.name}: iamToken is for the Huawei providers")
     if state.provider is not None:
         await state.provider.aclose()
         state.provider = None
@@ -41,7 +62,9 @@ class AccountProblem:
 # Most specific first: PermissionDenied before the ProviderError it derives from.
 PROBLEMS: tuple[tuple[type[Exception], AccountProblem], ...] = (
     (SecretMissing, AccountProblem(True, "SecretNotFound")),
+    (IdentityTokenMissing, AccountProblem(True, "IdentityTokenMissing")),
     (CredentialsError, AccountProblem(True, "SecretKeyMissing")),
+    (IdentityRefused, AccountProblem(True, "IdentityRefused")),  # the cloud's code is in the message
     (AuthFailed, AccountProblem(True, "CredentialsRefused")),
     (PermissionDenied, AccountProblem(True, "PermissionDenied")),  # e.g. the listing itself is not allowed
     (InvalidRequest, AccountProblem(True, "InvalidConfiguration")),

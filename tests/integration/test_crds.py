@@ -93,7 +93,53 @@ INVALID: list[tuple[str, tuple[str, str], Mutation, list[str]]] = [
         "pc-secret-missing",
         PAI_PC,
         _del("spec.credentialsSecretRef"),
-        ["spec.credentialsSecretRef", "Required"],
+        ["spec", "exactly one of spec.credentialsSecretRef or spec.oidc must be set"],
+    ),
+    (
+        "pc-secret-and-oidc",
+        PAI_PC,
+        _set("spec.oidc", {"roleArn": "acs:ram::1:role/r", "oidcProviderArn": "acs:ram::1:oidc-provider/p"}),
+        ["spec", "exactly one of spec.credentialsSecretRef or spec.oidc must be set"],
+    ),
+    (
+        "pc-rrsa-needs-role",
+        PAI_PC,
+        _all(_del("spec.credentialsSecretRef"), _set("spec.oidc", {"oidcProviderArn": "acs:ram::1:oidc-provider/p"})),
+        ["spec.oidc", "oidc.roleArn and oidc.oidcProviderArn are required for pai-dsw"],
+    ),
+    (
+        "pc-rrsa-duration-max",
+        PAI_PC,
+        _all(
+            _del("spec.credentialsSecretRef"),
+            _set(
+                "spec.oidc",
+                {
+                    "roleArn": "acs:ram::1:role/r",
+                    "oidcProviderArn": "acs:ram::1:oidc-provider/p",
+                    "durationSeconds": 50000,
+                },
+            ),
+        ),
+        ["spec.oidc", "oidc.durationSeconds is at most 43200 for pai-dsw"],
+    ),
+    (
+        "pc-federation-needs-idp",
+        MA_PC,
+        _all(_del("spec.credentialsSecretRef"), _set("spec.oidc", {"tokenFile": "/var/run/token"})),
+        ["spec.oidc", "oidc.idpId is required for the Huawei Cloud providers"],
+    ),
+    (
+        "pc-oidc-duration-min",
+        MA_PC,
+        _all(_del("spec.credentialsSecretRef"), _set("spec.oidc", {"idpId": "idp", "durationSeconds": 60})),
+        ["spec.oidc.durationSeconds"],
+    ),
+    (
+        "pc-oidc-token-file-relative",
+        MA_PC,
+        _all(_del("spec.credentialsSecretRef"), _set("spec.oidc", {"idpId": "idp", "tokenFile": "token"})),
+        ["spec.oidc.tokenFile"],
     ),
     (
         "pc-secret-empty-name",

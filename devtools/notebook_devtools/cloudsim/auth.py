@@ -24,6 +24,8 @@ class Credential:
     access_key_id: str
     secret: str
     security_token: str | None = None
+    expires_at: float | None = None  # wall clock; temporary credentials only
+    account: str | None = None  # PAI-DSW: the account temporary credentials act for (default: the key itself)
 
     def __repr__(self) -> str:  # never print the secret
         return f"Credential({self.access_key_id!r}, secret=***)"
@@ -91,6 +93,8 @@ class Verifier:
             raise AuthError("SignatureDoesNotMatch", "Specified signature is not matched with our calculation.", 400)
         if credential.security_token and request.headers.get("x-acs-security-token") != credential.security_token:
             raise AuthError("InvalidSecurityToken.Mismatch", "Specified security token is not valid.", 400)
+        if credential.expires_at is not None and time.time() >= credential.expires_at:
+            raise AuthError("InvalidSecurityToken.Expired", "Specified SecurityToken is expired.", 400)
         if not self._remember_nonce(request.headers["x-acs-signature-nonce"]):
             raise AuthError("SignatureNonceUsed", "Specified signature nonce was used already.", 400)
         return credential
@@ -127,4 +131,6 @@ class Verifier:
             raise AuthError("APIGW.0301", "Incorrect IAM authentication information: verify aksk signature fail.", 401)
         if credential.security_token and request.headers.get("X-Security-Token") != credential.security_token:
             raise AuthError("APIGW.0301", "Incorrect IAM authentication information: security token invalid.", 401)
+        if credential.expires_at is not None and time.time() >= credential.expires_at:
+            raise AuthError("APIGW.0301", "Incorrect IAM authentication information: security token expired.", 401)
         return access_key

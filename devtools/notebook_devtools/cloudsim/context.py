@@ -12,6 +12,7 @@ from aiohttp import web
 from notebook_devtools.cloudsim.auth import Verifier
 from notebook_devtools.cloudsim.clock import Clock
 from notebook_devtools.cloudsim.faults import Faults
+from notebook_devtools.cloudsim.jwt import OidcOptions, TokenVerifier
 from notebook_devtools.cloudsim.lifecycle import Lifecycle
 from notebook_devtools.cloudsim.store import Store
 
@@ -29,6 +30,8 @@ class Sim:
     journal: deque[dict[str, Any]] = field(default_factory=lambda: deque(maxlen=200_000))
     # Operations a credential may not call (as a RAM / IAM policy would refuse them): access key -> routes.
     denied: dict[str, set[str]] = field(default_factory=dict)
+    oidc: TokenVerifier = field(default_factory=lambda: TokenVerifier(OidcOptions(), None))
+    iam_subject_tokens: dict[str, float] = field(default_factory=dict)  # Huawei unscoped tokens -> wall-clock expiry
 
     def record(self, route: str, request: web.Request, status: int, outcome: str) -> None:
         instance = (

@@ -12,11 +12,12 @@ from pathlib import Path
 
 from aiohttp import web
 
-from notebook_devtools.cloudsim import admin, devenv, errors, modelarts, pai, roma
+from notebook_devtools.cloudsim import admin, devenv, errors, modelarts, oidc, pai, roma
 from notebook_devtools.cloudsim.auth import AuthError, Credential, Verifier
 from notebook_devtools.cloudsim.clock import Clock
 from notebook_devtools.cloudsim.context import SIM, Sim, sim
 from notebook_devtools.cloudsim.errors import CloudError
+from notebook_devtools.cloudsim.jwt import OidcOptions, TokenVerifier, load_jwks
 from notebook_devtools.cloudsim.lifecycle import IllegalState, Lifecycle
 from notebook_devtools.cloudsim.store import Store
 
@@ -32,9 +33,12 @@ class EmulatorOptions:
     time_scale: float = 1.0
     transition_delay: float = 2.0
     state_file: Path | None = None
+    oidc: OidcOptions = field(default_factory=OidcOptions)
 
 
 def _style(path: str) -> str:
+    if path == "/" or path.startswith("/v3.0/"):
+        return "identity"  # STS / IAM token services: anonymous, the OIDC token is the credential
     if path.startswith("/api/v2/"):
         return "pai"
     if path.startswith("/v2/"):
@@ -98,10 +102,16 @@ async def gateway(request: web.Request, handler: Handler) -> web.StreamResponse:
                 code if style == "pai" else huawei_code,
                 "The request has failed due to a temporary failure of the server.",
             )
+    if style == "identity":
+        s.calls[route] += 1
+        response = await handler(request)
+        s.record(route, request, response.status, "ok" if response.status < 400 else "refused")
+        return response
     body = await request.read()
     try:
         if style == "pai":
-            request["access_key_id"] = s.verifier.verify_acs3(request, body).access_key_id
+            caller = s.verifier.verify_acs3(request, body)
+            request["access_key_id"] = caller.account or caller.access_key_id
         else:
             request["access_key_id"] = s.verifier.verify_huawei(request, body)
     except AuthError as e:
@@ -158,8 +168,9 @@ def build_app(options: EmulatorOptions) -> web.Application:
     lifecycle = Lifecycle(store, clock, options.transition_delay)
     verifier = Verifier({c.access_key_id: c for c in options.credentials}, set(options.iam_tokens))
     app = web.Application(middlewares=[gateway], client_max_size=8 * 1024 * 1024)
-    app[SIM] = Sim(store, clock, lifecycle, verifier)
-    for module in (admin, pai, modelarts, devenv, roma):
+    jwks = load_jwks(options.oidc.jwks) if options.oidc.jwks else None
+    app[SIM] = Sim(store, clock, lifecycle, verifier, oidc=TokenVerifier(options.oidc, jwks))
+    for module in (admin, pai, modelarts, devenv, roma, oidc):
         app.add_routes(module.routes)
     app.cleanup_ctx.append(_ticker)
     return app

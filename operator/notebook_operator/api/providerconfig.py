@@ -23,6 +23,53 @@ ProviderName = Literal["pai-dsw", "modelarts", "modelarts-devenv", "roma-connect
 SECRET_ACCESS_KEY_ID = "accessKeyId"
 SECRET_ACCESS_KEY_SECRET = "accessKeySecret"
 SECRET_SECURITY_TOKEN = "securityToken"  # optional: Alibaba STS token / Huawei temporary security token
+SECRET_IAM_TOKEN = "iamToken"  # Huawei only, instead of the key pair: an IAM token sent as X-Auth-Token
+
+# What the pod identity webhooks inject (ACK's ack-pod-identity-webhook; Huawei's SDK reads the same names).
+ALIBABA_TOKEN_FILE_ENV = "ALIBABA_CLOUD_OIDC_TOKEN_FILE"
+ALIBABA_STS_ENDPOINT_ENV = "ALIBABA_CLOUD_STS_ENDPOINT"
+HUAWEI_TOKEN_FILE_ENV = "HUAWEICLOUD_SDK_ID_TOKEN_FILE"
+HUAWEI_IAM_ENDPOINT_ENV = "HUAWEICLOUD_SDK_IAM_ENDPOINT"
+
+
+class OidcIdentity(Model):
+    """Keyless credentials: the pod's projected ServiceAccount token exchanged for temporary ones - Alibaba RRSA
+    (STS AssumeRoleWithOIDC) for pai-dsw, Huawei OIDC federation (IAM id-token -> security token) otherwise."""
+
+    role_arn: str | None = Field(
+        default=None, max_length=512, pattern=r"^acs:ram::", description="pai-dsw: the RAM role to assume."
+    )
+    oidc_provider_arn: str | None = Field(
+        default=None, max_length=512, pattern=r"^acs:ram::", description="pai-dsw: the RAM OIDC provider."
+    )
+    role_session_name: str | None = Field(
+        default=None, min_length=2, max_length=64, pattern=r"^[A-Za-z0-9._@-]+$", description="pai-dsw (optional)."
+    )
+    sts_endpoint: str | None = Field(
+        default=None,
+        max_length=TEXT_MAX,
+        description="pai-dsw: STS host or URL (default $ALIBABA_CLOUD_STS_ENDPOINT, else sts.REGION.aliyuncs.com).",
+    )
+    idp_id: str | None = Field(
+        default=None, min_length=1, max_length=128, description="Huawei providers: the IAM identity provider id."
+    )
+    iam_endpoint: str | None = Field(
+        default=None,
+        max_length=TEXT_MAX,
+        description="Huawei providers: IAM endpoint URL (default $HUAWEICLOUD_SDK_IAM_ENDPOINT, else the SDK's).",
+    )
+    token_file: str | None = Field(
+        default=None,
+        max_length=TEXT_MAX,
+        pattern=r"^/",
+        description="The projected token (default $ALIBABA_CLOUD_OIDC_TOKEN_FILE or $HUAWEICLOUD_SDK_ID_TOKEN_FILE).",
+    )
+    duration_seconds: int | None = Field(
+        default=None,
+        ge=900,
+        le=86400,
+        description="Lifetime of the temporary credentials (pai-dsw: default 3600, at most 43200; Huawei: 21600).",
+    )
 
 
 class ProviderConfigSpec(Model):
@@ -34,6 +81,27 @@ class ProviderConfigSpec(Model):
                 ".projectId",
             ),
             cel("self.provider == oldSelf.provider", "provider is immutable", ".provider"),
+            cel(
+                "has(self.credentialsSecretRef) != has(self.oidc)",
+                "exactly one of spec.credentialsSecretRef or spec.oidc must be set",
+            ),
+            cel(
+                "!has(self.oidc) || self.provider != 'pai-dsw' || "
+                "(has(self.oidc.roleArn) && has(self.oidc.oidcProviderArn))",
+                "oidc.roleArn and oidc.oidcProviderArn are required for pai-dsw",
+                ".oidc",
+            ),
+            cel(
+                "!has(self.oidc) || self.provider == 'pai-dsw' || has(self.oidc.idpId)",
+                "oidc.idpId is required for the Huawei Cloud providers",
+                ".oidc",
+            ),
+            cel(
+                "!has(self.oidc) || self.provider != 'pai-dsw' || !has(self.oidc.durationSeconds) || "
+                "self.oidc.durationSeconds <= 43200",
+                "oidc.durationSeconds is at most 43200 for pai-dsw",
+                ".oidc",
+            ),
         )
     )
 
@@ -57,11 +125,14 @@ class ProviderConfigSpec(Model):
         pattern=r"^[A-Za-z0-9_-]+$",
         description="Huawei Cloud project id (required for the Huawei providers).",
     )
-    credentials_secret_ref: LocalObjectReference = Field(
+    credentials_secret_ref: LocalObjectReference | None = Field(
+        default=None,
         description=(
-            "Secret in the same namespace with keys accessKeyId and accessKeySecret (and optionally securityToken)."
-        )
+            "Secret in the same namespace with keys accessKeyId and accessKeySecret (and optionally securityToken); "
+            "for Huawei, iamToken instead is an IAM token. Or use oidc."
+        ),
     )
+    oidc: OidcIdentity | None = Field(default=None, description="Keyless: exchange the pod's OIDC token.")
     poll_interval_seconds: int = Field(
         default=30, ge=1, le=3600, description="Seconds between two listings of the whole account."
     )

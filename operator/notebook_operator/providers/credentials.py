@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from notebook_operator.api.providerconfig import (
     SECRET_ACCESS_KEY_ID,
     SECRET_ACCESS_KEY_SECRET,
+    SECRET_IAM_TOKEN,
     SECRET_SECURITY_TOKEN,
 )
 
@@ -18,11 +19,16 @@ class CredentialsError(ValueError):
     """A Secret or environment lacks what a cloud needs. The message names keys, never values."""
 
 
+class IdentityTokenMissing(CredentialsError):
+    """Keyless credentials: the pod's OIDC token file is not there (no projected token mounted?)."""
+
+
 @dataclass(frozen=True)
 class Credentials:
     access_key_id: str
     secret: str = field(repr=False)
     security_token: str | None = field(default=None, repr=False)
+    iam_token: str | None = field(default=None, repr=False)  # Huawei: X-Auth-Token instead of a key pair
 
     def __repr__(self) -> str:
         return f"Credentials(access_key_id={self.access_key_id!r}, secret=***)"
@@ -34,9 +40,11 @@ class Credentials:
 def from_secret_data(data: Mapping[str, str] | None, secret_name: str) -> Credentials:
     """`data` as stored in a Secret (base64 values)."""
     decoded = {k: base64.b64decode(v).decode("utf-8").strip() for k, v in (data or {}).items()}
+    if decoded.get(SECRET_IAM_TOKEN) and not decoded.get(SECRET_ACCESS_KEY_ID):
+        return Credentials("", "", iam_token=decoded[SECRET_IAM_TOKEN])
     missing = [k for k in (SECRET_ACCESS_KEY_ID, SECRET_ACCESS_KEY_SECRET) if not decoded.get(k)]
     if missing:
-        raise CredentialsError(f"Secret {secret_name} has no {' or '.join(missing)}")
+        raise CredentialsError(f"Secret {secret_name} has no {' or '.join(missing)} (nor {SECRET_IAM_TOKEN})")
     return Credentials(
         decoded[SECRET_ACCESS_KEY_ID], decoded[SECRET_ACCESS_KEY_SECRET], decoded.get(SECRET_SECURITY_TOKEN) or None
     )

@@ -42,6 +42,13 @@ class AuthFailed(ProviderError):
     reason = "CredentialsRefused"
 
 
+class IdentityRefused(ProviderError):
+    """The cloud refused to exchange the pod's OIDC token for temporary credentials (wrong audience, expired,
+    unknown provider or role)."""
+
+    reason = "IdentityRefused"
+
+
 class PermissionDenied(ProviderError):
     """The credentials are valid but not allowed this operation (HTTP 403): a missing RAM/IAM permission."""
 

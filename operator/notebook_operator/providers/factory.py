@@ -13,6 +13,7 @@ from notebook_operator.providers.devenv.provider import DevEnvironProvider
 from notebook_operator.providers.errors import InvalidRequest
 from notebook_operator.providers.http import CallObserver, CloudHTTP, RetryPolicy
 from notebook_operator.providers.huawei import error_mapper
+from notebook_operator.providers.identity import CredentialSource
 from notebook_operator.providers.modelarts.provider import ModelArtsProvider
 from notebook_operator.providers.pai.provider import PaiDswProvider
 from notebook_operator.providers.pai.schemas import map_error as pai_errors
@@ -26,7 +27,7 @@ PROVIDERS = ("pai-dsw", "modelarts", "modelarts-devenv", "roma-connect")
 class Account:
     provider: str
     region: str
-    credentials: Credentials
+    credentials: Credentials | CredentialSource  # fixed, or refreshed on every request
     endpoint: str | None = None
     project_id: str | None = None
     rate_limit: float = 10.0

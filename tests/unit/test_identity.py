@@ -1,0 +1,129 @@
+"""Keyless credentials: when they are refreshed, and that both exchanges send what the official libraries send
+(alibabacloud_credentials provider/oidc.py; huaweicloudsdkcore auth/internal.py IamHelper)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from notebook_operator.api.providerconfig import OidcIdentity
+from notebook_operator.providers.credentials import Credentials
+from notebook_operator.providers.errors import IdentityRefused
+from notebook_operator.providers.identity import ExchangedCredentials, Issued, refresh_at
+from notebook_operator.providers.oidc import (
+    alibaba_request,
+    alibaba_sts_endpoint,
+    huawei_id_token_request,
+    huawei_security_token_request,
+)
+
+
+@pytest.mark.parametrize(("lifetime", "lead"), [
+    (43200, 900),  # the libraries' 15 minutes
+    (7200, 900),
+    (3600, 720),  # a fifth, when that is shorter
+    (900, 180),
+    (60, 12),
+])  # fmt: skip
+def test_refreshed_fifteen_minutes_or_a_fifth_of_the_lifetime_before_expiry(lifetime: int, lead: int) -> None:
+    assert refresh_at(1000.0, 1000.0 + lifetime) == pytest.approx(1000.0 + lifetime - lead)
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+async def test_one_exchange_per_lifetime_shared_by_concurrent_requests() -> None:
+    clock, calls = Clock(), []
+
+    async def exchange() -> Issued:
+        calls.append(clock.now)
+        await asyncio.sleep(0.01)
+        return Issued(Credentials(f"AK{len(calls)}", "sk", "token"), clock.now + 900)
+
+    source = ExchangedCredentials(exchange, clock)
+    first = await asyncio.gather(*(source.fresh() for _ in range(20)))
+    assert {c.access_key_id for c in first} == {"AK1"} and len(calls) == 1
+    clock.now += 719  # 900 s lifetime: refreshed 180 s before expiry
+    assert (await source.fresh()).access_key_id == "AK1"
+    clock.now += 2
+    assert (await source.fresh()).access_key_id == "AK2" and source.exchanges == 2
+
+
+async def test_a_refused_exchange_is_not_retried_before_its_backoff() -> None:
+    clock, calls = Clock(), []
+
+    async def exchange() -> Issued:
+        calls.append(clock.now)
+        raise IdentityRefused("audience", code="AuthenticationFail.OIDCToken.AudienceNotMatch")
+
+    source = ExchangedCredentials(exchange, clock)
+    for _ in range(10):
+        with pytest.raises(IdentityRefused):
+            await source.fresh()
+    assert len(calls) == 1
+    clock.now += 5
+    with pytest.raises(IdentityRefused):
+        await source.fresh()
+    clock.now += 5  # the backoff doubled to 10 s
+    with pytest.raises(IdentityRefused):
+        await source.fresh()
+    assert len(calls) == 2
+
+
+def test_assume_role_with_oidc_sends_what_alibabacloud_credentials_sends(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from alibabacloud_credentials.provider import oidc as official
+    from Tea.core import TeaCore
+
+    token_file = tmp_path / "token"
+    token_file.write_text("eyJ.payload.sig")  # as the kubelet writes it (ours also strips a trailing newline)
+    sent: list[Any] = []
+
+    class Answer:
+        status_code = 200
+        body = json.dumps({"Credentials": {"AccessKeyId": "STS.a", "AccessKeySecret": "s", "SecurityToken": "t",
+                                           "Expiration": "2099-01-01T00:00:00Z"}}).encode()  # fmt: skip
+
+    def do_action(request: Any, runtime: Any) -> Answer:
+        sent.append(request)
+        return Answer()
+
+    monkeypatch.setattr(TeaCore, "do_action", staticmethod(do_action))
+    provider = official.OIDCRoleArnCredentialsProvider(
+        role_arn="acs:ram::1234:role/nb", oidc_provider_arn="acs:ram::1234:oidc-provider/ack", duration_seconds=1800,
+        oidc_token_file_path=str(token_file), role_session_name="s1", sts_region_id="cn-hangzhou",
+    )  # fmt: skip
+    provider.get_credentials()
+    theirs = dict(sent[0].query)
+    identity = OidcIdentity(role_arn="acs:ram::1234:role/nb", oidc_provider_arn="acs:ram::1234:oidc-provider/ack",
+                            duration_seconds=1800, role_session_name="s1")  # fmt: skip
+    ours = alibaba_request(identity, "eyJ.payload.sig", 0)
+    assert set(ours) == set(theirs)
+    assert {k: v for k, v in ours.items() if k != "Timestamp"} == {k: v for k, v in theirs.items() if k != "Timestamp"}
+    assert sent[0].method == "GET" and sent[0].protocol == "https"
+    assert alibaba_sts_endpoint(identity, "cn-hangzhou", {}) == f"https://{sent[0].headers['host']}"
+
+
+def test_federation_sends_what_huaweicloudsdkcore_sends() -> None:
+    from huaweicloudsdkcore.auth.internal import IamHelper
+    from huaweicloudsdkcore.http.http_config import HttpConfig
+
+    config = HttpConfig.get_default_config()
+    theirs = IamHelper.get_create_unscoped_token_by_id_token_request(config, "https://iam.example", "idp-1", "JWT")
+    path, headers, body = huawei_id_token_request("idp-1", "JWT")
+    assert path == theirs.resource_path and json.loads(theirs.body) == body
+    assert {k: v for k, v in theirs.header_params.items() if k != "User-Agent"} == headers
+    theirs = IamHelper.get_create_temporary_access_key_by_token_request(config, "https://iam.example", "TOKEN", 21600)
+    path, headers, body = huawei_security_token_request("TOKEN", 21600)
+    assert path == theirs.resource_path and json.loads(theirs.body) == body
+    assert headers.items() >= {k: v for k, v in theirs.header_params.items() if k != "User-Agent"}.items()
