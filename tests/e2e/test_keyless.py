@@ -61,9 +61,11 @@ def keyless_release(
                    capture_output=True, check=False)  # fmt: skip
 
 
-def _token(api: client.ApiClient, namespace: str, account: str, audience: str) -> str:
+def _token(api: client.ApiClient, namespace: str, account: str, audience: str, expires: int = 86400) -> str:
+    """The emulator judges `exp` on its own clock, 60x here: 86,400 s last 24 minutes, 600 s (the API server's
+    shortest) 10 seconds."""
     request = client.CoreV1Api(api).create_namespaced_service_account_token(
-        account, namespace, {"spec": {"audiences": [audience], "expirationSeconds": 3600}})  # fmt: skip
+        account, namespace, {"spec": {"audiences": [audience], "expirationSeconds": expires}})  # fmt: skip
     return str(request.status.token)
 
 
@@ -95,10 +97,11 @@ def test_keyless_operator_reconciles_with_refreshed_credentials_and_reports_refu
 
     issuer = _discovery(local_cluster, "/.well-known/openid-configuration")["issuer"]
     (tmp_path / "jwks.json").write_text(json.dumps(_discovery(local_cluster, "/openid/v1/jwks")))
-    account = pod["serviceAccountName"]
-    good, wrong = tmp_path / "token", tmp_path / "wrong-audience-token"
+    account = "keyless-notebook-operator"  # the installed release's (the rendered one is named after `nbop`)
+    good, wrong, short = tmp_path / "token", tmp_path / "wrong-audience-token", tmp_path / "short-token"
     good.write_text(_token(api, namespace, account, AUDIENCE))  # what the kubelet writes to the projected path
     wrong.write_text(_token(api, namespace, account, "https://kubernetes.default.svc.cluster.local"))
+    short.write_text(_token(api, namespace, account, AUDIENCE, expires=600))
     with running_emulator(tmp_path, "--transition-delay", "0", "--time-scale", "60", "--oidc-jwks",
                           str(tmp_path / "jwks.json"), "--oidc-issuer", issuer) as cloud:  # fmt: skip
         seeded = cloud.seed(cloud="pai-dsw", account=ACCOUNT_ID, name="keyless-nb")
@@ -110,15 +113,21 @@ def test_keyless_operator_reconciles_with_refreshed_credentials_and_reports_refu
         try:
             _provider_config(api, namespace, "pai", cloud)
             _provider_config(api, namespace, "refused", cloud, tokenFile=str(wrong))
+            expiring_at = time.monotonic() + 10  # 600 s at 60x
+            _provider_config(api, namespace, "expiring", cloud, tokenFile=str(short))
             notebook(api, namespace, "nb", {"instanceId": seeded["id"], "desiredState": "Stopped"})
             wait_phase(api, namespace, "nb", "Stopped", timeout=60)
             assert status_of(api, namespace, "nb")["lastAction"]["state"] == "Succeeded"
+
+            def accepted() -> list[dict[str, Any]]:
+                journal = cloud.admin.get("/journal", params={"route": "sts:AssumeRoleWithOIDC"}).json()["entries"]
+                return [e for e in journal if e["status"] == 200]
+
             deadline = time.monotonic() + 60
-            while cloud.calls().get("sts:AssumeRoleWithOIDC", 0) < 4 and time.monotonic() < deadline:
+            while len(accepted()) < 4 and time.monotonic() < deadline:
                 time.sleep(1)
-            exchanges = cloud.admin.get("/journal", params={"route": "sts:AssumeRoleWithOIDC"}).json()["entries"]
-            accepted = [e for e in exchanges if e["status"] == 200]
-            assert len(accepted) >= 3, exchanges  # the first exchange and at least two refreshes
+            # "expiring" once (its token expires before its refresh); "pai" first, then at least two refreshes
+            assert len(accepted()) >= 4, accepted()
             cloud.admin.put(f"/instances/{seeded['id']}/status", json={"status": "Running"}).raise_for_status()
             wait_phase(api, namespace, "nb", "Running", timeout=30)  # still mirrored after the refreshes
             refused = _ready(api, namespace, "refused")
@@ -126,10 +135,16 @@ def test_keyless_operator_reconciles_with_refreshed_credentials_and_reports_refu
             assert "AudienceNotMatch" in refused["message"]
             events = client.CoreV1Api(api).list_namespaced_event(namespace).items
             assert any(e.reason == "IdentityRefused" and e.involved_object.name == "refused" for e in events)
+            # The short token was good for its first exchange; once expired (and its credentials due), refused.
+            assert time.monotonic() > expiring_at
+            deadline = time.monotonic() + 30
+            while _ready(api, namespace, "expiring").get("reason") != "IdentityRefused" and time.monotonic() < deadline:
+                time.sleep(1)
+            assert "TokenExpired" in _ready(api, namespace, "expiring").get("message", "")
         finally:
             operator.kill()
     secrets = client.CoreV1Api(api).list_namespaced_secret(namespace).items
     assert not [s for s in secrets if s.type == "Opaque"]  # no static key anywhere
     log = (tmp_path / "op.log").read_text()
-    assert good.read_text() not in log and wrong.read_text() not in log
+    assert all(token.read_text() not in log for token in (good, wrong, short))
     assert time.monotonic() - began < WALL_CAP_S
