@@ -45,6 +45,7 @@ def test_runtime_wheel_lists_only_the_operator(runtime_wheel: zipfile.ZipFile) -
 def test_runtime_wheel_registers_no_development_commands(runtime_wheel: zipfile.ZipFile) -> None:
     entry_points = runtime_wheel.read("notebook_operator-0.1.0.dist-info/entry_points.txt").decode()
     assert "notebook-operator = notebook_operator.cli:main" in entry_points
+    assert "kubectl-notebook = notebook_operator.kubectl_plugin:main" in entry_points  # the kubectl plugin
     assert COMMANDS_GROUP not in entry_points
 
 
