@@ -16,11 +16,10 @@ from kubernetes import client
 from notebook_operator.api.meta import GROUP, VERSION
 from tests.kube import REPO, get
 
-NOW = datetime.now(UTC)
-
 
 def _stamp(delta: timedelta) -> str:
-    return (NOW + delta).strftime("%Y-%m-%dT%H:%M:%SZ")
+    """Relative to when the fixture runs (not to when the module was collected: the suite takes minutes)."""
+    return (datetime.now(UTC) + delta).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _notebook(api: client.ApiClient, namespace: str, name: str, spec: dict[str, Any], status: dict[str, Any]) -> None:
