@@ -29,9 +29,8 @@ PLURAL = "notebookinstances"
 
 def _api(args: argparse.Namespace) -> tuple[client.CustomObjectsApi, str]:
     config.load_kube_config(config_file=args.kubeconfig, context=args.context)  # type: ignore[no-untyped-call]
-    _, active = config.list_kube_config_contexts(config_file=args.kubeconfig)  # type: ignore[no-untyped-call]
+    contexts, active = config.list_kube_config_contexts(config_file=args.kubeconfig)  # type: ignore[no-untyped-call]
     if args.context:
-        contexts, _ = config.list_kube_config_contexts(config_file=args.kubeconfig)  # type: ignore[no-untyped-call]
         active = next((c for c in contexts if c["name"] == args.context), active)
     namespace = args.namespace or (active or {}).get("context", {}).get("namespace") or "default"
     return client.CustomObjectsApi(), namespace

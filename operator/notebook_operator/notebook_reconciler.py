@@ -84,7 +84,7 @@ class NotebookReconciler:
             patch.update(await self._assess_idleness(notebook, {**status, **patch}, observed, now))
         if outcome is None or outcome.error is None or observed is not None:  # a failed create has nothing to show
             patch.update(self._mirrored(notebook, {**status, **patch}, observed, now))
-        error = outcome.error if outcome else None
+        error = result.error
         if isinstance(error, InstanceTypeNotOffered):
             # Stalled until the spec changes (the retry costs no cloud call: the catalogue is cached).
             patch["conditions"] = kstatus(
@@ -107,10 +107,10 @@ class NotebookReconciler:
         return result
 
     def _view(self, notebook: Notebook) -> dict[str, Any]:
-        unseen = self._unseen.pop(notebook.uid, None)
+        unseen = self._unseen.get(notebook.uid)
         if unseen is not None and unseen[0] == notebook.resource_version:
-            self._unseen[notebook.uid] = unseen
             return {**notebook.status, **unseen[1]}
+        self._unseen.pop(notebook.uid, None)  # the watch delivered it, or a newer write
         return dict(notebook.status)
 
     async def _observe_after(
@@ -203,15 +203,19 @@ class NotebookReconciler:
 
     async def finalize(self, notebook: Notebook) -> bool:
         """Delete the cloud instance of a resource being deleted: True once it is gone."""
-        observed = await self.observe(notebook)
-        if observed is None or observed.phase == "Deleted":
-            self.emit(notebook.ref, "Normal", "Deleted", "the cloud instance is gone")
-            return True
-        if observed.phase != "Deleting":
-            try:
-                await self.provider.delete_instance(observed.id)
-            except Conflict:
-                return False  # e.g. still stopping: try again
-            metrics.ACTIONS.labels("delete", "succeeded").inc()
-            self.emit(notebook.ref, "Normal", "Delete", f"deleting cloud instance {observed.id}")
+        try:
+            observed = await self.observe(notebook)
+            if observed is None or observed.phase == "Deleted":
+                self.emit(notebook.ref, "Normal", "Deleted", "the cloud instance is gone")
+                return True
+            if observed.phase != "Deleting":
+                try:
+                    await self.provider.delete_instance(observed.id)
+                except Conflict:
+                    return False  # e.g. still stopping: try again
+                metrics.ACTIONS.labels("delete", "succeeded").inc()
+                self.emit(notebook.ref, "Normal", "Delete", f"deleting cloud instance {observed.id}")
+        except ProviderError:
+            metrics.ACTIONS.labels("delete", "failed").inc()
+            raise
         return False

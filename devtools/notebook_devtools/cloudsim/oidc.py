@@ -17,6 +17,7 @@ from typing import Any
 from aiohttp import web
 
 from notebook_devtools.cloudsim.auth import Credential
+from notebook_devtools.cloudsim.clock import iso
 from notebook_devtools.cloudsim.context import sim
 from notebook_devtools.cloudsim.jwt import OidcRefused
 
@@ -35,12 +36,6 @@ def _issue(request: web.Request, duration: int, account: str | None) -> Credenti
     )
     s.verifier.credentials[credential.access_key_id] = credential
     return credential
-
-
-def _expiration(request: web.Request, credential: Credential) -> str:
-    """In wall-clock time, as the caller's clock sees it."""
-    assert credential.expires_at is not None
-    return datetime.fromtimestamp(credential.expires_at, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _duration(text: Any, default: int, allowed: tuple[int, int]) -> int:
@@ -83,7 +78,7 @@ async def assume_role_with_oidc(request: web.Request) -> web.Response:
                 "AccessKeyId": credential.access_key_id,
                 "AccessKeySecret": credential.secret,
                 "SecurityToken": credential.security_token,
-                "Expiration": _expiration(request, credential),
+                "Expiration": iso(credential.expires_at),  # wall clock, as the caller's clock sees it
             },
             "AssumedRoleUser": {"Arn": f"{params['RoleArn']}/{params['RoleSessionName']}"},
         }

@@ -4,7 +4,7 @@ delete in the cloud through the finalizer. Thin: the pipeline is notebook_reconc
 from __future__ import annotations
 
 import logging
-from typing import Any, cast
+from typing import Any
 
 import kopf
 from pydantic import ValidationError
@@ -35,29 +35,17 @@ def _notebook(body: kopf.Body) -> Notebook:
 
 
 @kopf.on.event(*RESOURCE)
-async def track_notebook(
-    event: kopf.RawEvent,
-    namespace: str | None,
-    name: str,
-    uid: str,
-    spec: kopf.Spec,
-    status: kopf.Status,
-    meta: kopf.Meta,
-    memo: object,
-    **_: Any,
-) -> None:
+async def track_notebook(event: kopf.RawEvent, body: kopf.Body, uid: str, memo: object, **_: Any) -> None:
     """Keep the registry each poll pass joins the cloud listing with."""
     state = operator_state(memo)
     if event.get("type") == "DELETED":
         state.notebooks.remove(uid)
         return
     try:
-        notebook = Notebook.from_object(cast(str, namespace), name, uid, meta, spec, status)
-    except ValidationError as e:
-        logger.error("NotebookInstance %s/%s not tracked: spec does not parse: %s", namespace, name, e)
+        state.notebooks.put(_notebook(body))
+    except kopf.PermanentError as e:
+        logger.error("NotebookInstance %s/%s not tracked: %s", body.metadata.namespace, body.metadata.name, e)
         state.notebooks.remove(uid)
-        return
-    state.notebooks.put(notebook)
 
 
 def needs_spec_pass(spec: kopf.Spec, status: kopf.Status, meta: kopf.Meta, **_: Any) -> bool:

@@ -122,7 +122,9 @@ async def assume_role_with_oidc(client: httpx.AsyncClient, identity: OidcIdentit
         raise error
     expires = parse_rfc3339(found.get("Expiration"))
     credentials = Credentials(found["AccessKeyId"], found["AccessKeySecret"], found["SecurityToken"])
-    return Issued(credentials, expires.timestamp() if expires else now + float(identity.duration_seconds or 3600))
+    return Issued(
+        credentials, expires.timestamp() if expires else now + float(identity.duration_seconds or ALIBABA_DURATION_S)
+    )
 
 
 JSON_TYPE = {"Content-Type": "application/json;charset=UTF-8"}
