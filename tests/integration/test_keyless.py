@@ -174,3 +174,51 @@ async def test_an_iam_token_secret_signs_with_x_auth_token(tmp_path: Path) -> No
                 _ = [i async for i in provider.list_instances()]
         finally:
             await provider.aclose()
+
+
+def test_the_emulator_answers_what_the_official_libraries_send(
+    keyless_cloud: Emulator, issuer: Issuer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The emulator against the source, not our client: the request alibabacloud_credentials builds (its https
+    transport swapped for the emulator's address) and the two requests huaweicloudsdkcore's IamHelper builds."""
+    import httpx
+    from alibabacloud_credentials.provider import oidc as official
+    from huaweicloudsdkcore.auth.internal import IamHelper
+    from huaweicloudsdkcore.http.http_config import HttpConfig
+    from Tea.core import TeaCore
+
+    (tmp_path / "token").write_text(issuer.token("sts.aliyuncs.com"))
+
+    class Answer:
+        def __init__(self, response: httpx.Response) -> None:
+            self.status_code, self.body = response.status_code, response.content
+
+    def do_action(request: Any, runtime: Any) -> Answer:
+        return Answer(
+            httpx.request(
+                request.method, f"{keyless_cloud.url}{request.pathname or '/'}", params=request.query, timeout=10
+            )
+        )
+
+    monkeypatch.setattr(TeaCore, "do_action", staticmethod(do_action))
+    credentials = official.OIDCRoleArnCredentialsProvider(
+        role_arn=ROLE,
+        oidc_provider_arn=PROVIDER_ARN,
+        oidc_token_file_path=str(tmp_path / "token"),
+        duration_seconds=900,
+    ).get_credentials()
+    assert credentials.get_access_key_id().startswith("STS.") and credentials.get_security_token()
+
+    config = HttpConfig.get_default_config()
+    sent = IamHelper.get_create_unscoped_token_by_id_token_request(
+        config, keyless_cloud.url, "idp-1", issuer.token("hw-client")
+    )
+    unscoped = httpx.post(keyless_cloud.url + sent.resource_path, headers=sent.header_params, content=sent.body)
+    assert unscoped.status_code == 201 and unscoped.headers["X-Subject-Token"]
+    sent = IamHelper.get_create_temporary_access_key_by_token_request(
+        config, keyless_cloud.url, unscoped.headers["X-Subject-Token"], 900
+    )
+    issued = httpx.post(keyless_cloud.url + sent.resource_path, headers=sent.header_params, content=sent.body)
+    assert issued.status_code == 201 and {"access", "secret", "securitytoken", "expires_at"} <= set(
+        issued.json()["credential"]
+    )
