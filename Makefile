@@ -24,6 +24,7 @@ venv: $(VENV)/.installed
 cluster-bins:
 	@hack/build-kube.sh $(BIN)
 	@hack/build-helm.sh $(BIN)
+	@hack/build-promtool.sh $(BIN)
 
 cluster: venv cluster-bins
 	$(PY) -m notebook_devtools.localcluster up --dir .cluster --bin-dir $(BIN)

@@ -34,7 +34,9 @@ async def connect_account(state: AccountState, namespace: str, spec: ProviderCon
     version = ""
     if spec.credentials_secret_ref is not None:
         data, version = await kube.read_secret(namespace, spec.credentials_secret_ref.name)
-    fingerprint = hashlib.sha256(json.dumps([spec.to_wire(), version], sort_keys=True).encode()).hexdigest()
+    # What the connection is built from: prices and the chat webhook are read per pass, not connected.
+    connection = {k: v for k, v in spec.to_wire().items() if k not in ("pricing", "notify")}
+    fingerprint = hashlib.sha256(json.dumps([connection, version], sort_keys=True).encode()).hexdigest()
     if state.provider is not None and state.fingerprint == fingerprint:
         return
     credentials: Credentials | CredentialSource

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from notebook_operator import metrics
+from notebook_operator.announcer import Announcer
 from notebook_operator.executor import EventSink
 from notebook_operator.idle_assessor import IdleAssessor
 from notebook_operator.kube import Kube
@@ -45,11 +46,12 @@ class AccountReconciler:
         account: str = "",
         policies: Policies | None = None,
         metric_calls_per_cycle: int = 1000,
+        announcer: Announcer | None = None,
     ) -> None:
         self.provider = provider
         self.account = account
         self.assessor = IdleAssessor(provider, policies, metric_calls_per_cycle) if policies is not None else None
-        self.notebooks = NotebookReconciler(provider, kube, emit, self.assessor)
+        self.notebooks = NotebookReconciler(provider, kube, emit, self.assessor, announcer)
         self._phases: set[str] = set()
 
     async def list_all(self) -> dict[str, CloudInstance]:

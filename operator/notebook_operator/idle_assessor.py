@@ -18,7 +18,14 @@ from notebook_operator.providers.errors import PermissionDenied, ProviderError
 from notebook_operator.providers.types import Capability, CloudInstance, Utilization
 from notebook_operator.reconcile.culling import Stop, at_rest, close_savings, describe_levels, evaluate, sample_window
 from notebook_operator.reconcile.notebook import Notebook
-from notebook_operator.reconcile.policies import TIMER_TOLERANCE, NativePlan, is_exempt, matching, native_plan
+from notebook_operator.reconcile.pending import Snooze, Upcoming
+from notebook_operator.reconcile.policies import (
+    TIMER_TOLERANCE,
+    NativePlan,
+    Policy,
+    native_plan,
+    selecting,
+)
 from notebook_operator.reconcile.shutdown import next_shutdown
 from notebook_operator.registry import Policies
 from notebook_operator.times import parse_rfc3339, rfc3339
@@ -35,6 +42,8 @@ class Assessment:
     idle: dict[str, Any] | None  # the new status.idle (None: no idle status at all)
     stop: Stop | None = None
     events: list[tuple[str, str, str]] = field(default_factory=list)  # (type, reason, message)
+    upcoming: Upcoming | None = None  # the earliest cull with a warning lead
+    policies: tuple[Policy, ...] = ()  # the policies that select this notebook
 
 
 class IdleAssessor:
@@ -57,15 +66,25 @@ class IdleAssessor:
         if len(self._sampled) > 2 * running + 100:  # forget instances gone from the account
             self._sampled.clear()
 
+    def chosen(self, notebook: Notebook) -> list[Policy]:
+        """The policies that select this notebook (none when it is exempt)."""
+        return selecting(self.policies.of(notebook.namespace), notebook.labels, notebook.annotations)
+
     async def assess(
-        self, notebook: Notebook, status: Mapping[str, Any], instance: CloudInstance, now: datetime
+        self,
+        notebook: Notebook,
+        status: Mapping[str, Any],
+        instance: CloudInstance,
+        now: datetime,
+        snooze: Snooze | None = None,
     ) -> Assessment | None:
         """None when nothing about idleness applies to this notebook or changed. `status` is the notebook's
         status as this pass has it so far."""
         namespace = notebook.namespace
         idle: dict[str, Any] = dict(status.get("idle") or {})
-        policies = self.policies.of(namespace)
-        chosen = [] if is_exempt(notebook.annotations) else matching(policies, notebook.labels)
+        chosen = self.chosen(notebook)
+        snooze = snooze or Snooze()
+        snoozed = {p.name: until for p in chosen if (until := snooze.until(p.max_snooze_hours)) and until > now}
         for policy in chosen:
             self.policies.evaluated[(namespace, policy.name)] = now
         if not chosen and not idle:
@@ -73,12 +92,25 @@ class IdleAssessor:
         if instance.phase != "Running":
             return Assessment(at_rest(idle) or None)
         idle = close_savings(idle, instance)
-        result = Assessment(None)
+        result = Assessment(None, policies=tuple(chosen))
         plan = native_plan(
-            chosen, self.provider.native, instance.is_gpu, instance.started_at, now, instance.shutdown_at
+            chosen,
+            self.provider.native,
+            instance.is_gpu,
+            instance.started_at,
+            now,
+            instance.shutdown_at,
+            snoozed=bool(snoozed),
         )
         idle = await self._sync_native(plan, idle, instance, result)
         idle["enforcement"] = plan.enforcement if chosen else None
+        warned_native = [p.name for p in chosen if p.warn and plan.idle_rule is not None and p.enforcement == "Native"]
+        idle["warning"] = (
+            f"no warning before an idle stop by the cloud's own culler ({', '.join(warned_native)}: Native): "
+            "the cloud decides when the notebook is idle and stops it without notice"
+            if warned_native
+            else None
+        )
         operator_policies = list(plan.operator_policies)
         sample = None
         culls_idle = any(p.culls_idle for p in operator_policies)
@@ -89,8 +121,17 @@ class IdleAssessor:
         elif culls_idle and self._due_for_sample(instance, now):
             sample = await self._sample(instance, sample_window(operator_policies, idle, now))
         planned = next_shutdown(notebook.spec.shutdown, instance.started_at, now)
-        decision = evaluate(operator_policies, idle, instance, sample, now, planned.at if planned else None)
-        result.idle, result.stop = decision.idle or None, decision.stop
+        decision = evaluate(
+            operator_policies,
+            idle,
+            instance,
+            sample,
+            now,
+            planned.at if planned else None,
+            snoozed,
+            status.get("pendingStop"),
+        )
+        result.idle, result.stop, result.upcoming = decision.idle or None, decision.stop, decision.upcoming
         if decision.idle_started:
             message = f"idle under IdleCullerPolicy {decision.idle_started}{describe_levels(sample)}"
             result.events.append(("Normal", "IdleDetected", message))

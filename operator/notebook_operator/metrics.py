@@ -39,6 +39,44 @@ UTILIZATION_SAMPLES = Counter(
     "notebook_operator_utilization_samples_total", "Utilization fetches by result", ["provider", "result"]
 )
 
+NOTIFICATIONS = Counter(
+    "notebook_operator_notifications_total",
+    "Chat notifications by format, event and result",
+    ["format", "event", "result"],
+)
+COST_PER_HOUR = Gauge(
+    "notebook_operator_cost_per_hour",
+    "Price per hour of the running notebooks (the sum of their prices)",
+    ["namespace", "provider", "currency"],
+)
+SAVINGS = Gauge(
+    "notebook_operator_savings_total",
+    "Estimated money a policy's stops saved (hours saved x price per hour), by currency",
+    ["namespace", "policy", "currency"],
+)
+NOTEBOOKS = Gauge(
+    "notebook_operator_notebooks",
+    "NotebookInstances by namespace, provider and phase",
+    ["namespace", "provider", "phase"],
+)
+OVER_CAP = Gauge(
+    "notebook_operator_notebooks_over_cap",
+    "Running notebooks past a policy's maxRunningHours (a stop that should have happened)",
+    ["namespace"],
+)
+PENDING_STOPS = Gauge("notebook_operator_pending_stops", "Notebooks with an announced stop", ["namespace"])
+ACCOUNT_READY = Gauge(
+    "notebook_operator_providerconfig_ready",
+    "1 when the ProviderConfig's account is connected and polled, else 0",
+    ["namespace", "providerconfig", "provider", "reason"],
+)
+RECONCILE_SECONDS = Histogram(
+    "notebook_operator_reconcile_seconds",
+    "Duration of one NotebookInstance reconcile pass (poll or spec)",
+    ["provider", "kind"],
+    buckets=(0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)
+
 
 def observe_api_call(provider: str, operation: str, outcome: str, seconds: float) -> None:
     API_CALLS.labels(provider, operation, outcome).inc()

@@ -9,11 +9,13 @@ ActionExecutor; idle culling (poll passes only) feeds its stop into the same exe
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from notebook_operator import metrics
+from notebook_operator.announcer import Announcer
 from notebook_operator.executor import ActionExecutor, EventSink, Outcome
 from notebook_operator.idle_assessor import IdleAssessor
 from notebook_operator.kube import Kube, StatusRejected
@@ -25,7 +27,8 @@ from notebook_operator.reconcile.culling import culled, idle_patch
 from notebook_operator.reconcile.decide import WAIT_S, settled, stop_in_hand
 from notebook_operator.reconcile.mirror import mirror
 from notebook_operator.reconcile.notebook import KIND, Notebook
-from notebook_operator.reconcile.plan import cull_order, plan
+from notebook_operator.reconcile.pending import TIMER, Snooze, Upcoming, policy_by, read_snooze
+from notebook_operator.reconcile.plan import Order, cull_order, plan
 
 logger = logging.getLogger(__name__)
 
@@ -39,12 +42,20 @@ class PassResult:
 
 
 class NotebookReconciler:
-    def __init__(self, provider: Provider, kube: Kube, emit: EventSink, assessor: IdleAssessor | None = None) -> None:
+    def __init__(
+        self,
+        provider: Provider,
+        kube: Kube,
+        emit: EventSink,
+        assessor: IdleAssessor | None = None,
+        announcer: Announcer | None = None,
+    ) -> None:
         self.provider = provider
         self.kube = kube
         self.emit = emit
         self.executor = ActionExecutor(provider, kube, emit)
         self.assessor = assessor
+        self.announcer = announcer or Announcer(emit)
         # What this reconciler wrote that the watch had not delivered when it looked again: keyed by the object's
         # uid, with the resourceVersion the write was made over. Applied only while the registry still shows
         # that version, so it never hides a newer write by anyone.
@@ -66,11 +77,26 @@ class NotebookReconciler:
     async def reconcile(
         self, notebook: Notebook, observed: CloudInstance | None, now: datetime, spec_pass: bool = False
     ) -> PassResult:
+        started = time.monotonic()
+        try:
+            return await self._reconcile(notebook, observed, now, spec_pass)
+        finally:
+            kind = "spec" if spec_pass else "poll"
+            metrics.RECONCILE_SECONDS.labels(self.provider.name, kind).observe(time.monotonic() - started)
+
+    async def _reconcile(
+        self, notebook: Notebook, observed: CloudInstance | None, now: datetime, spec_pass: bool
+    ) -> PassResult:
         status = self._view(notebook)
         result = PassResult()
         patch: dict[str, Any] = {}
-        planned = plan(notebook.spec, status, observed, notebook.generation, now, spec_pass)
+        snooze = read_snooze(notebook.annotations, status.get("snooze"), now)
+        shutdown = notebook.spec.shutdown
+        timer_until = snooze.until(shutdown.max_snooze_hours) if shutdown else None
+        planned = plan(notebook.spec, status, observed, notebook.generation, now, spec_pass, timer_until)
         outcome: Outcome | None = None
+        cull: Upcoming | bool | None = False  # not assessed
+        stopped = False
         if planned.order is not None:
             outcome = await self.executor.run(notebook, planned.order, observed, now)
             if not outcome.claimed:
@@ -78,12 +104,16 @@ class NotebookReconciler:
                 return result
             patch.update(outcome.patch)
             result.error = outcome.error
+            stopped = self._stop_told(notebook, planned.order, outcome, observed, now, TIMER)
             if spec_pass and outcome.error is None:
                 observed = await self._observe_after(notebook, outcome, observed)
         elif observed is not None and self.assessor is not None:
-            patch.update(await self._assess_idleness(notebook, {**status, **patch}, observed, now))
+            found, cull, stopped = await self._assess_idleness(notebook, {**status, **patch}, observed, now, snooze)
+            patch.update(found)
         if outcome is None or outcome.error is None or observed is not None:  # a failed create has nothing to show
-            patch.update(self._mirrored(notebook, {**status, **patch}, observed, now))
+            patch.update(self._mirrored(notebook, {**status, **patch}, observed, now, timer_until))
+        told = self.announcer.step(notebook, {**status, **patch}, observed, now, snooze, cull, stopped)
+        patch.update(told.patch)
         error = result.error
         if isinstance(error, InstanceTypeNotOffered):
             # Stalled until the spec changes (the retry costs no cloud call: the catalogue is cached).
@@ -104,6 +134,8 @@ class NotebookReconciler:
             if result.retry_after is None and status.get("observedGeneration") != notebook.generation:
                 patch["observedGeneration"] = notebook.generation  # this generation's work is done
         result.written = await self._write(notebook, patch)
+        if result.written or not told.patch:  # a warning is recorded before anyone hears of it
+            self.announcer.publish(notebook, told)
         return result
 
     def _view(self, notebook: Notebook) -> dict[str, Any]:
@@ -124,9 +156,14 @@ class NotebookReconciler:
             return before
 
     def _mirrored(
-        self, notebook: Notebook, status: dict[str, Any], observed: CloudInstance | None, now: datetime
+        self,
+        notebook: Notebook,
+        status: dict[str, Any],
+        observed: CloudInstance | None,
+        now: datetime,
+        timer_until: datetime | None,
     ) -> dict[str, Any]:
-        mirrored = mirror(notebook.spec, status, observed, notebook.generation, now)
+        mirrored = mirror(notebook.spec, status, observed, notebook.generation, now, timer_until)
         if notebook.managed:
             # A spec pass sets observedGeneration of managed objects once their spec was acted on (below).
             mirrored.pop("observedGeneration", None)
@@ -157,17 +194,19 @@ class NotebookReconciler:
                 result.retry_reason = f"{after.kind}: {after.reason}"
 
     async def _assess_idleness(
-        self, notebook: Notebook, status: dict[str, Any], observed: CloudInstance, now: datetime
-    ) -> dict[str, Any]:
+        self, notebook: Notebook, status: dict[str, Any], observed: CloudInstance, now: datetime, snooze: Snooze
+    ) -> tuple[dict[str, Any], Upcoming | None, bool]:
+        """(status patch, the earliest cull with a warning lead, whether a cull stopped it)."""
         assert self.assessor is not None
-        found = await self.assessor.assess(notebook, status, observed, now)
+        found = await self.assessor.assess(notebook, status, observed, now, snooze)
         if found is None:
-            return {}
+            return {}, None, False
         for type_, reason, message in found.events:
             self.emit(notebook.ref, type_, reason, message)
         patch: dict[str, Any] = {}
         idle = found.idle
         stop = found.stop
+        stopped = False
         if stop is not None and not stop_in_hand(status, observed, now):
             order = cull_order(stop, Capability.STOP_SAVE_IMAGE in self.provider.capabilities)
             outcome = await self.executor.run(notebook, order, observed, now)
@@ -175,10 +214,22 @@ class NotebookReconciler:
                 patch.update(outcome.patch)
                 succeeded = outcome.error is None
                 metrics.CULLS.labels(notebook.namespace, stop.policy, "stopped" if succeeded else "failed").inc()
+                stopped = self._stop_told(notebook, order, outcome, observed, now, policy_by(stop.policy))
                 if succeeded:
                     idle = culled(idle or {}, stop, now)
         patch.update(idle_patch(status.get("idle"), idle, now) or {})
-        return patch
+        return patch, found.upcoming, stopped
+
+    def _stop_told(
+        self, notebook: Notebook, order: Order, outcome: Outcome, observed: CloudInstance | None, now: datetime, by: str
+    ) -> bool:
+        """Tell people of a stop by a timer or a policy, or of its failure; True when it stopped."""
+        if order.kind != "stop" or not order.stopped_by:
+            return order.kind == "stop" and outcome.error is None
+        event = "StopFailed" if outcome.error is not None else order.success_event
+        reason = f"{order.reason}: {outcome.error}" if outcome.error is not None else order.reason
+        self.announcer.stop_notice(notebook, event, reason, now, observed, by)
+        return outcome.error is None
 
     async def _write(self, notebook: Notebook, patch: dict[str, Any]) -> bool:
         if not patch:

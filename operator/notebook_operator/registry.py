@@ -8,6 +8,8 @@ import time
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from notebook_operator.api.notify import NotifySpec
+from notebook_operator.api.providerconfig import Pricing
 from notebook_operator.providers.base import Provider
 from notebook_operator.reconcile.notebook import Notebook
 from notebook_operator.reconcile.policies import Policy
@@ -24,6 +26,8 @@ class AccountState:
     reason: str = "Connecting"
     message: str = "not polled yet"
     fingerprint: str = ""  # spec + Secret resourceVersion the provider was built from
+    notify: NotifySpec | None = None  # the default chat webhook of the account's notebooks
+    pricing: Pricing | None = None  # prices per hour that override or fill in the cloud's
 
 
 @dataclass

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 
 from notebook_operator import metrics
 from notebook_operator.kube import Kube
+from notebook_operator.notify.sender import EventSink, Notifier
 from notebook_operator.peering import PeeringSetup, Role
 from notebook_operator.registry import Accounts, Notebooks, Policies
 
@@ -23,6 +24,7 @@ class OperatorState:
     policies: Policies = field(default_factory=Policies)
     _kube: Kube | None = None
     _role: Role | None = None
+    _notifier: Notifier | None = None
 
     @property
     def kube(self) -> Kube:
@@ -30,12 +32,19 @@ class OperatorState:
         return self._kube
 
     @property
+    def notifier(self) -> Notifier:
+        assert self._notifier is not None, "OperatorState.open() runs at startup"
+        return self._notifier
+
+    @property
     def role(self) -> Role:
         assert self._role is not None, "OperatorState.open() runs at startup"
         return self._role
 
-    async def open(self) -> None:
+    async def open(self, emit: EventSink) -> None:
         self._kube = await Kube.connect()
+        self._notifier = Notifier(self._kube, emit)
+        self._notifier.start()
         self._role = Role(self.peering)
         self._role.start(self._kube)
         metrics.serve(self.metrics_port)
@@ -44,6 +53,8 @@ class OperatorState:
         if self._role is not None:
             await self._role.stop()
         await self.accounts.close()
+        if self._notifier is not None:
+            await self._notifier.close()
         if self._kube is not None:
             await self._kube.close()
 

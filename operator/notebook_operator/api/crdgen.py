@@ -131,6 +131,7 @@ KINDS: tuple[Kind, ...] = (
             {"name": "Desired", "type": "string", "jsonPath": ".spec.desiredState"},
             {"name": "Idle For", "type": "date", "jsonPath": ".status.idle.since"},
             {"name": "Next Shutdown", "type": "string", "jsonPath": ".status.nextShutdownAt"},
+            {"name": "Pending Stop", "type": "string", "jsonPath": ".status.pendingStop.at"},
             _ready(),
             _age(),
         ],

@@ -9,6 +9,7 @@ from pydantic import ConfigDict, Field
 
 from notebook_operator.api.formats import CRON_PATTERN, DURATION_PATTERN, time_zone_rule
 from notebook_operator.api.meta import Condition, LabelSelector, Model, StatusModel, cel, validations
+from notebook_operator.api.notify import NotifySpec
 
 CullAction = Literal["Stop", "StopAndSaveImage"]
 Enforcement = Literal["Operator", "Native"]
@@ -71,6 +72,19 @@ class IdleCullerPolicySpec(Model):
         default="Operator",
         description="Operator: the operator reads metrics and stops. Native: the cloud's own culler/lease.",
     )
+    warn_minutes: int | None = Field(
+        default=None,
+        ge=1,
+        le=1440,
+        description="Warn this long before a stop (status.pendingStop, a StopWarning Event, a notification).",
+    )
+    max_snooze_hours: float = Field(
+        default=8,
+        gt=0,
+        le=168,
+        description="Longest postponement by the keep-running-until annotation, from when it was set.",
+    )
+    notify: NotifySpec | None = Field(default=None, description="Send warnings and stops to a chat webhook.")
 
 
 class IdleCullerPolicyStatus(StatusModel):
@@ -83,6 +97,9 @@ class IdleCullerPolicyStatus(StatusModel):
     stopped: int | None = Field(default=None, description="Instances stopped by this policy.")
     last_evaluation_time: datetime | None = None
     estimated_hours_saved: float | None = None
+    estimated_savings: dict[str, float] | None = Field(
+        default=None, max_length=16, description="Money the stops saved, by currency (hours saved x price per hour)."
+    )
 
 
 class IdleCullerPolicy(Model):

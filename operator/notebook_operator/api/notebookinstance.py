@@ -39,6 +39,7 @@ DesiredState = Literal["Running", "Stopped"]
 DeletionPolicy = Literal["Delete", "Orphan"]
 
 EXEMPT_ANNOTATION = "cloudnotebooks.io/cull-exempt"
+SNOOZE_ANNOTATION = "cloudnotebooks.io/keep-running-until"
 FINALIZER = "cloudnotebooks.io/finalizer"
 
 
@@ -143,6 +144,18 @@ class ShutdownSpec(Model):
         description="IANA time zone of schedule (default UTC).",
         json_schema_extra=validations(cel(time_zone_rule(), "timeZone must be an IANA time zone name")),
     )
+    warn_minutes: int | None = Field(
+        default=None,
+        ge=1,
+        le=1440,
+        description="Warn this long before a timer stop (status.pendingStop, a StopWarning Event, a notification).",
+    )
+    max_snooze_hours: float = Field(
+        default=8,
+        gt=0,
+        le=168,
+        description="Longest postponement of a timer stop by the keep-running-until annotation, from when it was set.",
+    )
 
 
 class NotebookInstanceSpec(Model):
@@ -238,6 +251,32 @@ class IdleStatus(StatusModel):
     hours_saved: dict[str, float] | None = Field(
         default=None, max_length=LIST_MAX, description="Instance-hours saved by closed culls, per policy."
     )
+    warning: str | None = Field(default=None, max_length=TEXT_MAX, description="Why no warning can precede a stop.")
+
+
+class PendingStop(StatusModel):
+    """A stop announced ahead (warnMinutes): it happens at `at` unless the notebook turns busy or is snoozed."""
+
+    at: datetime = Field(description="When the stop happens.")
+    reason: str = Field(default="", max_length=TEXT_MAX)
+    by: str = Field(default="", max_length=NAME_MAX, description="spec.shutdown or IdleCullerPolicy <name>.")
+    warned_at: datetime | None = Field(default=None, description="When the warning went out.")
+
+
+class SnoozeStatus(StatusModel):
+    """The keep-running-until annotation as the operator applies it."""
+
+    requested: str | None = Field(default=None, max_length=128, description="The annotation's value.")
+    seen_at: datetime | None = Field(default=None, description="When the operator first saw that value.")
+    until: datetime | None = Field(default=None, description="Stops are postponed until then (after clamping).")
+    message: str | None = Field(default=None, max_length=TEXT_MAX, description="Clamped or invalid: why.")
+
+
+class Cost(StatusModel):
+    per_hour: float | None = Field(default=None, description="Price per running hour.")
+    currency: str | None = Field(default=None, max_length=16)
+    accumulated: float | None = Field(default=None, description="Spent while running since created or adopted.")
+    source: str | None = Field(default=None, max_length=128, description="Where the price comes from.")
 
 
 class InstanceURLs(StatusModel):
@@ -263,6 +302,9 @@ class NotebookInstanceStatus(StatusModel):
     next_shutdown_reason: str | None = Field(default=None, max_length=TEXT_MAX)
     stopped_by: str | None = Field(default=None, max_length=TEXT_MAX, description="Who stopped it last, and why.")
     idle: IdleStatus | None = None
+    pending_stop: PendingStop | None = None
+    snooze: SnoozeStatus | None = None
+    cost: Cost | None = None
     last_action: LastAction | None = None
     conditions: list[Condition] | None = Field(default=None, max_length=16)
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import ConfigDict, Field
 
@@ -16,6 +16,7 @@ from notebook_operator.api.meta import (
     cel,
     validations,
 )
+from notebook_operator.api.notify import NotifySpec
 
 ProviderName = Literal["pai-dsw", "modelarts", "modelarts-devenv", "roma-connect"]
 
@@ -69,6 +70,15 @@ class OidcIdentity(Model):
         ge=900,
         le=86400,
         description="Lifetime of the temporary credentials (pai-dsw: default 3600, at most 43200; Huawei: 21600).",
+    )
+
+
+class Pricing(Model):
+    """Prices the cloud does not publish through its API (ModelArts) or that the account pays differently."""
+
+    currency: str = Field(min_length=3, max_length=3, pattern=r"^[A-Z]{3}$", description="ISO 4217, e.g. CNY.")
+    per_hour: dict[str, Annotated[float, Field(ge=0)]] = Field(
+        max_length=256, description="Price per running hour by instance type (PAI EcsSpec) or flavor (ModelArts)."
     )
 
 
@@ -138,6 +148,12 @@ class ProviderConfigSpec(Model):
     )
     rate_limit: float = Field(
         default=10.0, gt=0, le=1000, description="Most cloud API requests per second for this account."
+    )
+    pricing: Pricing | None = Field(
+        default=None, description="Prices per hour by instance type or flavor; they override the cloud's own."
+    )
+    notify: NotifySpec | None = Field(
+        default=None, description="Default chat webhook for this account's notebooks (a policy's notify wins)."
     )
 
 

@@ -9,6 +9,7 @@ from typing import Any
 import kopf
 from pydantic import ValidationError
 
+from notebook_operator.announcer import Announcer
 from notebook_operator.api.meta import GROUP, VERSION
 from notebook_operator.api.notebookinstance import NotebookInstanceSpec
 from notebook_operator.handlers.events import emit
@@ -63,7 +64,8 @@ def _reconciler(state: OperatorState, notebook: Notebook) -> NotebookReconciler:
         provider = state.accounts.ready_provider(*notebook.account)
     except AccountNotReady as e:
         raise kopf.TemporaryError(str(e), delay=ACCOUNT_WAIT_S) from e
-    return NotebookReconciler(provider, state.kube, emit)
+    announcer = Announcer(emit, state.policies, state.accounts.get(*notebook.account), state.notifier)
+    return NotebookReconciler(provider, state.kube, emit, announcer=announcer)
 
 
 @kopf.on.resume(*RESOURCE, when=needs_spec_pass)

@@ -15,6 +15,7 @@ from pydantic import ValidationError
 from notebook_operator import metrics
 from notebook_operator.account_connection import ACCOUNT_ERRORS, account_problem, connect_account
 from notebook_operator.account_reconciler import AccountReconciler
+from notebook_operator.announcer import Announcer
 from notebook_operator.api.meta import GROUP, VERSION
 from notebook_operator.api.providerconfig import ProviderConfigSpec
 from notebook_operator.handlers.events import emit
@@ -85,13 +86,17 @@ async def poll_account(
         generation = meta.get("generation")
         now = datetime.now(UTC)
         update: dict[str, Any] = {}
+        state.notify, state.pricing = snapshot.notify, snapshot.pricing
         try:
             await connect_account(state, namespace, snapshot, kube)
             assert state.provider is not None
             if poller is None or poller.provider is not state.provider:
                 # Half the account's requests of one interval may go to metrics reads for idle culling.
                 budget = int(snapshot.rate_limit * snapshot.poll_interval_seconds / 2)
-                poller = AccountReconciler(state.provider, kube, emit, f"{namespace}/{name}", operator.policies, budget)
+                announcer = Announcer(emit, operator.policies, state, operator.notifier)
+                poller = AccountReconciler(
+                    state.provider, kube, emit, f"{namespace}/{name}", operator.policies, budget, announcer
+                )
             started = asyncio.get_running_loop().time()
             if first:
                 await _settle(operator.notebooks, namespace, kube, stopped)

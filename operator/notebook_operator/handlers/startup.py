@@ -11,6 +11,7 @@ import kopf
 
 from notebook_operator.api.meta import GROUP
 from notebook_operator.api.notebookinstance import FINALIZER
+from notebook_operator.handlers.events import emit
 from notebook_operator.state import operator_state
 
 logger = logging.getLogger(__name__)
@@ -34,7 +35,7 @@ async def configure(settings: kopf.OperatorSettings, memo: object, **_: Any) -> 
     settings.watching.connect_timeout = 10
     settings.networking.request_timeout = 60
     settings.batching.error_delays = [1, 2, 5, 10, 30, 60]
-    await operator_state(memo).open()
+    await operator_state(memo).open(emit)
     logger.info("notebook-operator configured for API group %s", GROUP)
 
 

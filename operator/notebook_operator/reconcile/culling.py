@@ -18,6 +18,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from notebook_operator.providers.types import CloudInstance, Utilization
+from notebook_operator.reconcile.pending import Upcoming, earliest_warned, may_stop, policy_by
 from notebook_operator.reconcile.policies import Policy, in_active_window
 from notebook_operator.times import parse_rfc3339, rfc3339
 
@@ -40,6 +41,7 @@ class CullDecision:
     stop: Stop | None = None
     report: str | None = None  # dry run: what would have been done, once per idle episode
     idle_started: str | None = None  # the policy whose clock just started
+    upcoming: Upcoming | None = None  # the earliest cull with a warning lead, when it would happen
 
 
 def sample_window(policies: Sequence[Policy], idle: Mapping[str, Any], now: datetime) -> timedelta:
@@ -77,12 +79,17 @@ def evaluate(
     sample: Utilization | None,
     now: datetime,
     planned_stop: datetime | None = None,
+    snoozed: Mapping[str, datetime] | None = None,
+    pending: Mapping[str, Any] | None = None,
 ) -> CullDecision:
     """Advance the idle clocks of a running instance by one sample and decide whether to stop it.
 
     `policies` are the ones the operator enforces for this instance (matching, not exempt, not
     handed to the cloud); several combine to the strictest: whichever is due first stops it.
+    `snoozed` holds when each policy's idle culls are postponed to (running caps are not); a policy
+    with warnMinutes stops only once `pending` (status.pendingStop) announced its stop and the time came.
     """
+    snoozed = snoozed or {}
     started = observed.started_at
     new = {k: v for k, v in idle.items() if k not in CLOCK_KEYS}
     if started is None or not policies:
@@ -107,21 +114,28 @@ def evaluate(
         new.update(sampledAt=rfc3339(sample.sampled_at), cpuPercent=sample.cpu_max, gpuPercent=sample.gpu_max)
 
     due: list[tuple[datetime, str, Policy]] = []
+    upcoming: list[Upcoming] = []
     would_stop = [planned_stop] if planned_stop else []
     for policy in policies:
         since = clocks.get(policy.name)
-        if since is not None and verdicts.get(policy.name) and in_active_window(policy.active_windows, now):
-            assert policy.idle_minutes is not None and sample is not None
-            if since + timedelta(minutes=policy.idle_minutes) <= sample.sampled_at:
+        if since is not None and policy.idle_minutes is not None and in_active_window(policy.active_windows, now):
+            idle_due = since + timedelta(minutes=policy.idle_minutes)
+            at = max(idle_due, snoozed.get(policy.name, idle_due))
+            held = f", snoozed until {rfc3339(at)}" if at > idle_due else ""
+            upcoming.append(Upcoming(at, f"idle since {rfc3339(since)}{held}", policy_by(policy.name), policy.warn))
+            if verdicts.get(policy.name) and sample is not None and idle_due <= sample.sampled_at and at <= now:
                 minutes = int((sample.sampled_at - since).total_seconds() // 60)
                 reason = f"idle {minutes} min{describe_levels(sample)}"
-                due.append((since + timedelta(minutes=policy.idle_minutes), reason, policy))
+                due.append((idle_due, reason, policy))
         if policy.max_running_hours is not None:
             cap = started + timedelta(hours=policy.max_running_hours)
             would_stop.append(cap)
+            reason = f"running over maxRunningHours {policy.max_running_hours:g}"
+            upcoming.append(Upcoming(cap, reason, policy_by(policy.name), policy.warn))
             if cap <= now:
-                due.append((cap, f"running over maxRunningHours {policy.max_running_hours:g}", policy))
+                due.append((cap, reason, policy))
     due.sort(key=lambda d: (d[0], d[2].name))
+    announced = earliest_warned(upcoming)
 
     if clocks:
         deciding = min(clocks, key=lambda name: (clocks[name] + timedelta(minutes=_minutes(policies, name)), name))
@@ -129,11 +143,14 @@ def evaluate(
         new.update(since=rfc3339(clocks[deciding]), policy=deciding, clocks=listed)
     started_clock = next((name for name in sorted(clocks) if name not in old_clocks), None)
     acting = [d for d in due if not d[2].dry_run]
-    if acting:
-        _, reason, policy = acting[0]
+    allowed = [d for d in acting if may_stop(policy_by(d[2].name), d[2].warn_minutes, pending, now)]
+    if allowed:
+        _, reason, policy = allowed[0]
         later = [w for w in would_stop if w > now]
         stop = Stop(policy.name, reason, policy.action == "StopAndSaveImage", min(later) if later else None)
-        return CullDecision(_clean(new), stop, idle_started=started_clock)
+        return CullDecision(_clean(new), stop, idle_started=started_clock, upcoming=announced)
+    if acting:  # due, waiting for its warning
+        return CullDecision(_clean(new), idle_started=started_clock, upcoming=announced)
     report = None
     if not due and sample is None and idle.get("reported"):
         new["reported"] = idle["reported"]  # no evidence either way: the episode already reported goes on
@@ -142,7 +159,7 @@ def evaluate(
         new["reported"] = policy.name
         if idle.get("reported") != policy.name:
             report = f"{reason} (dry run of IdleCullerPolicy {policy.name})"
-    return CullDecision(_clean(new), report=report, idle_started=started_clock)
+    return CullDecision(_clean(new), report=report, idle_started=started_clock, upcoming=announced)
 
 
 def _minutes(policies: Sequence[Policy], name: str) -> int:

@@ -15,7 +15,7 @@ from typing import Any, Literal
 from notebook_operator.api.notebookinstance import NotebookInstanceSpec
 from notebook_operator.providers.types import TRANSITIONAL_PHASES, CloudInstance
 from notebook_operator.reconcile.mirror import desired_power
-from notebook_operator.reconcile.shutdown import next_shutdown
+from notebook_operator.reconcile.shutdown import next_timer_stop
 from notebook_operator.times import parse_rfc3339, rfc3339
 
 ActionKind = Literal["create", "start", "stop", "update", "wait", "missing", "none"]
@@ -95,7 +95,11 @@ def _decide(
 
 
 def shutdown_due(
-    spec: NotebookInstanceSpec, status: Mapping[str, Any], observed: CloudInstance | None, now: datetime
+    spec: NotebookInstanceSpec,
+    status: Mapping[str, Any],
+    observed: CloudInstance | None,
+    now: datetime,
+    snoozed_until: datetime | None = None,
 ) -> str | None:
     """The reason to stop a running instance now because a declared shutdown is due, else None.
 
@@ -104,7 +108,7 @@ def shutdown_due(
     """
     if observed is None or observed.phase != "Running" or observed.started_at is None:
         return None
-    due = next_shutdown(spec.shutdown, observed.started_at, now)
+    due = next_timer_stop(spec.shutdown, observed.started_at, now, snoozed_until)
     if due is None or due.at > now:
         return None
     if stop_in_hand(status, observed, now):

@@ -10,7 +10,7 @@ from typing import Any
 from notebook_operator.api.notebookinstance import NotebookInstanceSpec, ShutdownSpec
 from notebook_operator.providers.types import TRANSITIONAL_PHASES, CloudInstance
 from notebook_operator.reconcile.conditions import kstatus, same_conditions
-from notebook_operator.reconcile.shutdown import next_shutdown
+from notebook_operator.reconcile.shutdown import next_timer_stop
 from notebook_operator.times import rfc3339
 
 
@@ -32,7 +32,11 @@ def desired_power(spec: NotebookInstanceSpec, status: Mapping[str, Any], generat
 
 
 def observed_fields(
-    observed: CloudInstance, previous: Mapping[str, Any], shutdown: ShutdownSpec | None, now: datetime
+    observed: CloudInstance,
+    previous: Mapping[str, Any],
+    shutdown: ShutdownSpec | None,
+    now: datetime,
+    snoozed_until: datetime | None = None,
 ) -> dict[str, Any]:
     fields: dict[str, Any] = {
         "provider": observed.provider,
@@ -68,7 +72,8 @@ def observed_fields(
         fields["accumulatedRunningSeconds"] = previous.get("accumulatedRunningSeconds")
     else:
         fields["accumulatedRunningSeconds"] = observed.accumulated_running_seconds
-    due = next_shutdown(shutdown, observed.started_at, now) if observed.phase == "Running" else None
+    running = observed.phase == "Running"
+    due = next_timer_stop(shutdown, observed.started_at, now, snoozed_until) if running else None
     fields["nextShutdownAt"] = rfc3339(due.at) if due else None
     fields["nextShutdownReason"] = due.reason if due else None
     return fields
@@ -110,11 +115,12 @@ def mirror(
     observed: CloudInstance | None,
     generation: int | None,
     now: datetime,
+    snoozed_until: datetime | None = None,
 ) -> dict[str, Any]:
     """The status patch that brings `status` in line with the cloud: {} when nothing changed."""
     patch: dict[str, Any] = {}
     if observed is not None:
-        fields = observed_fields(observed, status, spec.shutdown, now)
+        fields = observed_fields(observed, status, spec.shutdown, now, snoozed_until)
         patch = {k: v for k, v in fields.items() if status.get(k) != v}
     elif status.get("phase") != "Deleted":
         patch["phase"] = "Deleted"

@@ -9,10 +9,11 @@ from datetime import datetime
 from typing import Any
 
 from notebook_operator.api.meta import GROUP, VERSION
-from notebook_operator.api.notebookinstance import EXEMPT_ANNOTATION, NotebookInstanceSpec
+from notebook_operator.api.notebookinstance import NotebookInstanceSpec
 from notebook_operator.times import rfc3339
 
 KIND = "NotebookInstance"
+DROPPED_ANNOTATIONS = ("kopf.zalando.org/", "kubectl.kubernetes.io/last-applied-configuration")
 
 
 @dataclass(frozen=True)
@@ -40,7 +41,7 @@ class Notebook:
         status: Mapping[str, Any],
     ) -> Notebook:
         """Parse a NotebookInstance as the API server gave it; pydantic.ValidationError when the spec is not one.
-        Only the annotation the culler reads is kept: kopf's own would copy the spec again."""
+        kopf's annotations and kubectl's last-applied copy are dropped: they would copy the spec again."""
         annotations = meta.get("annotations") or {}
         return cls(
             namespace=namespace,
@@ -50,7 +51,7 @@ class Notebook:
             spec=NotebookInstanceSpec.model_validate(dict(spec)),
             status=dict(status),
             labels=dict(meta.get("labels") or {}),
-            annotations={k: v for k, v in annotations.items() if k == EXEMPT_ANNOTATION},
+            annotations={k: v for k, v in annotations.items() if not k.startswith(DROPPED_ANNOTATIONS)},
             resource_version=str(meta.get("resourceVersion") or ""),
         )
 
@@ -63,6 +64,10 @@ class Notebook:
     def account(self) -> tuple[str, str]:
         """(namespace, ProviderConfig name): the cloud account it lives in."""
         return self.namespace, self.spec.provider_config_ref.name
+
+    def owner(self, key: str) -> str | None:
+        """Who owns it, from the label `key`, else the annotation of that name."""
+        return self.labels.get(key) or self.annotations.get(key)
 
     @property
     def managed(self) -> bool:

@@ -12,6 +12,7 @@ from notebook_operator.api.notebookinstance import NotebookInstanceSpec
 from notebook_operator.providers.types import CloudInstance
 from notebook_operator.reconcile.culling import Stop
 from notebook_operator.reconcile.decide import CALLS, Action, CloudCall, decide, shutdown_due
+from notebook_operator.reconcile.pending import TIMER, may_stop
 
 SUCCEEDED = {"create": "Created", "start": "Started", "stop": "Stopped", "update": "Updated"}
 NOT_SAVED = " (image not saved: not supported here)"
@@ -38,6 +39,7 @@ class Order:
 class Plan:
     order: Order | None
     action: Action  # the lifecycle decision (a spec pass looks again while the cloud is still moving)
+    held: str | None = None  # a due timer stop waiting for its warning (pending.py)
 
 
 def plan(
@@ -47,12 +49,16 @@ def plan(
     generation: int | None,
     now: datetime,
     spec_pass: bool,
+    snoozed_until: datetime | None = None,
 ) -> Plan:
     """A spec pass (the spec handler) may create, update, start and stop; a poll pass only corrects the power
     state of an object whose current generation a spec pass has handled (e.g. started from the console)."""
-    due = shutdown_due(spec, status, observed, now)
+    due = shutdown_due(spec, status, observed, now, snoozed_until)
     action = decide(spec, status, observed, generation, now)
     if due is not None:
+        warn = spec.shutdown.warn_minutes if spec.shutdown else None
+        if not may_stop(TIMER, warn, status.get("pendingStop"), now):
+            return Plan(None, action, held=due)
         return Plan(Order("stop", due, stopped_by=True), action)
     handled = status.get("observedGeneration") == generation
     allowed: tuple[CloudCall, ...] = CALLS if spec_pass else ("start", "stop")

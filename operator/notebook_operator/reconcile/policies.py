@@ -14,9 +14,11 @@ from croniter import croniter
 from notebook_operator.api.formats import parse_duration
 from notebook_operator.api.idlecullerpolicy import IdleCullerPolicySpec
 from notebook_operator.api.notebookinstance import EXEMPT_ANNOTATION
+from notebook_operator.api.notify import NotifySpec
 from notebook_operator.providers.types import IdleRule, NativeEnforcement
 
 DEFAULT_WINDOW_MINUTES: int = IdleCullerPolicySpec.model_fields["window_minutes"].default
+DEFAULT_MAX_SNOOZE_HOURS: float = IdleCullerPolicySpec.model_fields["max_snooze_hours"].default
 NOT_EXEMPT = frozenset({"false", "no", "0", ""})
 
 
@@ -33,6 +35,9 @@ class Policy:
     max_running_hours: float | None = None
     dry_run: bool = False
     enforcement: str = "Operator"
+    warn_minutes: int | None = None
+    max_snooze_hours: float = DEFAULT_MAX_SNOOZE_HOURS
+    notify: NotifySpec | None = None
 
     @classmethod
     def from_spec(cls, name: str, spec: IdleCullerPolicySpec) -> Policy:
@@ -50,11 +55,18 @@ class Policy:
             max_running_hours=spec.max_running_hours,
             dry_run=spec.dry_run,
             enforcement=spec.enforcement,
+            warn_minutes=spec.warn_minutes,
+            max_snooze_hours=spec.max_snooze_hours,
+            notify=spec.notify,
         )
 
     @property
     def culls_idle(self) -> bool:
         return self.idle_minutes is not None and (self.cpu_percent is not None or self.gpu_percent is not None)
+
+    @property
+    def warn(self) -> timedelta | None:
+        return timedelta(minutes=self.warn_minutes) if self.warn_minutes and not self.dry_run else None
 
     @property
     def window(self) -> timedelta:
@@ -101,6 +113,11 @@ def is_exempt(annotations: Mapping[str, str]) -> bool:
 
 def matching(policies: Iterable[Policy], labels: Mapping[str, str]) -> list[Policy]:
     return sorted((p for p in policies if selects(p.selector, labels)), key=lambda p: p.name)
+
+
+def selecting(policies: Iterable[Policy], labels: Mapping[str, str], annotations: Mapping[str, str]) -> list[Policy]:
+    """The policies that select a notebook, by name; none when it is exempt."""
+    return [] if is_exempt(annotations) else matching(policies, labels)
 
 
 def in_active_window(windows: Iterable[Mapping[str, Any]], now: datetime) -> bool:
@@ -158,10 +175,12 @@ def native_plan(
     started_at: datetime | None,
     now: datetime,
     current_timer: datetime | None = None,
+    snoozed: bool = False,
 ) -> NativePlan:
     """Native, non-dry-run policies become one cloud rule (the clouds hold one per instance), combined
     to the strictest: the highest thresholds and the shortest idle time; the earliest running cap.
-    What the cloud cannot enforce stays with the operator."""
+    What the cloud cannot enforce stays with the operator. While the notebook is snoozed the idle rule is
+    lifted from the cloud (its culler knows no snooze) and the operator holds the idle culls until it ends."""
     policies = list(policies)
     # With thresholds (PAI-DSW IdleInstanceCuller) the policy's percentages go to the cloud; without (ModelArts
     # IDLE lease) only the idle time does, and the cloud's own idea of idle applies.
@@ -169,6 +188,7 @@ def native_plan(
         p
         for p in policies
         if p.enforcement == "Native"
+        and not snoozed
         and not p.dry_run
         and p.culls_idle
         and cloud.idle_rule is not None

@@ -54,3 +54,13 @@ def next_shutdown(shutdown: ShutdownSpec | None, started_at: datetime | None, no
         when = fired or _next_cron_fire(shutdown.schedule, zone, now)
         candidates.append(Shutdown(when, f"schedule '{shutdown.schedule}' ({zone})"))
     return min(candidates, key=lambda s: s.at) if candidates else None
+
+
+def next_timer_stop(
+    shutdown: ShutdownSpec | None, started_at: datetime | None, now: datetime, snoozed_until: datetime | None = None
+) -> Shutdown | None:
+    """next_shutdown, postponed by a snooze: a stop due before the snooze ends waits for its end."""
+    due = next_shutdown(shutdown, started_at, now)
+    if due is None or snoozed_until is None or snoozed_until <= due.at:
+        return due
+    return Shutdown(snoozed_until, f"{due.reason}, snoozed until {rfc3339(snoozed_until)}")

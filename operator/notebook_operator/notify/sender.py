@@ -1,0 +1,158 @@
+"""Deliver notices to chat webhooks in the background: a bounded queue, a few attempts with backoff, and a
+metric and an Event for each failure. A poll pass only enqueues; a slow or dead webhook never holds it up.
+
+The webhook URL is a credential (whoever has it can post to the group): it is read from its Secret at send
+time and never logged, never put in an Event or an exception message.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import contextlib
+import logging
+import random
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+from notebook_operator import metrics
+from notebook_operator.api.notify import NotifySpec, SecretKeySelector
+from notebook_operator.kube import Kube
+from notebook_operator.notify.formats import Notice, request
+from notebook_operator.times import now
+
+logger = logging.getLogger(__name__)
+ATTEMPTS = 3
+BACKOFF_S = 1.0
+TIMEOUT_S = 5.0
+QUEUE_SIZE = 1000
+WORKERS = 2
+
+# (the object as kopf.event wants it, type, reason, message)
+EventSink = Callable[[dict[str, Any], str, str, str], None]
+
+
+class DeliveryFailed(Exception):
+    """Why one attempt failed, in words that hold no URL."""
+
+
+@dataclass(frozen=True)
+class Delivery:
+    spec: NotifySpec
+    notice: Notice
+    ref: dict[str, Any]  # the NotebookInstance, for a NotificationFailed Event
+
+
+class Notifier:
+    def __init__(self, kube: Kube, emit: EventSink, backoff_s: float = BACKOFF_S) -> None:
+        self.kube = kube
+        self.emit = emit
+        self.backoff_s = backoff_s
+        self._queue: asyncio.Queue[Delivery] = asyncio.Queue(maxsize=QUEUE_SIZE)
+        self._workers: list[asyncio.Task[None]] = []
+        self._client: httpx.AsyncClient | None = None
+
+    def start(self) -> None:
+        self._client = httpx.AsyncClient(timeout=TIMEOUT_S, follow_redirects=False)
+        self._workers = [asyncio.create_task(self._work(), name=f"notifier-{i}") for i in range(WORKERS)]
+
+    async def close(self, grace_s: float = 5.0) -> None:
+        """Deliver what is queued (for at most `grace_s`), then stop."""
+        if self._workers:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._queue.join(), grace_s)
+        for worker in self._workers:
+            worker.cancel()
+        for worker in self._workers:
+            with contextlib.suppress(asyncio.CancelledError):
+                await worker
+        self._workers = []
+        if self._client is not None:
+            await self._client.aclose()
+
+    def submit(self, spec: NotifySpec, notice: Notice, ref: dict[str, Any]) -> None:
+        """Queue a notice; never waits. A full queue (a webhook down for long) drops it, counted."""
+        try:
+            self._queue.put_nowait(Delivery(spec, notice, ref))
+        except asyncio.QueueFull:
+            metrics.NOTIFICATIONS.labels(spec.format, notice.event, "dropped").inc()
+            logger.warning("notice queue full: %s of %s/%s dropped", notice.event, notice.namespace, notice.notebook)
+
+    async def drain(self) -> None:
+        """Wait until every queued notice was delivered or given up (tests, shutdown)."""
+        await self._queue.join()
+
+    async def _work(self) -> None:
+        while True:
+            delivery = await self._queue.get()
+            try:
+                await self.deliver(delivery)
+            except Exception:  # one bad delivery must not end the worker
+                logger.exception("notification of %s failed", delivery.notice.event)
+            finally:
+                self._queue.task_done()
+
+    async def deliver(self, delivery: Delivery) -> bool:
+        spec, notice = delivery.spec, delivery.notice
+        try:
+            url = await self._secret(notice.namespace, spec.webhook_secret_ref)
+            sign = await self._secret(notice.namespace, spec.sign_secret_ref) if spec.sign_secret_ref else None
+        except DeliveryFailed as e:
+            return self._failed(delivery, str(e))
+        problem = ""
+        for attempt in range(ATTEMPTS):
+            if attempt:
+                await asyncio.sleep(self.backoff_s * 2 ** (attempt - 1) * random.uniform(0.8, 1.2))  # noqa: S311 (jitter)
+            target, payload = request(spec.format, url, notice, sign, now())
+            try:
+                await self._post(target, payload)
+            except DeliveryFailed as e:
+                problem = str(e)
+                continue
+            metrics.NOTIFICATIONS.labels(spec.format, notice.event, "sent").inc()
+            logger.info("%s notice for %s/%s sent (%s)", notice.event, notice.namespace, notice.notebook, spec.format)
+            return True
+        return self._failed(delivery, f"{problem} ({ATTEMPTS} attempts)")
+
+    async def _post(self, url: str, payload: dict[str, Any]) -> None:
+        assert self._client is not None, "Notifier.start() first"
+        try:
+            response = await self._client.post(url, json=payload)
+        except httpx.HTTPError as e:  # the exception's text may hold the URL: only its kind is kept
+            raise DeliveryFailed(type(e).__name__) from None
+        if response.status_code >= 300:
+            raise DeliveryFailed(f"HTTP {response.status_code}")
+        # DingTalk and WeCom answer 200 with {"errcode": n}, Feishu with {"code": n}: non-zero is a refusal.
+        with contextlib.suppress(ValueError):
+            answer = response.json()
+            if isinstance(answer, dict):
+                code = answer.get("errcode", answer.get("code", 0))
+                if code not in (0, None, "0"):
+                    message = str(answer.get("errmsg") or answer.get("msg") or "")[:200]
+                    raise DeliveryFailed(f"refused by the bot: code {code} {message}".rstrip())
+
+    async def _secret(self, namespace: str, ref: SecretKeySelector | None) -> str:
+        assert ref is not None
+        try:
+            data, _ = await self.kube.read_secret(namespace, ref.name)
+        except Exception as e:
+            raise DeliveryFailed(f"Secret {ref.name} not readable: {type(e).__name__}") from None
+        try:
+            value = base64.b64decode(data.get(ref.key) or "").decode().strip()
+        except (binascii.Error, UnicodeDecodeError):
+            raise DeliveryFailed(f"Secret {ref.name} key {ref.key} is not text") from None
+        if not value:
+            raise DeliveryFailed(f"Secret {ref.name} has no key {ref.key}")
+        return value
+
+    def _failed(self, delivery: Delivery, problem: str) -> bool:
+        spec, notice = delivery.spec, delivery.notice
+        metrics.NOTIFICATIONS.labels(spec.format, notice.event, "failed").inc()
+        message = f"{spec.format} notice of {notice.event} not delivered: {problem}"
+        logger.warning("%s/%s: %s", notice.namespace, notice.notebook, message)
+        self.emit(delivery.ref, "Warning", "NotificationFailed", message)
+        return False
