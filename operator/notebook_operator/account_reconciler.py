@@ -23,7 +23,8 @@ from notebook_operator.notebook_reconciler import NotebookReconciler
 from notebook_operator.providers.base import Provider
 from notebook_operator.providers.types import CloudInstance
 from notebook_operator.reconcile.notebook import Notebook
-from notebook_operator.registry import Policies
+from notebook_operator.reconcile.policies import over_running_cap
+from notebook_operator.registry import AccountState, Policies
 from notebook_operator.times import now as utcnow
 
 logger = logging.getLogger(__name__)
@@ -47,11 +48,12 @@ class AccountReconciler:
         policies: Policies | None = None,
         metric_calls_per_cycle: int = 1000,
         announcer: Announcer | None = None,
+        state: AccountState | None = None,
     ) -> None:
         self.provider = provider
         self.account = account
         self.assessor = IdleAssessor(provider, policies, metric_calls_per_cycle) if policies is not None else None
-        self.notebooks = NotebookReconciler(provider, kube, emit, self.assessor, announcer)
+        self.notebooks = NotebookReconciler(provider, kube, emit, self.assessor, announcer, state)
         self._phases: set[str] = set()
 
     async def list_all(self) -> dict[str, CloudInstance]:
@@ -73,6 +75,7 @@ class AccountReconciler:
         ]
         result.writes = sum(1 for done in await asyncio.gather(*passes) if done.written)
         self.notebooks.prune({item.uid for item in tracked})
+        self._count_notebooks(tracked, observed, now)
         if self.assessor is not None:
             result.refused = dict(self.assessor.refused)
         if result.writes:
@@ -86,6 +89,25 @@ class AccountReconciler:
                 time.monotonic() - listed,
             )
         return result
+
+    def _count_notebooks(self, tracked: Sequence[Notebook], observed: dict[str, CloudInstance], now: datetime) -> None:
+        """This account's share of the per-namespace gauges: notebooks by phase, price per hour of the
+        running ones, and running ones past a policy's cap."""
+        phases: Counter[tuple[str, str]] = Counter()  # (namespace, phase)
+        over_cap: Counter[str] = Counter()
+        for item in tracked:
+            instance = observed.get(item.instance_id or "")
+            phases[(item.namespace, instance.phase if instance else "Unknown")] += 1
+            if (
+                instance is not None
+                and self.assessor is not None
+                and over_running_cap(self.assessor.chosen(item), instance, now)
+            ):
+                over_cap[item.namespace] += 1
+        cost: dict[tuple[str, str], float] = {}
+        for namespace, currency, per_hour in self.notebooks.running_cost.values():
+            cost[(namespace, currency)] = cost.get((namespace, currency), 0.0) + per_hour
+        metrics.ACCOUNT_GAUGES.put(self.account, self.provider.name, dict(phases), dict(over_cap), dict(cost))
 
     def _count_phases(self, observed: dict[str, CloudInstance]) -> None:
         counts: Counter[str] = Counter(instance.phase for instance in observed.values())

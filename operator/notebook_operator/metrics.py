@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from prometheus_client import Counter, Gauge, Histogram, start_http_server
 
 INSTANCES = Gauge(
@@ -86,3 +88,55 @@ def observe_api_call(provider: str, operation: str, outcome: str, seconds: float
 def serve(port: int) -> None:
     if port:
         start_http_server(port)
+
+
+Share = dict[tuple[str, str], float]
+
+
+class AccountGauges:
+    """Per-namespace gauges several accounts add to (two ProviderConfigs in one namespace): each account
+    reports its share after its poll pass, and the gauges show the sums; a share that is gone drops to 0."""
+
+    def __init__(self) -> None:
+        self._shares: dict[str, tuple[str, Share, dict[str, int], Share]] = {}
+        self._seen: set[tuple[str, ...]] = set()
+
+    def put(
+        self,
+        account: str,
+        provider: str,
+        phases: Mapping[tuple[str, str], float],
+        over_cap: Mapping[str, int],
+        cost: Mapping[tuple[str, str], float],
+    ) -> None:
+        self._shares[account] = (provider, dict(phases), dict(over_cap), dict(cost))
+        self._publish()
+
+    def drop(self, account: str) -> None:
+        self._shares.pop(account, None)
+        self._publish()
+
+    def _publish(self) -> None:
+        totals: dict[tuple[str, ...], float] = {}
+        key: tuple[str, ...]
+        for provider, phases, over_cap, cost in self._shares.values():
+            for (namespace, phase), count in phases.items():
+                key = ("notebooks", namespace, provider, phase)
+                totals[key] = totals.get(key, 0) + count
+            for namespace, count in over_cap.items():
+                totals[("over_cap", namespace)] = totals.get(("over_cap", namespace), 0) + count
+            for (namespace, currency), amount in cost.items():
+                key = ("cost", namespace, provider, currency)
+                totals[key] = totals.get(key, 0) + amount
+        for key in self._seen | set(totals):
+            value = totals.get(key, 0)
+            if key[0] == "notebooks":
+                NOTEBOOKS.labels(*key[1:]).set(value)
+            elif key[0] == "over_cap":
+                OVER_CAP.labels(*key[1:]).set(value)
+            else:
+                COST_PER_HOUR.labels(*key[1:]).set(round(value, 4))
+        self._seen |= set(totals)
+
+
+ACCOUNT_GAUGES = AccountGauges()

@@ -21,14 +21,16 @@ from notebook_operator.idle_assessor import IdleAssessor
 from notebook_operator.kube import Kube, StatusRejected
 from notebook_operator.providers.base import Provider
 from notebook_operator.providers.errors import Conflict, InstanceTypeNotOffered, NotFound, ProviderError
-from notebook_operator.providers.types import Capability, CloudInstance
+from notebook_operator.providers.types import Capability, CloudInstance, HourlyPrice
 from notebook_operator.reconcile.conditions import kstatus
+from notebook_operator.reconcile.cost import cost_status, price_of
 from notebook_operator.reconcile.culling import culled, idle_patch
 from notebook_operator.reconcile.decide import WAIT_S, settled, stop_in_hand
 from notebook_operator.reconcile.mirror import mirror
 from notebook_operator.reconcile.notebook import KIND, Notebook
 from notebook_operator.reconcile.pending import TIMER, Snooze, Upcoming, policy_by, read_snooze
 from notebook_operator.reconcile.plan import Order, cull_order, plan
+from notebook_operator.registry import AccountState
 
 logger = logging.getLogger(__name__)
 
@@ -49,6 +51,7 @@ class NotebookReconciler:
         emit: EventSink,
         assessor: IdleAssessor | None = None,
         announcer: Announcer | None = None,
+        account: AccountState | None = None,
     ) -> None:
         self.provider = provider
         self.kube = kube
@@ -56,6 +59,9 @@ class NotebookReconciler:
         self.executor = ActionExecutor(provider, kube, emit)
         self.assessor = assessor
         self.announcer = announcer or Announcer(emit)
+        self.account = account
+        # Price per hour of each running notebook (namespace, currency, price), by uid: the cost gauges.
+        self.running_cost: dict[str, tuple[str, str, float]] = {}
         # What this reconciler wrote that the watch had not delivered when it looked again: keyed by the object's
         # uid, with the resourceVersion the write was made over. Applied only while the registry still shows
         # that version, so it never hides a newer write by anyone.
@@ -112,6 +118,7 @@ class NotebookReconciler:
             patch.update(found)
         if outcome is None or outcome.error is None or observed is not None:  # a failed create has nothing to show
             patch.update(self._mirrored(notebook, {**status, **patch}, observed, now, timer_until))
+        patch.update(await self._costed(notebook, {**status, **patch}, observed, now))
         told = self.announcer.step(notebook, {**status, **patch}, observed, now, snooze, cull, stopped)
         patch.update(told.patch)
         error = result.error
@@ -231,6 +238,26 @@ class NotebookReconciler:
         self.announcer.stop_notice(notebook, event, reason, now, observed, by)
         return outcome.error is None
 
+    async def _costed(
+        self, notebook: Notebook, status: dict[str, Any], observed: CloudInstance | None, now: datetime
+    ) -> dict[str, Any]:
+        pricing = self.account.pricing if self.account is not None else None
+        instance_type = observed.instance_type if observed else None
+        listed: dict[str, HourlyPrice] = {}
+        if instance_type and (pricing is None or instance_type not in pricing.per_hour):
+            try:
+                listed = await self.provider.price_list()
+            except ProviderError as e:  # no price this pass; the listing is retried after its cache expires
+                logger.debug("price list of %s: %s", self.provider.name, e)
+        price = price_of(instance_type, pricing, listed)
+        if price is not None and observed is not None and observed.phase == "Running":
+            self.running_cost[notebook.uid] = (notebook.namespace, price.currency, price.per_hour)
+        else:
+            self.running_cost.pop(notebook.uid, None)
+        before = status.get("cost") or {}
+        cost = cost_status(before, price, observed, now)
+        return {} if cost is None else {"cost": {**{k: None for k in before if k not in cost}, **cost}}
+
     async def _write(self, notebook: Notebook, patch: dict[str, Any]) -> bool:
         if not patch:
             return False
@@ -251,6 +278,8 @@ class NotebookReconciler:
         """Forget writes to objects no longer in the registry."""
         for uid in set(self._unseen) - keep:
             del self._unseen[uid]
+        for uid in set(self.running_cost) - keep:
+            del self.running_cost[uid]
 
     async def finalize(self, notebook: Notebook) -> bool:
         """Delete the cloud instance of a resource being deleted: True once it is gone."""

@@ -413,7 +413,8 @@ def test_hours_saved_end_where_a_declared_shutdown_would_have_stopped_it() -> No
 def test_summarize_counts() -> None:
     policy = Policy("p", {"matchLabels": {"team": "ml"}})
     running_idle = {"phase": "Running", "idle": {"clocks": [{"policy": "p", "since": "2026-03-10T11:00:00Z"}]}}
-    culled_one = {"phase": "Stopped", "idle": {"culledBy": "p", "culledAt": "2026-03-10T10:00:00Z"}}
+    culled_one = {"phase": "Stopped", "idle": {"culledBy": "p", "culledAt": "2026-03-10T10:00:00Z"},
+                  "cost": {"perHour": 12.5, "currency": "CNY"}}  # fmt: skip
     items = [
         Selected({"team": "ml"}, {}, running_idle),
         Selected({"team": "ml"}, {}, {"phase": "Running"}),
@@ -422,7 +423,7 @@ def test_summarize_counts() -> None:
         Selected({"team": "web"}, {}, {"phase": "Running"}),
     ]
     assert summarize(policy, items, NOW) == {"matched": 3, "exempt": 1, "running": 2, "idle": 1, "stopped": 1,
-                                             "estimatedHoursSaved": 2.0}  # fmt: skip
+                                             "estimatedHoursSaved": 2.0, "estimatedSavings": {"CNY": 25.0}}  # fmt: skip
 
 
 def test_at_rest_drops_clocks_keeps_savings() -> None:

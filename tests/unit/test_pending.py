@@ -146,3 +146,30 @@ def test_signatures_follow_the_documented_examples() -> None:
     assert "%2B" in url or "%2F" in url or "%3D" in url  # base64 is URL-encoded
     signed = feishu_signed_body({"msg_type": "text"}, "secret", 1599360473)
     assert signed["timestamp"] == "1599360473" and signed["msg_type"] == "text" and len(signed["sign"]) == 44
+
+
+def test_cost_counts_running_time_and_writes_at_most_every_ten_minutes() -> None:
+    from notebook_operator.api.providerconfig import Pricing
+    from notebook_operator.providers.types import HourlyPrice
+    from notebook_operator.reconcile.cost import COST_REFRESH, cost_status, price_of
+
+    listed = {"ecs.gn6i": HourlyPrice(12.0, "CNY")}
+    assert price_of("ecs.gn6i", None, listed) is not None
+    override = price_of("ecs.gn6i", Pricing(currency="USD", per_hour={"ecs.gn6i": 1.5}), listed)
+    assert override is not None and (override.per_hour, override.currency) == (1.5, "USD")  # negotiated wins
+    assert price_of("modelarts.vm.gpu.t4", None, listed) is None
+    price = price_of("ecs.gn6i", None, listed)
+    running = CloudInstance(id="dsw-1", name="nb", provider="pai-dsw", phase="Running", cloud_status="Running",
+                            started_at=NOW - timedelta(hours=5), instance_type="ecs.gn6i")  # fmt: skip
+    first = cost_status(None, price, running, NOW)
+    assert first is not None and first["accumulated"] == 0 and first["countedAt"] == rfc3339(NOW)  # from adoption
+    assert cost_status(first, price, running, NOW + timedelta(minutes=5)) is None  # not worth a write yet
+    later = cost_status(first, price, running, NOW + COST_REFRESH + timedelta(minutes=20))
+    assert later is not None and later["accumulated"] == 6.0  # 30 min at 12/h
+    stopped = CloudInstance(id="dsw-1", name="nb", provider="pai-dsw", phase="Stopped", cloud_status="Stopped",
+                            instance_type="ecs.gn6i")  # fmt: skip
+    end = cost_status(later, price, stopped, NOW + timedelta(hours=1))
+    assert end is not None and end["accumulated"] == 12.0 and "countedAt" not in end
+    assert cost_status(end, price, stopped, NOW + timedelta(hours=9)) is None  # stopped: nothing more
+    missing = cost_status(None, None, running, NOW)
+    assert missing is not None and "spec.pricing" in missing["source"]

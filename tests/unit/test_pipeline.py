@@ -73,6 +73,9 @@ class FakeAccount:
     async def stop_instance(self, instance_id: str, save_image: bool = False) -> None:
         self._call("stop", instance_id, "Stopped")
 
+    async def price_list(self) -> dict[str, Any]:
+        return {}
+
     async def update_instance(self, instance_id: str, changes: UpdateSpec) -> None:
         self._call("update", instance_id)
         self.instances[instance_id] = self.instances[instance_id].model_copy(update={"image": changes.image})

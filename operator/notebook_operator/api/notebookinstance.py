@@ -276,7 +276,8 @@ class Cost(StatusModel):
     per_hour: float | None = Field(default=None, description="Price per running hour.")
     currency: str | None = Field(default=None, max_length=16)
     accumulated: float | None = Field(default=None, description="Spent while running since created or adopted.")
-    source: str | None = Field(default=None, max_length=128, description="Where the price comes from.")
+    source: str | None = Field(default=None, max_length=TEXT_MAX, description="Where the price comes from.")
+    counted_at: datetime | None = Field(default=None, description="Running time is counted up to here.")
 
 
 class InstanceURLs(StatusModel):

@@ -40,6 +40,9 @@ async def track_policy(
         for gauge in (metrics.IDLE_INSTANCES, metrics.HOURS_SAVED):
             with contextlib.suppress(KeyError):
                 gauge.remove(namespace, name)
+        for labels in [s.labels for m in metrics.SAVINGS.collect() for s in m.samples]:
+            if labels.get("namespace") == namespace and labels.get("policy") == name:
+                metrics.SAVINGS.remove(namespace, name, labels["currency"])
         return
     try:
         policy = _policy(name, spec)
@@ -83,6 +86,8 @@ async def policy_status(
     summary = summarize(policy, selected, now)
     metrics.IDLE_INSTANCES.labels(namespace, name).set(summary["idle"])
     metrics.HOURS_SAVED.labels(namespace, name).set(summary["estimatedHoursSaved"])
+    for currency, amount in (summary["estimatedSavings"] or {}).items():
+        metrics.SAVINGS.labels(namespace, name, currency).set(amount)
     current = dict(status)
     update: dict[str, Any] = {k: v for k, v in summary.items() if current.get(k) != v}
     evaluated = state.policies.evaluated.get((namespace, name))

@@ -64,8 +64,9 @@ def _reconciler(state: OperatorState, notebook: Notebook) -> NotebookReconciler:
         provider = state.accounts.ready_provider(*notebook.account)
     except AccountNotReady as e:
         raise kopf.TemporaryError(str(e), delay=ACCOUNT_WAIT_S) from e
-    announcer = Announcer(emit, state.policies, state.accounts.get(*notebook.account), state.notifier)
-    return NotebookReconciler(provider, state.kube, emit, announcer=announcer)
+    account = state.accounts.get(*notebook.account)
+    announcer = Announcer(emit, state.policies, account, state.notifier)
+    return NotebookReconciler(provider, state.kube, emit, announcer=announcer, account=account)
 
 
 @kopf.on.resume(*RESOURCE, when=needs_spec_pass)

@@ -95,7 +95,7 @@ async def poll_account(
                 budget = int(snapshot.rate_limit * snapshot.poll_interval_seconds / 2)
                 announcer = Announcer(emit, operator.policies, state, operator.notifier)
                 poller = AccountReconciler(
-                    state.provider, kube, emit, f"{namespace}/{name}", operator.policies, budget, announcer
+                    state.provider, kube, emit, f"{namespace}/{name}", operator.policies, budget, announcer, state
                 )
             started = asyncio.get_running_loop().time()
             if first:
@@ -155,4 +155,5 @@ async def poll_account(
             await stopped.wait(max(0.1, interval - (time.monotonic() - taken_at)))
         else:
             await stopped.wait(min(30.0, interval))
+    metrics.ACCOUNT_GAUGES.drop(f"{namespace}/{name}")
     await operator.accounts.drop(namespace, name)

@@ -11,6 +11,7 @@ from notebook_operator.providers.types import (
     Capability,
     CloudInstance,
     CreateSpec,
+    HourlyPrice,
     IdleRule,
     ListFilter,
     NativeEnforcement,
@@ -40,6 +41,7 @@ class Provider(Protocol):
     async def get_shutdown_timer(self, instance_id: str) -> datetime | None: ...
     async def put_shutdown_timer(self, instance_id: str, due: datetime) -> None: ...
     async def delete_shutdown_timer(self, instance_id: str) -> None: ...
+    async def price_list(self) -> dict[str, HourlyPrice]: ...
     async def aclose(self) -> None: ...
 
 
@@ -87,6 +89,11 @@ class UnsupportedByDefault:
 
     async def put_shutdown_timer(self, instance_id: str, due: datetime) -> None:
         raise self._unsupported("a cloud-side shutdown timer")
+
+    async def price_list(self) -> dict[str, HourlyPrice]:
+        """Prices per hour by instance type; empty where the cloud publishes none through its API (the
+        ProviderConfig's pricing fills in)."""
+        return {}
 
     async def delete_shutdown_timer(self, instance_id: str) -> None:
         raise self._unsupported("a cloud-side shutdown timer")

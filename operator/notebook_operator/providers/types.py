@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -133,3 +134,11 @@ class UpdateSpec(Frozen):
     instance_type: str | None = None
     description: str | None = None
     env: dict[str, str] | None = None
+
+
+@dataclass(frozen=True)
+class HourlyPrice:
+    """What one running hour of an instance type costs, as the cloud lists it."""
+
+    amount: float
+    currency: str

@@ -15,7 +15,7 @@ from notebook_operator.api.formats import parse_duration
 from notebook_operator.api.idlecullerpolicy import IdleCullerPolicySpec
 from notebook_operator.api.notebookinstance import EXEMPT_ANNOTATION
 from notebook_operator.api.notify import NotifySpec
-from notebook_operator.providers.types import IdleRule, NativeEnforcement
+from notebook_operator.providers.types import CloudInstance, IdleRule, NativeEnforcement
 
 DEFAULT_WINDOW_MINUTES: int = IdleCullerPolicySpec.model_fields["window_minutes"].default
 DEFAULT_MAX_SNOOZE_HOURS: float = IdleCullerPolicySpec.model_fields["max_snooze_hours"].default
@@ -118,6 +118,17 @@ def matching(policies: Iterable[Policy], labels: Mapping[str, str]) -> list[Poli
 def selecting(policies: Iterable[Policy], labels: Mapping[str, str], annotations: Mapping[str, str]) -> list[Policy]:
     """The policies that select a notebook, by name; none when it is exempt."""
     return [] if is_exempt(annotations) else matching(policies, labels)
+
+
+CAP_GRACE = timedelta(minutes=5)  # a stop takes a poll interval and the cloud's own time to show
+
+
+def over_running_cap(policies: Iterable[Policy], instance: CloudInstance, now: datetime) -> bool:
+    """Running longer than a selecting policy's maxRunningHours allows (plus CAP_GRACE): a stop went missing."""
+    if instance.phase != "Running" or instance.started_at is None:
+        return False
+    caps = [p.max_running_hours for p in policies if p.max_running_hours is not None and not p.dry_run]
+    return any(instance.started_at + timedelta(hours=cap) + CAP_GRACE < now for cap in caps)
 
 
 def in_active_window(windows: Iterable[Mapping[str, Any]], now: datetime) -> bool:

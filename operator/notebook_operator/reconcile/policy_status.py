@@ -21,9 +21,11 @@ class Selected:
 
 
 def summarize(policy: Policy, notebooks: Iterable[Selected], now: datetime) -> dict[str, Any]:
-    """Counts over the selected notebooks (exempt ones are counted apart) and the hours saved so far."""
+    """Counts over the selected notebooks (exempt ones are counted apart), the hours saved so far and what they
+    would have cost at each notebook's price (by currency; notebooks without a price add hours, not money)."""
     counts = {"matched": 0, "exempt": 0, "running": 0, "idle": 0, "stopped": 0}
     hours = 0.0
+    money: dict[str, float] = {}
     for item in notebooks:
         if not selects(policy.selector, item.labels):
             continue
@@ -39,5 +41,10 @@ def summarize(policy: Policy, notebooks: Iterable[Selected], now: datetime) -> d
                 counts["idle"] += 1
         if idle.get("culledBy") == policy.name and phase in ("Stopping", "Stopped"):
             counts["stopped"] += 1
-        hours += policy_hours_saved(idle, policy.name, now)
-    return {**counts, "estimatedHoursSaved": round(hours, 2)}
+        saved = policy_hours_saved(idle, policy.name, now)
+        hours += saved
+        cost = item.status.get("cost") or {}
+        if saved and cost.get("perHour") is not None and cost.get("currency"):
+            money[cost["currency"]] = money.get(cost["currency"], 0.0) + saved * float(cost["perHour"])
+    savings = {currency: round(amount, 2) for currency, amount in sorted(money.items())}
+    return {**counts, "estimatedHoursSaved": round(hours, 2), "estimatedSavings": savings or None}

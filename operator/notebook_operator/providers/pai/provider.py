@@ -16,6 +16,7 @@ from notebook_operator.providers.types import (
     Capability,
     CloudInstance,
     CreateSpec,
+    HourlyPrice,
     IdleRule,
     ListFilter,
     NativeEnforcement,
@@ -39,24 +40,37 @@ class PaiDswProvider(UnsupportedByDefault):
     def __init__(self, http: CloudHTTP, page_size: int = PAGE_SIZE) -> None:
         self.client = PaiClient(http)
         self.page_size = page_size
-        self._offered: tuple[datetime, list[str]] | None = None
+        self._specs: tuple[datetime, list[dict[str, Any]]] | None = None
+        self._specs_lock = asyncio.Lock()  # many passes ask at once after a restart: one listing answers them
+
+    async def _ecs_specs(self) -> list[dict[str, Any]]:
+        """Every instance type ListEcsSpecs offers (CPU and GPU), cached for SPECS_TTL."""
+        async with self._specs_lock:
+            now = datetime.now(UTC)
+            if self._specs is None or now - self._specs[0] > SPECS_TTL:
+                found: list[dict[str, Any]] = []
+                for accelerator in ("CPU", "GPU"):  # AcceleratorType is required
+                    page = 1
+                    while True:
+                        answer = await self.client.list_ecs_specs(accelerator, page, self.page_size)
+                        specs = answer.get("EcsSpecs") or []
+                        found += [s for s in specs if s.get("InstanceType")]
+                        if not specs or page * self.page_size >= int(answer.get("TotalCount") or 0):
+                            break
+                        page += 1
+                self._specs = (now, found)
+            return self._specs[1]
 
     async def offered_types(self) -> list[str]:
-        """Every instance type ListEcsSpecs offers (CPU and GPU), cached for SPECS_TTL."""
-        now = datetime.now(UTC)
-        if self._offered is None or now - self._offered[0] > SPECS_TTL:
-            found: list[str] = []
-            for accelerator in ("CPU", "GPU"):  # AcceleratorType is required
-                page = 1
-                while True:
-                    answer = await self.client.list_ecs_specs(accelerator, page, self.page_size)
-                    specs = answer.get("EcsSpecs") or []
-                    found += [str(s["InstanceType"]) for s in specs if s.get("InstanceType")]
-                    if not specs or page * self.page_size >= int(answer.get("TotalCount") or 0):
-                        break
-                    page += 1
-            self._offered = (now, found)
-        return self._offered[1]
+        return [str(s["InstanceType"]) for s in await self._ecs_specs()]
+
+    async def price_list(self) -> dict[str, HourlyPrice]:
+        """ListEcsSpecs' Price (per hour, pay-as-you-go) and Currency of each instance type."""
+        return {
+            str(s["InstanceType"]): HourlyPrice(float(s["Price"]), str(s["Currency"]))
+            for s in await self._ecs_specs()
+            if s.get("Price") is not None and s.get("Currency")
+        }
 
     async def _check_type(self, instance_type: str | None, operation: str) -> None:
         if not instance_type:
