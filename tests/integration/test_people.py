@@ -27,14 +27,18 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from kubernetes import client
 
 from notebook_operator.api.meta import GROUP, VERSION
-from tests.emulator import Emulator
+from tests.emulator import PAI_KEY, Emulator
 from tests.integration.test_culling import IDLE, events, policy, seed
 from tests.integration.test_reconcile import setup_account, start_operator, status_of, wait_phase
-from tests.kube import wait_for
+from tests.kube import get, wait_for
+from tests.operator_process import OperatorProcess
+
+PAI_ACCOUNT = PAI_KEY[0]
 
 FORMATS = ("dingtalk", "feishu", "wecom", "slack", "generic")
 SIGN_SECRET = "SECtest-signing-secret"
@@ -230,5 +234,59 @@ def test_a_cull_warning_is_withdrawn_when_the_notebook_turns_busy(
         assert withdrawn and "busy again" in withdrawn[0]
         assert status_of(api, namespace, "flip")["phase"] == "Running"
         assert "pai-dsw:StopInstance" not in fresh_cloud.calls()
+    finally:
+        op.stop()
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def metric(text: str, name: str, **labels: str) -> float | None:
+    for line in text.splitlines():
+        if line.startswith(name + "{") and all(f'{k}="{v}"' in line for k, v in labels.items()):
+            return float(line.rsplit(" ", 1)[1])
+    return None
+
+
+def test_cost_from_the_cloud_price_list_or_the_account_pricing_and_savings_in_money(
+    api: client.ApiClient, namespace: str, fresh_cloud: Emulator, operator_env: dict[str, str], tmp_path: Path
+) -> None:
+    """Wall-time cap: 2 minutes (about 40 s)."""
+    setup_account(api, namespace, fresh_cloud)
+    client.CustomObjectsApi(api).patch_namespaced_custom_object(GROUP, VERSION, namespace, "providerconfigs", "pai", {
+        "spec": {"pricing": {"currency": "CNY", "perHour": {"ecs.c6.large": 3600}}}})  # fmt: skip
+    listed = fresh_cloud.seed(cloud="pai-dsw", account=PAI_ACCOUNT, name="listed", attrs={"EcsSpec": "ecs.c6.xlarge"})
+    capped = fresh_cloud.seed(cloud="pai-dsw", account=PAI_ACCOUNT, name="capped", attrs={"EcsSpec": "ecs.c6.large"})
+    policy(api, namespace, "cap", "cap", maxRunningHours=0.005)  # 18 s
+    adopt(api, namespace, "listed", listed["id"], {"team": "other"})
+    adopt(api, namespace, "capped", capped["id"], {"team": "cap"})
+    port = free_port()
+    args = ["--standalone", "--namespace", namespace, "--liveness", "", "--metrics-port", str(port)]
+    op = OperatorProcess(args, operator_env, tmp_path / "operator.log")
+    try:
+        cost = wait_for(lambda: status_of(api, namespace, "listed").get("cost"), timeout=30, what="cost")
+        # ecs.c6.xlarge as the emulator's ListEcsSpecs lists it (Price 0.78, Currency CNY)
+        assert (cost["perHour"], cost["currency"], cost["source"]) == (0.78, "CNY", "cloud price list")
+        wait_phase(api, namespace, "capped", "Stopped", timeout=60)
+        capped_cost = status_of(api, namespace, "capped")["cost"]
+        assert (capped_cost["perHour"], capped_cost["source"]) == (3600, "ProviderConfig pricing")  # overrides
+        assert capped_cost["accumulated"] > 0 and "countedAt" not in capped_cost
+        savings = wait_for(lambda: (get(api, "IdleCullerPolicy", namespace, "cap").get("status") or {})
+                           .get("estimatedSavings"), timeout=30, what="savings")  # fmt: skip
+        assert savings["CNY"] > 0
+
+        def scraped() -> str | None:
+            text = httpx.get(f"http://127.0.0.1:{port}/metrics").text
+            return text if metric(text, "notebook_operator_savings_total", policy="cap") else None
+
+        text = wait_for(scraped, timeout=30, what="savings metric")
+        assert metric(text, "notebook_operator_cost_per_hour", namespace=namespace, currency="CNY") == 0.78
+        assert metric(text, "notebook_operator_notebooks", namespace=namespace, phase="Stopped") == 1
     finally:
         op.stop()
