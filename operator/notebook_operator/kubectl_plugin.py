@@ -4,6 +4,7 @@
   kubectl notebook list [-A]      phase, idle, next stop, pending stop, cost per hour
   kubectl notebook start NAME     spec.desiredState: Running
   kubectl notebook stop NAME      spec.desiredState: Stopped
+  kubectl notebook snooze NAME 2h keep it running: the cloudnotebooks.io/keep-running-until annotation (off: remove)
   kubectl notebook open NAME      the JupyterLab URL
   kubectl notebook why NAME       conditions, last action, pending stop and the idle clock in plain words
 
@@ -21,8 +22,10 @@ from typing import Any, cast
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 
+from notebook_operator.api.formats import parse_duration
 from notebook_operator.api.meta import GROUP, VERSION
-from notebook_operator.times import now, parse_rfc3339
+from notebook_operator.api.notebookinstance import SNOOZE_ANNOTATION
+from notebook_operator.times import now, parse_rfc3339, rfc3339
 
 PLURAL = "notebookinstances"
 
@@ -125,6 +128,23 @@ def cmd_open(api: client.CustomObjectsApi, namespace: str, args: argparse.Namesp
     return 0
 
 
+def cmd_snooze(api: client.CustomObjectsApi, namespace: str, args: argparse.Namespace) -> int:
+    """Annotate keep-running-until = now + DURATION (`off` removes it); the operator clamps and reports."""
+    if args.duration == "off":
+        value: str | None = None
+    else:
+        try:
+            value = rfc3339(now() + parse_duration(args.duration))
+        except ValueError:
+            print(f"error: {args.duration!r} is not a duration like 2h, 90m or 1h30m (or 'off')", file=sys.stderr)
+            return 1
+    patch = {"metadata": {"annotations": {SNOOZE_ANNOTATION: value}}}
+    api.patch_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, args.name, patch)
+    print(f"notebookinstance/{args.name} " + (f"kept running until {value}" if value else "snooze removed"))
+    print("  (capped by maxSnoozeHours; `kubectl notebook why` shows what applies)" if value else "", end="")
+    return 0
+
+
 def explain(item: Mapping[str, Any], at: datetime) -> list[str]:
     """What `why` prints: plain sentences from the status."""
     status = item.get("status") or {}
@@ -153,7 +173,18 @@ def explain(item: Mapping[str, Any], at: datetime) -> list[str]:
         lines.append(f"  next stop {ago(due, at)} ({status['nextShutdownAt']}): {status.get('nextShutdownReason', '')}")
     pending = status.get("pendingStop") or {}
     if pending.get("at"):
-        lines.append(f"  pending stop {ago(parse_rfc3339(pending['at']), at)}: {pending.get('reason', '')}")
+        lines.append(
+            f"  pending stop {ago(parse_rfc3339(pending['at']), at)} ({pending['at']}) by {pending.get('by', '?')}: "
+            f"{pending.get('reason', '')}"
+        )
+    snooze = status.get("snooze") or {}
+    if snooze.get("until"):
+        lines.append(
+            f"  snoozed until {snooze['until']}" + (f" ({snooze['message']})" if snooze.get("message") else "")
+        )
+    elif snooze.get("message"):
+        lines.append(f"  snooze ignored: {snooze['message']}")
+
     idle = status.get("idle") or {}
     if idle.get("since"):
         levels = ", ".join(
@@ -167,6 +198,8 @@ def explain(item: Mapping[str, Any], at: datetime) -> list[str]:
         lines.append("  not idle")
     if idle.get("enforcement"):
         lines.append(f"  idle rules enforced by: {idle['enforcement']}")
+    if idle.get("warning"):
+        lines.append(f"  {idle['warning']}")
     return lines
 
 
@@ -175,7 +208,14 @@ def cmd_why(api: client.CustomObjectsApi, namespace: str, args: argparse.Namespa
     return 0
 
 
-COMMANDS = {"list": cmd_list, "start": cmd_power, "stop": cmd_power, "open": cmd_open, "why": cmd_why}
+COMMANDS = {
+    "list": cmd_list,
+    "start": cmd_power,
+    "stop": cmd_power,
+    "snooze": cmd_snooze,
+    "open": cmd_open,
+    "why": cmd_why,
+}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -199,6 +239,9 @@ def build_parser() -> argparse.ArgumentParser:
         ("why", "why it is in the state it is"),
     ):
         sub.add_parser(command, parents=[common], help=text).add_argument("name")
+    snooze = sub.add_parser("snooze", parents=[common], help="keep it running for DURATION (e.g. 2h; off)")
+    snooze.add_argument("name")
+    snooze.add_argument("duration")
     return parser
 
 

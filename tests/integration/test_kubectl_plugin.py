@@ -16,6 +16,8 @@ from kubernetes import client
 from notebook_operator.api.meta import GROUP, VERSION
 from tests.kube import REPO, get
 
+SNOOZE = "cloudnotebooks.io/keep-running-until"
+
 
 def _stamp(delta: timedelta) -> str:
     """Relative to when the fixture runs (not to when the module was collected: the suite takes minutes)."""
@@ -46,6 +48,9 @@ def notebooks(api: client.ApiClient, namespace: str) -> str:
                  "enforcement": "Operator"},
         "lastAction": {"action": "stop", "state": "Failed", "reason": "IdleCullerPolicy gpu-idle: idle 30 min",
                        "startedAt": _stamp(timedelta(minutes=-5)), "message": "Throttling.User"},
+        "pendingStop": {"at": _stamp(timedelta(minutes=10, seconds=30)), "by": "IdleCullerPolicy gpu-idle",
+                        "reason": "idle since 11:00"},
+        "cost": {"perHour": 12.5, "currency": "CNY", "accumulated": 30},
     })  # fmt: skip
     _notebook(api, namespace, "watched", {"instanceId": "dsw-3", "managementPolicy": "Observe"},
               {"provider": "pai-dsw", "phase": "Stopped"})  # fmt: skip
@@ -67,6 +72,7 @@ def test_list_shows_phase_idle_and_next_stop(kubeconfig: Path, notebooks: str) -
     rows = {line.split()[0]: line.split() for line in lines[1:]}
     assert rows["busy"][:4] == ["busy", "pai-dsw", "Running", "Running"] and "in 1h" in lines[1]
     assert rows["sleepy"][4] == "35m"
+    assert rows["sleepy"][6:] == ["in", "10m", "12.5", "CNY"]  # pending stop, cost per hour
     assert rows["watched"][2] == "Stopped"
     everywhere = kubectl_notebook(kubeconfig, "list", "-A")
     assert everywhere.returncode == 0 and everywhere.stdout.splitlines()[0].startswith("NAMESPACE")
@@ -105,3 +111,19 @@ def test_why_says_it_in_plain_words(kubeconfig: Path, notebooks: str) -> None:
 def test_the_context_flag_is_honoured(kubeconfig: Path, notebooks: str) -> None:
     wrong = kubectl_notebook(kubeconfig, "list", "-n", notebooks, "--context", "no-such-context")
     assert wrong.returncode == 1 and "no-such-context" in wrong.stderr
+
+
+def test_snooze_annotates_keep_running_until(api: client.ApiClient, kubeconfig: Path, notebooks: str) -> None:
+    before = datetime.now(UTC)
+    snoozed = kubectl_notebook(kubeconfig, "snooze", "sleepy", "2h", "-n", notebooks)
+    assert snoozed.returncode == 0, snoozed.stderr
+    value = get(api, "NotebookInstance", notebooks, "sleepy")["metadata"]["annotations"][SNOOZE]
+    until = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    assert before + timedelta(hours=2) - timedelta(seconds=2) <= until <= datetime.now(UTC) + timedelta(hours=2)
+    assert value in snoozed.stdout
+    bad = kubectl_notebook(kubeconfig, "snooze", "sleepy", "soon", "-n", notebooks)
+    assert bad.returncode == 1 and "duration" in bad.stderr
+    assert kubectl_notebook(kubeconfig, "snooze", "sleepy", "off", "-n", notebooks).returncode == 0
+    assert SNOOZE not in (get(api, "NotebookInstance", notebooks, "sleepy")["metadata"].get("annotations") or {})
+    why = kubectl_notebook(kubeconfig, "why", "sleepy", "-n", notebooks)
+    assert "pending stop in 10m" in why.stdout and "by IdleCullerPolicy gpu-idle" in why.stdout
