@@ -95,9 +95,11 @@ class AccountReconciler:
         running ones, and running ones past a policy's cap."""
         phases: Counter[tuple[str, str]] = Counter()  # (namespace, phase)
         over_cap: Counter[str] = Counter()
+        pending: Counter[str] = Counter()
         for item in tracked:
             instance = observed.get(item.instance_id or "")
             phases[(item.namespace, instance.phase if instance else "Unknown")] += 1
+            pending[item.namespace] += 1 if self.notebooks.status_of(item).get("pendingStop") else 0
             if (
                 instance is not None
                 and self.assessor is not None
@@ -107,7 +109,9 @@ class AccountReconciler:
         cost: dict[tuple[str, str], float] = {}
         for namespace, currency, per_hour in self.notebooks.running_cost.values():
             cost[(namespace, currency)] = cost.get((namespace, currency), 0.0) + per_hour
-        metrics.ACCOUNT_GAUGES.put(self.account, self.provider.name, dict(phases), dict(over_cap), dict(cost))
+        metrics.ACCOUNT_GAUGES.put(
+            self.account, self.provider.name, dict(phases), dict(over_cap), dict(cost), dict(pending)
+        )
 
     def _count_phases(self, observed: dict[str, CloudInstance]) -> None:
         counts: Counter[str] = Counter(instance.phase for instance in observed.values())

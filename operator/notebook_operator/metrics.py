@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Mapping
 
 from prometheus_client import Counter, Gauge, Histogram, start_http_server
@@ -93,12 +94,32 @@ def serve(port: int) -> None:
 Share = dict[tuple[str, str], float]
 
 
+class Readiness:
+    """notebook_operator_providerconfig_ready of one ProviderConfig: one series, under its current reason."""
+
+    def __init__(self, namespace: str, name: str) -> None:
+        self.namespace, self.name = namespace, name
+        self._labels: tuple[str, str] | None = None
+
+    def set(self, provider: str, reason: str, ready: bool) -> None:
+        if self._labels not in (None, (provider, reason)):
+            self.clear()
+        self._labels = (provider, reason)
+        ACCOUNT_READY.labels(self.namespace, self.name, provider, reason).set(1 if ready else 0)
+
+    def clear(self) -> None:
+        if self._labels is not None:
+            with contextlib.suppress(KeyError):
+                ACCOUNT_READY.remove(self.namespace, self.name, *self._labels)
+            self._labels = None
+
+
 class AccountGauges:
     """Per-namespace gauges several accounts add to (two ProviderConfigs in one namespace): each account
     reports its share after its poll pass, and the gauges show the sums; a share that is gone drops to 0."""
 
     def __init__(self) -> None:
-        self._shares: dict[str, tuple[str, Share, dict[str, int], Share]] = {}
+        self._shares: dict[str, tuple[str, Share, dict[str, int], Share, dict[str, int]]] = {}
         self._seen: set[tuple[str, ...]] = set()
 
     def put(
@@ -108,8 +129,9 @@ class AccountGauges:
         phases: Mapping[tuple[str, str], float],
         over_cap: Mapping[str, int],
         cost: Mapping[tuple[str, str], float],
+        pending: Mapping[str, int],
     ) -> None:
-        self._shares[account] = (provider, dict(phases), dict(over_cap), dict(cost))
+        self._shares[account] = (provider, dict(phases), dict(over_cap), dict(cost), dict(pending))
         self._publish()
 
     def drop(self, account: str) -> None:
@@ -119,12 +141,14 @@ class AccountGauges:
     def _publish(self) -> None:
         totals: dict[tuple[str, ...], float] = {}
         key: tuple[str, ...]
-        for provider, phases, over_cap, cost in self._shares.values():
+        for provider, phases, over_cap, cost, pending in self._shares.values():
             for (namespace, phase), count in phases.items():
                 key = ("notebooks", namespace, provider, phase)
                 totals[key] = totals.get(key, 0) + count
             for namespace, count in over_cap.items():
                 totals[("over_cap", namespace)] = totals.get(("over_cap", namespace), 0) + count
+            for namespace, count in pending.items():
+                totals[("pending", namespace)] = totals.get(("pending", namespace), 0) + count
             for (namespace, currency), amount in cost.items():
                 key = ("cost", namespace, provider, currency)
                 totals[key] = totals.get(key, 0) + amount
@@ -134,6 +158,8 @@ class AccountGauges:
                 NOTEBOOKS.labels(*key[1:]).set(value)
             elif key[0] == "over_cap":
                 OVER_CAP.labels(*key[1:]).set(value)
+            elif key[0] == "pending":
+                PENDING_STOPS.labels(*key[1:]).set(value)
             else:
                 COST_PER_HOUR.labels(*key[1:]).set(round(value, 4))
         self._seen |= set(totals)

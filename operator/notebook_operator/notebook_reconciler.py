@@ -145,12 +145,18 @@ class NotebookReconciler:
             self.announcer.publish(notebook, told)
         return result
 
-    def _view(self, notebook: Notebook) -> dict[str, Any]:
+    def status_of(self, notebook: Notebook) -> dict[str, Any]:
+        """The status as this reconciler last wrote or saw it."""
         unseen = self._unseen.get(notebook.uid)
         if unseen is not None and unseen[0] == notebook.resource_version:
             return {**notebook.status, **unseen[1]}
-        self._unseen.pop(notebook.uid, None)  # the watch delivered it, or a newer write
         return dict(notebook.status)
+
+    def _view(self, notebook: Notebook) -> dict[str, Any]:
+        unseen = self._unseen.get(notebook.uid)
+        if unseen is not None and unseen[0] != notebook.resource_version:
+            del self._unseen[notebook.uid]  # the watch delivered it, or a newer write
+        return self.status_of(notebook)
 
     async def _observe_after(
         self, notebook: Notebook, outcome: Outcome, before: CloudInstance | None

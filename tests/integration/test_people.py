@@ -255,15 +255,23 @@ def metric(text: str, name: str, **labels: str) -> float | None:
 
 
 def test_cost_from_the_cloud_price_list_or_the_account_pricing_and_savings_in_money(
-    api: client.ApiClient, namespace: str, fresh_cloud: Emulator, operator_env: dict[str, str], tmp_path: Path
-) -> None:
-    """Wall-time cap: 2 minutes (about 40 s)."""
+    api: client.ApiClient, namespace: str, fresh_cloud: Emulator, operator_env: dict[str, str], tmp_path: Path,
+    receiver: Receiver,
+) -> None:  # fmt: skip
+    """Wall-time cap: 2 minutes (about 40 s). Also: the Culled notice goes to the deciding policy's webhook, a timer
+    stop of a notebook no policy selects to the account's default."""
     setup_account(api, namespace, fresh_cloud)
+    secret(api, namespace, "hooks", policy=f"{receiver.url}/policy", account=f"{receiver.url}/account")
     client.CustomObjectsApi(api).patch_namespaced_custom_object(GROUP, VERSION, namespace, "providerconfigs", "pai", {
-        "spec": {"pricing": {"currency": "CNY", "perHour": {"ecs.c6.large": 3600}}}})  # fmt: skip
+        "spec": {"pricing": {"currency": "CNY", "perHour": {"ecs.c6.large": 3600}},
+                 "notify": {"webhookSecretRef": {"name": "hooks", "key": "account"}, "format": "slack"}}})  # fmt: skip
+    timed = fresh_cloud.seed(cloud="pai-dsw", account=PAI_ACCOUNT, name="timed", attrs={"EcsSpec": "ecs.c6.large"})
+    due = iso(datetime.now(UTC) + timedelta(seconds=10))
+    adopt(api, namespace, "timed", timed["id"], {"owner": "bob"}, {"shutdown": {"at": due}})
     listed = fresh_cloud.seed(cloud="pai-dsw", account=PAI_ACCOUNT, name="listed", attrs={"EcsSpec": "ecs.c6.xlarge"})
     capped = fresh_cloud.seed(cloud="pai-dsw", account=PAI_ACCOUNT, name="capped", attrs={"EcsSpec": "ecs.c6.large"})
-    policy(api, namespace, "cap", "cap", maxRunningHours=0.005)  # 18 s
+    notify = {"webhookSecretRef": {"name": "hooks", "key": "policy"}, "format": "generic", "ownerLabel": "team"}
+    policy(api, namespace, "cap", "cap", maxRunningHours=0.005, notify=notify)  # 18 s
     adopt(api, namespace, "listed", listed["id"], {"team": "other"})
     adopt(api, namespace, "capped", capped["id"], {"team": "cap"})
     port = free_port()
@@ -271,6 +279,7 @@ def test_cost_from_the_cloud_price_list_or_the_account_pricing_and_savings_in_mo
     op = OperatorProcess(args, operator_env, tmp_path / "operator.log")
     try:
         cost = wait_for(lambda: status_of(api, namespace, "listed").get("cost"), timeout=30, what="cost")
+        wait_phase(api, namespace, "timed", "Stopped", timeout=60)
         # ecs.c6.xlarge as the emulator's ListEcsSpecs lists it (Price 0.78, Currency CNY)
         assert (cost["perHour"], cost["currency"], cost["source"]) == (0.78, "CNY", "cloud price list")
         wait_phase(api, namespace, "capped", "Stopped", timeout=60)
@@ -287,6 +296,11 @@ def test_cost_from_the_cloud_price_list_or_the_account_pricing_and_savings_in_mo
 
         text = wait_for(scraped, timeout=30, what="savings metric")
         assert metric(text, "notebook_operator_cost_per_hour", namespace=namespace, currency="CNY") == 0.78
-        assert metric(text, "notebook_operator_notebooks", namespace=namespace, phase="Stopped") == 1
+        assert metric(text, "notebook_operator_notebooks", namespace=namespace, phase="Stopped") == 2
     finally:
         op.stop()
+    culled = [body for _, body in receiver.of("/policy")]
+    assert [(b["event"], b["notebook"], b["owner"]) for b in culled] == [("Culled", "capped", "cap")]
+    assert "maxRunningHours" in culled[0]["reason"]
+    timer = [body["text"] for _, body in receiver.of("/account")]
+    assert len(timer) == 1 and "timed" in timer[0] and "Owner: bob" in timer[0] and "on schedule" in timer[0]

@@ -71,6 +71,7 @@ async def poll_account(
         "metadata": {"namespace": namespace, "name": name, "uid": uid},
     }
     current: dict[str, Any] = dict(status)
+    readiness = metrics.Readiness(namespace, name)
     poller: AccountReconciler | None = None
     errors: dict[str, int] = dict(current.get("apiErrorCounts") or {})
     refused_before: set[str] = set()
@@ -129,6 +130,7 @@ async def poll_account(
             emit(ref, "Normal" if ready else "Warning", reason, message)
             logger.info("ProviderConfig %s/%s: %s: %s", namespace, name, reason, message)
         state.ready, state.reason, state.message = ready, reason, message
+        readiness.set(snapshot.provider, reason, ready)
         # A Ready account's counts change every cycle: only refusals are worth a condition write.
         shown = message if not ready else refusals
         conditions = kstatus(
@@ -156,4 +158,5 @@ async def poll_account(
         else:
             await stopped.wait(min(30.0, interval))
     metrics.ACCOUNT_GAUGES.drop(f"{namespace}/{name}")
+    readiness.clear()
     await operator.accounts.drop(namespace, name)
