@@ -16,6 +16,7 @@ import httpx
 import yaml
 from kubernetes import client, config
 
+from notebook_devtools import demo_view as view
 from notebook_devtools import localcluster
 from notebook_operator.api.meta import GROUP, VERSION
 
@@ -23,6 +24,7 @@ NAMESPACE = "demo"
 PAI = ("LTAI-demo", "demo-pai-secret")
 HUAWEI = ("HWAK-demo", "demo-huawei-secret")
 PROJECT = "0a1b2c3d4e5f60718293a4b5c6d7e8f9"
+MODELARTS_PRICES = {"modelarts.vm.cpu.2u": 1.2}  # CNY per hour, illustrative
 
 
 def _spawn(args: list[str], log: Path, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
@@ -81,7 +83,13 @@ def _resources(emulator: str, at: str) -> list[dict[str, Any]]:
         secret("pai", PAI),
         secret("modelarts", HUAWEI),
         pc("pai", "pai-dsw"),
-        pc("modelarts", "modelarts", projectId=PROJECT),
+        # ModelArts publishes no prices through its API: the account's own (PAI-DSW's come from ListEcsSpecs).
+        pc(
+            "modelarts",
+            "modelarts",
+            projectId=PROJECT,
+            pricing={"currency": "CNY", "perHour": {"modelarts.vm.cpu.2u": 1.2}},
+        ),
         nb(
             "alice-gpu",
             "pai",
@@ -94,7 +102,8 @@ def _resources(emulator: str, at: str) -> list[dict[str, Any]]:
             "pai",
             template={"name": "bob-gpu", **pai_template},
             desiredState="Running",
-            shutdown={"afterRunning": "1m"},
+            # warned a minute ahead: the warning goes out as it starts, the stop a minute later
+            shutdown={"afterRunning": "1m", "warnMinutes": 1},
         ),
         nb(
             "carol-cpu",
@@ -134,39 +143,19 @@ def _apply(api: client.ApiClient, obj: dict[str, Any]) -> None:
     client.CustomObjectsApi(api).create_namespaced_custom_object(GROUP, VERSION, NAMESPACE, plural, obj)
 
 
-def _table(api: client.ApiClient) -> tuple[str, list[dict[str, Any]]]:
+def _items(api: client.ApiClient) -> list[dict[str, Any]]:
     items: dict[str, Any] = cast(
         dict[str, Any],
         client.CustomObjectsApi(api).list_namespaced_custom_object(GROUP, VERSION, NAMESPACE, "notebookinstances"),
     )
-    rows = [["NAME", "PROVIDER", "INSTANCE ID", "PHASE", "DESIRED", "NEXT SHUTDOWN", "IDLE", "STOPPED BY"]]
-    now = datetime.now(UTC)
-    for item in sorted(items["items"], key=lambda i: i["metadata"]["name"]):
-        s = item.get("status") or {}
-        rows.append(
-            [
-                item["metadata"]["name"],
-                s.get("provider", ""),
-                s.get("instanceId", ""),
-                s.get("phase", ""),
-                item["spec"].get("desiredState", ""),
-                s.get("nextShutdownAt", ""),
-                _idle(s.get("idle"), now),
-                (s.get("stoppedBy") or "").removeprefix("notebook-operator: ")[:48],
-            ]
-        )
-    widths = [max(len(r[c]) for r in rows) for c in range(len(rows[0]))]
-    text = "\n".join("  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)).rstrip() for r in rows)
-    return text, items["items"]
+    return list(items["items"])
 
 
-def _idle(idle: dict[str, Any] | None, now: datetime) -> str:
-    if not idle:
-        return ""
-    if idle.get("since"):
-        since = datetime.fromisoformat(str(idle["since"]).replace("Z", "+00:00"))
-        return f"{int((now - since).total_seconds())}s ({idle.get('policy')})"
-    return f"culled ({idle['culledBy']})" if idle.get("culledBy") else ""
+def _frame(api: client.ApiClient, items: list[dict[str, Any]]) -> list[str]:
+    events = client.CoreV1Api(api).list_namespaced_event(NAMESPACE).items
+    lines = view.table(items, datetime.now(UTC))
+    happened = view.feed(events)
+    return [*lines, "", "what happened:" if happened else "", *happened]
 
 
 def _policy_status(api: client.ApiClient, culled: int, deadline: float) -> dict[str, Any]:
@@ -225,7 +214,7 @@ def run(bin_dir: Path, workdir: Path, keep: bool = False, timeout: float = 270) 
         client.CoreV1Api(api).create_namespace({"metadata": {"name": NAMESPACE}})  # type: ignore[arg-type]
         # Instances clicked together in the console, adopted by id: one only observed, one idle since it
         # started (the policy will stop it), one with a busy GPU behind an idle CPU (never stopped).
-        pai = {"cloud": "pai-dsw", "account": PAI[0], "gpu": 1}
+        pai = {"cloud": "pai-dsw", "account": PAI[0], "gpu": 1, "attrs": {"EcsSpec": "ecs.gn6i-c4g1.xlarge"}}
         adopted = {
             "legacy-console": (_seed(emulator, name="legacy-console", **pai), {"managementPolicy": "Observe"}, {}),
             "dave-idle-gpu": (
@@ -274,16 +263,18 @@ def run(bin_dir: Path, workdir: Path, keep: bool = False, timeout: float = 270) 
             )
         )
         print(
-            f"operator running; alice-gpu stops at {at}, bob-gpu one minute after it starts, dave-idle-gpu when"
-            " it has been idle for a minute\n",
+            f"operator running; alice-gpu stops at {at}, bob-gpu one minute after it starts (warned a minute\n"
+            "ahead), dave-idle-gpu when it has been idle for a minute\n",
             flush=True,
         )
         expected = {"alice-gpu", "bob-gpu", "dave-idle-gpu"}
         stopped: dict[str, str] = {}
         settled: set[str] = set()
+        screen = view.Screen(sys.stdout)
+        items: list[dict[str, Any]] = []
         while time.monotonic() - started < timeout:
-            text, items = _table(api)
-            print(text + "\n", flush=True)
+            items = _items(api)
+            screen.show(_frame(api, items))
             stopped = {
                 i["metadata"]["name"]: i["status"]["stoppedBy"]
                 for i in items
@@ -300,6 +291,8 @@ def run(bin_dir: Path, workdir: Path, keep: bool = False, timeout: float = 270) 
         calls = httpx.get(f"{emulator}/_emulator/calls").json()["calls"]
         running = sorted(i["metadata"]["name"] for i in items if (i.get("status") or {}).get("phase") == "Running")
         print("summary:")
+        for line in view.money_lines(policy, items, sorted(stopped), team=len(items)):
+            print(line)
         print(f"  instances mirrored: {len(items)} (3 created, 3 adopted)")
         print(f"  stopped on their shutdown timers: {', '.join(timers) or 'none'}")
         print(f"  culled when idle: {', '.join(culled) or 'none'}")
@@ -307,8 +300,7 @@ def run(bin_dir: Path, workdir: Path, keep: bool = False, timeout: float = 270) 
         print(f"  instances stopped: {len(stopped)}")
         print(
             f"  IdleCullerPolicy gpu-idle: matched {policy.get('matched', 0)}, stopped {policy.get('stopped', 0)}, "
-            f"estimated hours saved {policy.get('estimatedHoursSaved', 0):.2f} (grows until the instance is "
-            "started again or would have stopped anyway)"
+            f"estimated hours saved {policy.get('estimatedHoursSaved', 0):.2f}"
         )
         print(
             f"  cloud calls: {sum(calls.values())} ({calls.get('pai-dsw:ListInstances', 0)} PAI-DSW list pages,"

@@ -28,6 +28,15 @@ def test_demo_runs_and_cleans_up(tmp_path: Path) -> None:
     assert lines["instances stopped"].endswith(": 3"), summary
     assert "matched 5, stopped 1" in lines["IdleCullerPolicy gpu-idle"], summary
     assert "3 stops" in lines["cloud calls"], summary
+    assert lines["saved so far by culling"].split(" (")[0].endswith(" CNY"), summary
+    # dave-idle-gpu, alice-gpu, bob-gpu: three ecs.gn6i-c4g1.xlarge at the emulator's ListEcsSpecs price
+    assert lines["stopped notebooks were costing"].endswith(": 35.25 CNY/h"), summary
+    assert lines["projected per month for a team of 6"].endswith(": 10,857 CNY"), summary  # 35.25 x 14 h x 22 days
+    before = result.stdout.split("summary:")[0]
+    frames = before.split("operator running;")[1]  # the first line names the (long) work dir
+    wide = [line for line in frames.splitlines() if len(line) > 120]
+    assert not wide, f"the live table is wider than 120 columns: {wide}"
+    assert "what happened:" in before and "bob-gpu warned: stops at" in before, before[-2000:]
     # The cluster's processes carry the work dir in their flags, the emulator its demo key, the operator its namespace.
     for pattern in (str(workdir), "LTAI-demo:demo-pai-secret", "run --standalone -n demo "):
         leftovers = subprocess.run(["pgrep", "-f", pattern], capture_output=True, text=True)
