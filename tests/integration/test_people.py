@@ -304,3 +304,31 @@ def test_cost_from_the_cloud_price_list_or_the_account_pricing_and_savings_in_mo
     assert "maxRunningHours" in culled[0]["reason"]
     timer = [body["text"] for _, body in receiver.of("/account")]
     assert len(timer) == 1 and "timed" in timer[0] and "Owner: bob" in timer[0] and "on schedule" in timer[0]
+
+
+def test_a_snooze_lifts_the_native_culler_and_puts_it_back_after(
+    api: client.ApiClient, namespace: str, fresh_cloud: Emulator, operator_env: dict[str, str], tmp_path: Path
+) -> None:
+    """Wall-time cap: 2 minutes (about 60 s). PAI-DSW's IdleInstanceCuller knows no snooze: the operator removes
+    it while the notebook is snoozed (the operator holds the idle culls) and creates it again when the snooze ends."""
+    setup_account(api, namespace, fresh_cloud)
+    policy(api, namespace, "native", "ml", cpuPercent=10, idleMinutes=30, windowMinutes=1, enforcement="Native",
+           warnMinutes=5, maxSnoozeHours=0.01)  # fmt: skip
+    instance_id = seed(fresh_cloud, "native")
+    adopt(api, namespace, "native", instance_id, {"team": "ml"})
+    op = start_operator(namespace, operator_env, tmp_path / "operator.log")
+    try:
+        wait_for(lambda: fresh_cloud.instance(instance_id)["culler"], timeout=30, what="native culler")
+        idle = wait_for(lambda: status_of(api, namespace, "native").get("idle", {}).get("warning"), timeout=15)
+        assert "no warning" in idle and "native" in idle  # the cloud stops without notice: the status says so
+        annotate(api, namespace, "native", {SNOOZE: iso(datetime.now(UTC) + timedelta(hours=1))})
+        wait_for(lambda: not fresh_cloud.instance(instance_id)["culler"], timeout=30, what="culler lifted")
+        snooze = status_of(api, namespace, "native")["snooze"]
+        until = datetime.fromisoformat(snooze["until"].replace("Z", "+00:00"))
+        assert "clamped" in snooze["message"]
+        wait_for(lambda: fresh_cloud.instance(instance_id)["culler"], timeout=90, what="culler put back")
+        assert datetime.now(UTC) >= until - timedelta(seconds=2)  # not before the snooze ended
+        assert fresh_cloud.instance(instance_id)["culler"]["MaxIdleTimeInMinutes"] == 30
+        assert status_of(api, namespace, "native")["phase"] == "Running"
+    finally:
+        op.stop()

@@ -12,6 +12,8 @@ from typing import Any
 import pytest
 
 from notebook_operator.account_reconciler import AccountReconciler
+from notebook_operator.announcer import Announcer
+from notebook_operator.api.notify import NotifySpec
 from notebook_operator.kube import StaleObject, StatusRejected
 from notebook_operator.notebook_reconciler import NotebookReconciler
 from notebook_operator.providers.errors import (
@@ -25,6 +27,7 @@ from notebook_operator.providers.errors import (
 from notebook_operator.providers.types import CloudInstance, CreateSpec, UpdateSpec
 from notebook_operator.reconcile.decide import WAIT_S
 from notebook_operator.reconcile.notebook import Notebook
+from notebook_operator.registry import AccountState
 from tests.specs import spec_of
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
@@ -258,3 +261,39 @@ async def test_a_write_the_watch_has_not_delivered_is_not_sent_again() -> None:
     assert (first.writes, again.writes) == (1, 0)
     newer = notebook(OBSERVED, {"phase": "Stopped"}, version="5")  # someone else wrote since: believe the view
     assert (await poller.cycle([newer], NOW + timedelta(seconds=20))).writes == 1
+
+
+class Captured:
+    """Stands in for the webhook sender: what the reconciler hands over to be sent."""
+
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, str]] = []
+
+    def submit(self, spec: Any, notice: Any, ref: Any) -> None:
+        self.sent.append((notice.event, notice.reason))
+
+
+async def test_a_warned_timer_stop_tells_people_once_each_step_and_a_failure_too() -> None:
+    """Warning (recorded, then told), the stop after it, and a failed stop: each one notice, none twice."""
+    notify = NotifySpec.model_validate({"webhookSecretRef": {"name": "hook", "key": "url"}, "format": "slack"})
+    captured, events = Captured(), []
+    account_state = AccountState(notify=notify)
+    announcer = Announcer(lambda obj, t, reason, msg: events.append(reason), None, account_state, captured)  # type: ignore[arg-type]
+    account, kube = FakeAccount(cloud()), FakeKube()
+    reconciler = NotebookReconciler(account, kube, lambda *a: None, announcer=announcer)  # type: ignore[arg-type]
+    warned = {**ADOPTED, "shutdown": {"at": "2026-11-25T12:05:00Z", "warnMinutes": 10}}
+    await reconciler.reconcile(notebook(warned), cloud(), NOW)
+    assert captured.sent == [("StopWarning", "shutdown at 2026-11-25T12:05:00Z")] and account.calls == []
+    status = kube.status["nb"]
+    assert status["pendingStop"]["at"] == "2026-11-25T12:10:00Z"  # first seen with 5 min left: the full 10 min
+    again = notebook(warned, status, version=str(kube.versions["nb"]))
+    await reconciler.reconcile(again, cloud(), NOW + timedelta(minutes=1))  # a later pass: nothing new to tell
+    assert len(captured.sent) == 1 and events.count("StopWarning") == 1
+    await reconciler.reconcile(notebook(warned, kube.status["nb"], version=str(kube.versions["nb"])), cloud(),
+                               NOW + timedelta(minutes=10))  # fmt: skip
+    assert account.calls == ["stop i-1"] and captured.sent[-1][0] == "Stopped"
+    assert kube.status["nb"]["pendingStop"] is None
+    failing = FakeAccount(cloud(), fail={"stop": Transient("ServiceUnavailable")})
+    broken = NotebookReconciler(failing, FakeKube(), lambda *a: None, announcer=announcer)  # type: ignore[arg-type]
+    await broken.reconcile(notebook({**ADOPTED, **DUE}), cloud(), NOW)
+    assert captured.sent[-1][0] == "StopFailed" and "ServiceUnavailable" in captured.sent[-1][1]
