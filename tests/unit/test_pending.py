@@ -148,7 +148,7 @@ def test_signatures_follow_the_documented_examples() -> None:
     assert signed["timestamp"] == "1599360473" and signed["msg_type"] == "text" and len(signed["sign"]) == 44
 
 
-def test_cost_counts_running_time_and_writes_at_most_every_ten_minutes() -> None:
+def test_cost_counts_running_time_and_is_not_written_on_every_pass() -> None:
     from notebook_operator.api.providerconfig import Pricing
     from notebook_operator.providers.types import HourlyPrice
     from notebook_operator.reconcile.cost import COST_REFRESH, cost_status, price_of
@@ -164,7 +164,8 @@ def test_cost_counts_running_time_and_writes_at_most_every_ten_minutes() -> None
     first = cost_status(None, price, running, NOW)
     assert first is not None and first["accumulated"] == 0 and first["countedAt"] == rfc3339(NOW)  # from adoption
     assert cost_status(first, price, running, NOW + timedelta(minutes=5)) is None  # not worth a write yet
-    later = cost_status(first, price, running, NOW + COST_REFRESH + timedelta(minutes=20))
+    assert cost_status(first, price, running, NOW + COST_REFRESH - timedelta(minutes=1)) is None
+    later = cost_status(first, price, running, NOW + timedelta(minutes=30))
     assert later is not None and later["accumulated"] == 6.0  # 30 min at 12/h
     stopped = CloudInstance(id="dsw-1", name="nb", provider="pai-dsw", phase="Stopped", cloud_status="Stopped",
                             instance_type="ecs.gn6i")  # fmt: skip

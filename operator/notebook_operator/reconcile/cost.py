@@ -4,7 +4,8 @@ The price comes from ProviderConfig spec.pricing when it names the instance type
 prices through its API, and a negotiated discount beats a list price), else from the cloud's price list
 (PAI-DSW ListEcsSpecs). status.cost.accumulated counts running time the operator saw, since it created or
 adopted the notebook; status.cost.countedAt is how far it has counted, so a restart loses nothing. It is
-written at most every COST_REFRESH while running (a cluster of notebooks must not cost a write per poll).
+written at most every COST_REFRESH (30 min) while running and when the run ends (a cluster of notebooks must
+not cost a write per poll).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from notebook_operator.api.providerconfig import Pricing
 from notebook_operator.providers.types import CloudInstance, HourlyPrice
 from notebook_operator.times import parse_rfc3339, rfc3339
 
-COST_REFRESH = timedelta(minutes=10)
+COST_REFRESH = timedelta(minutes=30)
 
 
 @dataclass(frozen=True)
