@@ -102,6 +102,8 @@ class Announcer:
         until = parse_rfc3339((snoozed or {}).get("until"))
         if until is not None and until > now:
             why = f"snoozed until {snoozed and snoozed.get('until')}"
+        elif current and current.get("by") not in {TIMER, *(policy_by(p.name) for p in chosen)}:
+            why = f"{current.get('by')} no longer applies to it"
         elif current and current.get("by") != TIMER:
             why = "the notebook is busy again"
         else:

@@ -259,7 +259,7 @@ class PendingStop(StatusModel):
 
     at: datetime = Field(description="When the stop happens.")
     reason: str = Field(default="", max_length=TEXT_MAX)
-    by: str = Field(default="", max_length=NAME_MAX, description="spec.shutdown or IdleCullerPolicy <name>.")
+    by: str = Field(default="", max_length=TEXT_MAX, description="spec.shutdown or IdleCullerPolicy <name>.")
     warned_at: datetime | None = Field(default=None, description="When the warning went out.")
 
 
