@@ -269,6 +269,33 @@ INVALID: list[tuple[str, tuple[str, str], Mutation, list[str]]] = [
     ),
     ("icp-max-running-zero", MA_ICP, _set("spec.maxRunningHours", 0), ["spec.maxRunningHours"]),
     ("icp-dry-run-type", MA_ICP, _set("spec.dryRun", "yes"), ["spec.dryRun"]),
+    ("icp-warn-zero", MA_ICP, _set("spec.warnMinutes", 0), ["spec.warnMinutes"]),
+    ("icp-snooze-over", MA_ICP, _set("spec.maxSnoozeHours", 200), ["spec.maxSnoozeHours"]),
+    (
+        "icp-notify-format",
+        MA_ICP,
+        _set("spec.notify", {"webhookSecretRef": {"name": "h", "key": "url"}, "format": "teams"}),
+        ["spec.notify.format"],
+    ),
+    (
+        "icp-notify-no-secret",
+        MA_ICP,
+        _set("spec.notify", {"format": "slack"}),
+        ["spec.notify.webhookSecretRef", "Required"],
+    ),
+    ("ni-warn-over", PAI_NI, _set("spec.shutdown.warnMinutes", 2000), ["spec.shutdown.warnMinutes"]),
+    (
+        "pc-pricing-currency",
+        PAI_PC,
+        _set("spec.pricing", {"currency": "yuan", "perHour": {}}),
+        ["spec.pricing.currency"],
+    ),
+    (
+        "pc-pricing-negative",
+        MA_PC,
+        _set("spec.pricing", {"currency": "CNY", "perHour": {"x": -1}}),
+        ["spec.pricing.perHour"],
+    ),
 ]
 
 
