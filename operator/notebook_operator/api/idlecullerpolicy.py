@@ -9,7 +9,7 @@ from pydantic import ConfigDict, Field
 
 from notebook_operator.api.formats import CRON_PATTERN, DURATION_PATTERN, time_zone_rule
 from notebook_operator.api.meta import Condition, LabelSelector, Model, StatusModel, cel, validations
-from notebook_operator.api.notify import NotifySpec
+from notebook_operator.api.notify import NotifySpec, max_snooze_hours_field, warn_minutes_field
 
 CullAction = Literal["Stop", "StopAndSaveImage"]
 Enforcement = Literal["Operator", "Native"]
@@ -72,18 +72,8 @@ class IdleCullerPolicySpec(Model):
         default="Operator",
         description="Operator: the operator reads metrics and stops. Native: the cloud's own culler/lease.",
     )
-    warn_minutes: int | None = Field(
-        default=None,
-        ge=1,
-        le=1440,
-        description="Warn this long before a stop (status.pendingStop, a StopWarning Event, a notification).",
-    )
-    max_snooze_hours: float = Field(
-        default=8,
-        gt=0,
-        le=168,
-        description="Longest postponement by the keep-running-until annotation, from when it was set.",
-    )
+    warn_minutes: int | None = warn_minutes_field("a cull")
+    max_snooze_hours: float = max_snooze_hours_field("a cull")
     notify: NotifySpec | None = Field(default=None, description="Send warnings and stops to a chat webhook.")
 
 

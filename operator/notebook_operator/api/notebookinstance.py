@@ -20,6 +20,7 @@ from notebook_operator.api.meta import (
     cel,
     validations,
 )
+from notebook_operator.api.notify import max_snooze_hours_field, warn_minutes_field
 
 # One phase enum across clouds; the mapping from each cloud status lives with each provider.
 Phase = Literal[
@@ -144,18 +145,8 @@ class ShutdownSpec(Model):
         description="IANA time zone of schedule (default UTC).",
         json_schema_extra=validations(cel(time_zone_rule(), "timeZone must be an IANA time zone name")),
     )
-    warn_minutes: int | None = Field(
-        default=None,
-        ge=1,
-        le=1440,
-        description="Warn this long before a timer stop (status.pendingStop, a StopWarning Event, a notification).",
-    )
-    max_snooze_hours: float = Field(
-        default=8,
-        gt=0,
-        le=168,
-        description="Longest postponement of a timer stop by the keep-running-until annotation, from when it was set.",
-    )
+    warn_minutes: int | None = warn_minutes_field("a timer stop")
+    max_snooze_hours: float = max_snooze_hours_field("a timer stop")
 
 
 class NotebookInstanceSpec(Model):

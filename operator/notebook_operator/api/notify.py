@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field
 
@@ -10,6 +10,26 @@ from notebook_operator.api.meta import NAME_MAX, Model
 
 NotifyFormat = Literal["dingtalk", "feishu", "wecom", "slack", "generic"]
 NOTIFY_FORMATS: tuple[NotifyFormat, ...] = ("dingtalk", "feishu", "wecom", "slack", "generic")
+
+
+def warn_minutes_field(stop: str) -> Any:
+    """warnMinutes of a policy's culls or of the timer stops."""
+    return Field(
+        default=None,
+        ge=1,
+        le=1440,
+        description=f"Warn this long before {stop} (status.pendingStop, a StopWarning Event, a notification).",
+    )
+
+
+def max_snooze_hours_field(stop: str) -> Any:
+    """maxSnoozeHours of a policy's culls or of the timer stops."""
+    return Field(
+        default=8,
+        gt=0,
+        le=168,
+        description=f"Longest postponement of {stop} by the keep-running-until annotation, from when it was set.",
+    )
 
 
 class SecretKeySelector(Model):
