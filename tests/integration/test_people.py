@@ -214,14 +214,24 @@ def test_snooze_postpones_a_timer_stop_clamped_and_a_bad_value_blocks_nothing(
         op.stop()
 
 
-def test_a_cull_warning_is_withdrawn_when_the_notebook_turns_busy(
+def test_a_cull_warning_is_withdrawn_when_busy_and_a_snooze_postpones_a_cull_clamped(
     api: client.ApiClient, namespace: str, fresh_cloud: Emulator, operator_env: dict[str, str], tmp_path: Path
 ) -> None:
-    """Wall-time cap: 4 minutes (about 2 min: the emulator's metrics have one point a minute)."""
+    """Wall-time cap: 5 minutes (about 3.5 min: the emulator's metrics have one point a minute)."""
     setup_account(api, namespace, fresh_cloud)
     policy(api, namespace, "warned", "ml", cpuPercent=10, idleMinutes=3, windowMinutes=1, warnMinutes=2)
+    policy(api, namespace, "napping", "nap", cpuPercent=10, idleMinutes=1, windowMinutes=1, maxSnoozeHours=0.04)
     instance_id = seed(fresh_cloud, "flip", utilization=IDLE)
     adopt(api, namespace, "flip", instance_id, {"team": "ml"})
+    nap_id = seed(fresh_cloud, "nap", utilization=IDLE)  # idle from the start: culled after a minute or two...
+    adopt(
+        api,
+        namespace,
+        "nap",
+        nap_id,
+        {"team": "nap"},
+        annotations={SNOOZE: iso(datetime.now(UTC) + timedelta(hours=1))},
+    )
     op = start_operator(namespace, operator_env, tmp_path / "operator.log")
     try:
         pending = wait_for(lambda: status_of(api, namespace, "flip").get("pendingStop"), timeout=150,
@@ -233,7 +243,16 @@ def test_a_cull_warning_is_withdrawn_when_the_notebook_turns_busy(
         withdrawn = events(api, namespace, "flip", "StopWarningWithdrawn")
         assert withdrawn and "busy again" in withdrawn[0]
         assert status_of(api, namespace, "flip")["phase"] == "Running"
-        assert "pai-dsw:StopInstance" not in fresh_cloud.calls()
+        # ...but snoozed: held until 0.04 h (144 s) after the snooze was first seen, not the hour asked
+        snooze = status_of(api, namespace, "nap")["snooze"]
+        assert "clamped" in snooze["message"] and "0.04 h for IdleCullerPolicy napping" in snooze["message"]
+        until = datetime.fromisoformat(snooze["until"].replace("Z", "+00:00"))
+        stopped = wait_phase(api, namespace, "nap", "Stopped", timeout=200)
+        culled_at = datetime.fromisoformat(stopped["lastAction"]["startedAt"].replace("Z", "+00:00"))
+        assert culled_at >= until and stopped["stoppedBy"].startswith("notebook-operator: IdleCullerPolicy napping")
+        idle_since = datetime.fromisoformat(stopped["idle"]["culledAt"].replace("Z", "+00:00"))
+        assert idle_since >= until
+        assert fresh_cloud.calls().get("pai-dsw:StopInstance") == 1  # flip was never stopped
     finally:
         op.stop()
 
