@@ -130,6 +130,10 @@ class Screen:
         self.out.flush()
 
 
+def _hours(hours: float) -> str:
+    return "under 0.01 instance-hours" if hours < 0.01 else f"{hours:.2f} instance-hours"
+
+
 def money_lines(
     policy: Mapping[str, Any], items: Sequence[Mapping[str, Any]], stopped: Sequence[str], team: int
 ) -> list[str]:
@@ -146,7 +150,7 @@ def money_lines(
     per_hour = ", ".join(f"{v:.2f} {c}/h" for c, v in sorted(rates.items())) or "no prices"
     monthly = ", ".join(f"{v * NIGHT_HOURS * WORKING_DAYS:,.0f} {c}" for c, v in sorted(rates.items())) or "-"
     return [
-        f"  saved so far by culling: {saved} ({hours:.2f} instance-hours; grows until the notebook would have stopped)",
+        f"  saved so far by culling: {saved} ({_hours(hours)}; grows until the notebook would have stopped)",
         f"  stopped notebooks were costing: {per_hour}",
         f"  projected per month for a team of {team}: {monthly}",
         f"    (if each of these stops avoids one night of idle running, {NIGHT_HOURS} h from 19:00 to 09:00, "

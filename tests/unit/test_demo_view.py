@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import os
 from datetime import UTC, datetime
 from typing import Any
 
@@ -50,6 +51,17 @@ def test_redraw_in_place_only_on_a_terminal() -> None:
         Screen(out).show(["frame 2"])
     assert tty.getvalue().count("\x1b[H\x1b[J") == 2
     assert "\x1b" not in pipe.getvalue() and pipe.getvalue() == "frame 1\n\nframe 2\n\n"
+
+
+def test_redraw_on_a_real_pseudo_terminal() -> None:
+    """The same check against a real terminal device (a pty), as `make demo` sees one in a terminal."""
+    master, slave = os.openpty()
+    with os.fdopen(slave, "w") as terminal:
+        Screen(terminal).show(["frame 1"])
+        Screen(terminal).show(["frame 2"])
+    written = os.read(master, 4096).decode()
+    os.close(master)
+    assert written.count("\x1b[H\x1b[J") == 2 and written.rstrip().endswith("frame 2")
 
 
 def test_money_lines_lead_with_savings_and_state_the_projection() -> None:
