@@ -77,7 +77,7 @@ class ActionExecutor:
             pending["message"] = str(e)[:1024]
         except ProviderError as e:
             return self._failed(notebook, order, pending, e, outcome)
-        metrics.ACTIONS.labels(order.kind, "succeeded").inc()
+        metrics.ACTIONS.labels(notebook.namespace, order.kind, "succeeded").inc()
         outcome.patch["lastAction"] = {**pending, "state": "Succeeded", "finishedAt": rfc3339(utcnow())}
         if order.kind == "stop" and order.stopped_by:
             outcome.patch["stoppedBy"] = f"notebook-operator: {order.reason}"
@@ -114,7 +114,7 @@ class ActionExecutor:
     def _failed(
         self, notebook: Notebook, order: Order, pending: dict[str, Any], error: ProviderError, outcome: Outcome
     ) -> Outcome:
-        metrics.ACTIONS.labels(order.kind, "failed").inc()
+        metrics.ACTIONS.labels(notebook.namespace, order.kind, "failed").inc()
         if not isinstance(error, Conflict):  # the cloud is busy with it: retried shortly, not news
             named = isinstance(error, (PermissionDenied, InstanceTypeNotOffered))
             reason = error.reason if named else f"{order.kind.capitalize()}Failed"

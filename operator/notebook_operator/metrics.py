@@ -12,7 +12,9 @@ INSTANCES = Gauge(
     "Cloud instances by provider, account and phase",
     ["provider", "account", "phase"],
 )
-ACTIONS = Counter("notebook_operator_actions_total", "Actions taken on cloud instances", ["action", "result"])
+ACTIONS = Counter(
+    "notebook_operator_actions_total", "Actions taken on cloud instances", ["namespace", "action", "result"]
+)
 API_CALLS = Counter(
     "notebook_operator_cloud_api_calls_total", "Cloud API calls by outcome", ["provider", "operation", "outcome"]
 )

@@ -299,9 +299,9 @@ class NotebookReconciler:
                     await self.provider.delete_instance(observed.id)
                 except Conflict:
                     return False  # e.g. still stopping: try again
-                metrics.ACTIONS.labels("delete", "succeeded").inc()
+                metrics.ACTIONS.labels(notebook.namespace, "delete", "succeeded").inc()
                 self.emit(notebook.ref, "Normal", "Delete", f"deleting cloud instance {observed.id}")
         except ProviderError:
-            metrics.ACTIONS.labels("delete", "failed").inc()
+            metrics.ACTIONS.labels(notebook.namespace, "delete", "failed").inc()
             raise
         return False
