@@ -9,8 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from notebook_operator import metrics
+from notebook_operator.executor import EventSink
 from notebook_operator.kube import Kube
-from notebook_operator.notify.sender import EventSink, Notifier
+from notebook_operator.notify.sender import Notifier
 from notebook_operator.peering import PeeringSetup, Role
 from notebook_operator.registry import Accounts, Notebooks, Policies
 

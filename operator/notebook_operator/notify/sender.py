@@ -13,7 +13,6 @@ import binascii
 import contextlib
 import logging
 import random
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,6 +20,7 @@ import httpx
 
 from notebook_operator import metrics
 from notebook_operator.api.notify import NotifySpec, SecretKeySelector
+from notebook_operator.executor import EventSink
 from notebook_operator.kube import Kube
 from notebook_operator.notify.formats import Notice, request
 from notebook_operator.times import now
@@ -31,9 +31,6 @@ BACKOFF_S = 1.0
 TIMEOUT_S = 5.0
 QUEUE_SIZE = 1000
 WORKERS = 2
-
-# (the object as kopf.event wants it, type, reason, message)
-EventSink = Callable[[dict[str, Any], str, str, str], None]
 
 
 class DeliveryFailed(Exception):
