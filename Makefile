@@ -6,11 +6,17 @@ PY := $(VENV)/bin/python
 BIN := .cluster/bin
 KUBE_BINS := $(BIN)/etcd $(BIN)/kube-apiserver $(BIN)/kubectl
 PYTEST_ARGS ?=
+# The integration and e2e tests wait on real clocks far more than they compute: eight workers overlap the
+# waits on 2 cores. Each worker has its own API server, etcd and emulator (tests/conftest.py).
+TEST_WORKERS ?= 8
+PARALLEL := -n $(TEST_WORKERS) --dist load --maxschedchunk 1
 
-.PHONY: help venv cluster-bins cluster cluster-down crds manifests lint test test-unit demo bench clean
+.PHONY: help venv cluster-bins cluster cluster-down crds manifests lint test test-unit test-integration test-e2e demo \
+	bench clean
 
 help:
-	@echo "make demo | test | test-unit | lint | crds | manifests | cluster | cluster-down | bench | clean"
+	@echo "make demo | test | test-unit | test-integration | test-e2e | lint | crds | manifests | cluster |"
+	@echo "     cluster-down | bench | clean"
 
 # The virtualenv, with the exact versions of constraints.txt; rebuilt when either file changes.
 $(VENV)/.installed: pyproject.toml devtools/pyproject.toml constraints.txt
@@ -47,10 +53,18 @@ lint: venv
 	$(VENV)/bin/lint-imports
 
 test: venv cluster-bins lint
-	$(VENV)/bin/pytest $(PYTEST_ARGS)
+	$(VENV)/bin/pytest $(PARALLEL) $(PYTEST_ARGS)
 
+# One group at a time: unit (pure logic, no cluster), integration (API server + emulator + operator process),
+# e2e (the chart, HA, shards, keyless, the demo).
 test-unit: venv
 	$(VENV)/bin/pytest tests/unit $(PYTEST_ARGS)
+
+test-integration: venv cluster-bins
+	$(VENV)/bin/pytest $(PARALLEL) tests/integration $(PYTEST_ARGS)
+
+test-e2e: venv cluster-bins
+	$(VENV)/bin/pytest $(PARALLEL) tests/e2e $(PYTEST_ARGS)
 
 demo: venv cluster-bins
 	$(VENV)/bin/notebook-operator demo $(if $(KEEP),--keep,)

@@ -1,5 +1,11 @@
 """Session fixtures: a real kube-apiserver + etcd built from Go modules, the CRDs, a namespace per test.
-Tests under integration/ are marked `integration`."""
+Tests under integration/ are marked `integration`, those under e2e/ `e2e`.
+
+`make test` runs the suite in parallel (pytest-xdist): each worker is a pytest session of its own, so it
+starts its own API server, etcd and emulator once and its tests run one after another on them, each in a
+namespace of its own. No worker sees another's cluster, cloud or ports. Tests marked `slow(seconds)` are
+scheduled first, longest first, each followed by a quick one, so the waits overlap and the workers end
+together."""
 
 from __future__ import annotations
 
@@ -17,11 +23,45 @@ from notebook_devtools import localcluster
 from tests.emulator import Emulator, running_emulator
 from tests.kube import REPO, wait_for
 
+PORTS_PER_WORKER = 1000
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")  # gw0, gw1, ... under xdist
+    if worker.startswith("gw") and worker[2:].isdigit():
+        # Below the kernel's ephemeral ports (32768-): a port range per worker, inherited by what it starts.
+        low = 20_000 + int(worker[2:]) * PORTS_PER_WORKER
+        os.environ[localcluster.PORT_RANGE_ENV] = f"{low}-{low + PORTS_PER_WORKER - 1}"
+
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if "/integration/" in str(item.path):
             item.add_marker(pytest.mark.integration)
+        elif "/e2e/" in str(item.path):
+            item.add_marker(pytest.mark.e2e)
+    items[:] = scheduling_order(items)
+
+
+def expected_seconds(item: pytest.Item) -> float:
+    marker = item.get_closest_marker("slow")
+    return float(marker.args[0]) if marker and marker.args else 0.0
+
+
+def scheduling_order(items: list[pytest.Item]) -> list[pytest.Item]:
+    """The slow tests first, longest first, each followed by a quick one; then the rest in their order.
+
+    xdist's load scheduler keeps two tests queued on a worker and hands out the next one whenever a worker
+    finishes one: with this order each slow test goes to the worker that is free first (longest first is
+    the classic greedy schedule), and the quick test queued behind it never holds a slow one back."""
+    slow = sorted((i for i in items if expected_seconds(i) > 0), key=expected_seconds, reverse=True)
+    quick = [i for i in items if expected_seconds(i) == 0]
+    ordered: list[pytest.Item] = []
+    for index, item in enumerate(slow):
+        ordered.append(item)
+        if index < len(quick):
+            ordered.append(quick[index])
+    return ordered + quick[len(slow) :]
 
 
 @pytest.fixture(scope="session")

@@ -11,6 +11,7 @@ import base64
 import contextlib
 import json
 import os
+import random
 import secrets
 import signal
 import socket
@@ -84,11 +85,31 @@ class LocalCluster:
             state.unlink()
 
 
+# "LOW-HIGH": pick free ports only in this range. Parallel test workers each get a range of their own, below
+# the kernel's ephemeral range, so a port one process has chosen but not yet bound is never handed to another
+# worker nor taken by an outgoing connection.
+PORT_RANGE_ENV = "NOTEBOOK_DEVTOOLS_PORT_RANGE"
+
+
 def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
+    """A loopback port nothing listens on now (in $NOTEBOOK_DEVTOOLS_PORT_RANGE when it is set)."""
+    spec = os.environ.get(PORT_RANGE_ENV)
+    if not spec:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            s.bind(("127.0.0.1", 0))
+            port: int = s.getsockname()[1]
+            return port
+    low, high = (int(part) for part in spec.split("-", 1))
+    candidates = list(range(low, high + 1))
+    random.SystemRandom().shuffle(candidates)  # two processes of one worker rarely try the same port at the same moment
+    for candidate in candidates:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            try:
+                s.bind(("127.0.0.1", candidate))
+            except OSError:
+                continue
+            return candidate
+    raise ClusterError(f"no free port in {PORT_RANGE_ENV}={spec}")
 
 
 def _terminate(pid: int, timeout: float) -> None:

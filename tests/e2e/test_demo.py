@@ -6,9 +6,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.kube import REPO
 
 
+@pytest.mark.slow(149)
 def test_demo_runs_and_cleans_up(tmp_path: Path) -> None:
     subprocess.run([str(REPO / "hack" / "build-kube.sh"), str(REPO / ".cluster" / "bin")], check=True)
     workdir = tmp_path / "demo"

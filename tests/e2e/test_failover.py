@@ -81,6 +81,7 @@ def _agrees(api: client.ApiClient, namespace: str, name: str, cloud: Emulator, i
     return bool(status_of(api, namespace, name).get("phase") == cloud.instance(instance_id)["status"])
 
 
+@pytest.mark.slow(123)
 def test_two_replicas_fail_over_under_chaos_and_every_due_stop_happens_once(
     api: client.ApiClient, local_cluster: localcluster.LocalCluster, namespace: str, chart_argv: list[str],
     cloud: Emulator, tmp_path: Path,

@@ -12,8 +12,9 @@ from tests.integration.test_reconcile import start_operator
 from tests.operator_process import OperatorProcess
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Emulator]:
+    """One per worker; `fresh_cloud` empties it for each test."""
     with running_emulator(tmp_path_factory.mktemp("cloud"), "--transition-delay", "0.3") as emulator:
         yield emulator
 

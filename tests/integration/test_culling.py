@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 from kubernetes import client
 
 from notebook_operator.api.meta import GROUP, VERSION
@@ -78,6 +79,7 @@ def at(value: str) -> datetime:
     return datetime.fromisoformat(value.replace("Z", "+00:00"))
 
 
+@pytest.mark.slow(129)
 def test_policies_stop_idle_instances_only(api: client.ApiClient, namespace: str, fresh_cloud: Emulator,
                                            operator_env: dict[str, str], tmp_path: Path) -> None:  # fmt: skip
     ids = {
@@ -150,6 +152,7 @@ async def _delete_culler(cloud: Emulator, instance_id: str) -> None:
         await provider.aclose()
 
 
+@pytest.mark.slow(207)
 def test_restarted_operator_keeps_the_idle_clock(api: client.ApiClient, namespace: str, fresh_cloud: Emulator,
                                                  operator_env: dict[str, str], tmp_path: Path) -> None:  # fmt: skip
     instance_id = seed(fresh_cloud, "sleepy", utilization=IDLE)
@@ -183,6 +186,7 @@ def test_restarted_operator_keeps_the_idle_clock(api: client.ApiClient, namespac
     assert fresh_cloud.calls().get("pai-dsw:StopInstance", 0) == 1
 
 
+@pytest.mark.slow(72)
 def test_fault_mix_gives_no_wrong_stops(api: client.ApiClient, namespace: str, fresh_cloud: Emulator,
                                         operator_env: dict[str, str], tmp_path: Path) -> None:  # fmt: skip
     faults = {"errorRate": 0.2, "throttleRate": 0.1, "retryAfterSeconds": 0.5, "latencyMs": 40, "pathPattern": "^/api/",

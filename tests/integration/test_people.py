@@ -123,6 +123,7 @@ def text_of(fmt: str, body: dict[str, Any]) -> str:
     return json.dumps(body)
 
 
+@pytest.mark.slow(85)
 def test_timer_stop_is_warned_once_across_a_restart_with_one_notice_per_format(
     api: client.ApiClient, namespace: str, fresh_cloud: Emulator, operator_env: dict[str, str], tmp_path: Path,
     receiver: Receiver,
@@ -185,6 +186,7 @@ def test_timer_stop_is_warned_once_across_a_restart_with_one_notice_per_format(
     assert receiver.url not in logs and "access_token" not in logs  # the webhook URL is a credential
 
 
+@pytest.mark.slow(56)
 def test_snooze_postpones_a_timer_stop_clamped_and_a_bad_value_blocks_nothing(
     api: client.ApiClient, namespace: str, fresh_cloud: Emulator, operator_env: dict[str, str], tmp_path: Path
 ) -> None:
@@ -215,6 +217,7 @@ def test_snooze_postpones_a_timer_stop_clamped_and_a_bad_value_blocks_nothing(
         op.stop()
 
 
+@pytest.mark.slow(184)
 def test_a_cull_warning_is_withdrawn_when_busy_and_a_snooze_postpones_a_cull_clamped(
     api: client.ApiClient, namespace: str, fresh_cloud: Emulator, operator_env: dict[str, str], tmp_path: Path
 ) -> None:
@@ -326,6 +329,7 @@ def test_cost_from_the_cloud_price_list_or_the_account_pricing_and_savings_in_mo
     assert len(timer) == 1 and "timed" in timer[0] and "Owner: bob" in timer[0] and "on schedule" in timer[0]
 
 
+@pytest.mark.slow(40)
 def test_a_snooze_lifts_the_native_culler_and_puts_it_back_after(
     api: client.ApiClient, namespace: str, fresh_cloud: Emulator, operator_env: dict[str, str], tmp_path: Path
 ) -> None:

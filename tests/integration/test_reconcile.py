@@ -126,6 +126,7 @@ def test_an_instance_type_the_region_does_not_offer_stalls_with_the_offered_type
     wait_phase(api, namespace, "typo", "Running", timeout=60)  # the next try (30 s) uses the fixed spec
 
 
+@pytest.mark.slow(63)
 def test_shutdown_at_and_schedule(api: client.ApiClient, namespace: str, fresh_cloud: Emulator,
                                   operator: OperatorProcess) -> None:  # fmt: skip
     setup_account(api, namespace, fresh_cloud)
