@@ -26,7 +26,7 @@ from notebook_operator.api.meta import GROUP, VERSION
 from tests.e2e.test_chart import CHART, render, service_account_kubeconfig
 from tests.emulator import Emulator, running_emulator
 from tests.integration.test_reconcile import notebook, status_of, wait_phase
-from tests.kube import get
+from tests.kube import get, wait_for
 from tests.operator_process import OperatorProcess
 
 WALL_CAP_S = 180
@@ -133,8 +133,9 @@ def test_keyless_operator_reconciles_with_refreshed_credentials_and_reports_refu
             refused = _ready(api, namespace, "refused")
             assert (refused.get("status"), refused.get("reason")) == ("False", "IdentityRefused"), refused
             assert "AudienceNotMatch" in refused["message"]
-            events = client.CoreV1Api(api).list_namespaced_event(namespace).items
-            assert any(e.reason == "IdentityRefused" and e.involved_object.name == "refused" for e in events)
+            wait_for(lambda: any(e.reason == "IdentityRefused" and e.involved_object.name == "refused"
+                                 for e in client.CoreV1Api(api).list_namespaced_event(namespace).items),
+                     timeout=10, what="IdentityRefused Event")  # fmt: skip
             # The short token was good for its first exchange; once expired (and its credentials due), refused.
             assert time.monotonic() > expiring_at
             deadline = time.monotonic() + 30

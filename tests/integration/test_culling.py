@@ -119,7 +119,7 @@ def test_policies_stop_idle_instances_only(api: client.ApiClient, namespace: str
         assert stopped_at - seeded_at >= 60  # 2 minutes idle, at the emulator's one-minute metric resolution
         assert status["stoppedBy"].startswith("notebook-operator: IdleCullerPolicy ml: idle")
         assert status["idle"]["culledBy"] == "ml" and "since" not in status["idle"]
-        assert events(api, namespace, "idle", "Culled")
+        wait_for(lambda: events(api, namespace, "idle", "Culled"), timeout=10, what="Culled Event")
 
         status = wait_phase(api, namespace, "native", "Stopped", timeout=180)
         assert time.time() - native_idle_at >= 55
@@ -274,7 +274,7 @@ def test_native_idle_policy_on_modelarts_sets_an_idle_lease(api: client.ApiClien
         assert "idleMinutes 30 of idle rounded up to the 60 min lease minimum" in enforcement
         assert "maxRunningHours of idle by the operator (one lease per notebook)" in enforcement
         assert "idle as the cloud judges it (CPU <= 5%, GPU <= 1%, NPU <= 1%), not cpuPercent/gpuPercent" in enforcement
-        assert events(api, namespace, "cv", "NativeCullerSet")
+        wait_for(lambda: events(api, namespace, "cv", "NativeCullerSet"), timeout=10, what="NativeCullerSet Event")
         # Changed out of band (e.g. in the console): the operator puts the IDLE lease back.
         with httpx.Client(base_url=f"{fresh_cloud.url}/v1/{PROJECT}",
                           auth=HuaweiAkSkAuth(Credentials(*HW_KEY), PROJECT)) as console:  # fmt: skip

@@ -31,6 +31,7 @@ import httpx
 import pytest
 from kubernetes import client
 
+from notebook_devtools.localcluster import free_port
 from notebook_operator.api.meta import GROUP, VERSION
 from tests.emulator import PAI_KEY, Emulator
 from tests.integration.test_culling import IDLE, events, policy, seed
@@ -208,7 +209,8 @@ def test_snooze_postpones_a_timer_stop_clamped_and_a_bad_value_blocks_nothing(
         assert status_of(api, namespace, "snoozed")["nextShutdownAt"] == snooze["until"]
         stopped = wait_phase(api, namespace, "garbled", "Stopped", timeout=60)  # an unreadable snooze: no delay
         assert stopped["snooze"]["message"].startswith(f"annotation {SNOOZE}: 'tomorrow'")
-        assert any(SNOOZE in m for m in events(api, namespace, "garbled", "InvalidSnooze"))
+        invalid = wait_for(lambda: events(api, namespace, "garbled", "InvalidSnooze"), timeout=10, what="InvalidSnooze")
+        assert any(SNOOZE in m for m in invalid)
         assert status_of(api, namespace, "snoozed")["phase"] == "Running"  # past `at`, snoozed
         stopped = wait_phase(api, namespace, "snoozed", "Stopped", timeout=90)
         started = datetime.fromisoformat(stopped["lastAction"]["startedAt"].replace("Z", "+00:00"))
@@ -244,8 +246,9 @@ def test_a_cull_warning_is_withdrawn_when_busy_and_a_snooze_postpones_a_cull_cla
         wait_for(lambda: events(api, namespace, "flip", "StopWarning"), timeout=10, what="StopWarning Event")
         fresh_cloud.admin.put(f"/instances/{instance_id}/utilization", json={"cpu": 90}).raise_for_status()
         wait_for(lambda: "pendingStop" not in status_of(api, namespace, "flip"), timeout=120, what="withdrawn")
-        withdrawn = events(api, namespace, "flip", "StopWarningWithdrawn")
-        assert withdrawn and "busy again" in withdrawn[0]
+        withdrawn = wait_for(lambda: events(api, namespace, "flip", "StopWarningWithdrawn"), timeout=10,
+                             what="StopWarningWithdrawn Event")  # fmt: skip
+        assert "busy again" in withdrawn[0]
         assert status_of(api, namespace, "flip")["phase"] == "Running"
         # ...but snoozed: held until 0.04 h (144 s) after the snooze was first seen, not the hour asked
         snooze = status_of(api, namespace, "nap")["snooze"]
@@ -259,15 +262,6 @@ def test_a_cull_warning_is_withdrawn_when_busy_and_a_snooze_postpones_a_cull_cla
         assert fresh_cloud.calls().get("pai-dsw:StopInstance") == 1  # flip was never stopped
     finally:
         op.stop()
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 def metric(text: str, name: str, **labels: str) -> float | None:

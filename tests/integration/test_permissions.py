@@ -50,10 +50,10 @@ def test_refused_metrics_and_a_refused_stop_are_reported(
                      timeout=30, what="refusal named")  # fmt: skip
     assert ready["status"] == "True"  # the account works; one optional read is not allowed
     assert ready["message"].startswith("refused (PermissionDenied): pai-dsw GetInstanceMetrics: Forbidden.RAM")
-    found = client.CoreV1Api(api).list_namespaced_event(namespace, field_selector="involvedObject.name=pai")
-    assert [e.reason for e in found.items].count("PermissionDenied") == 1  # once, not every cycle
+    wait_for(lambda: events(api, namespace, "pai", "PermissionDenied"), timeout=10, what="PermissionDenied Event")
     action = wait_for(lambda: (s := status_of(api, namespace, "timed")).get("lastAction", {}).get("state") == "Failed"
                       and s["lastAction"], timeout=30, what="stop refused")  # fmt: skip
     assert "Forbidden.RAM" in action["message"] and action["action"] == "stop"
-    assert events(api, namespace, "timed", "PermissionDenied")
+    wait_for(lambda: events(api, namespace, "timed", "PermissionDenied"), timeout=10, what="the stop's Event")
+    assert len(events(api, namespace, "pai", "PermissionDenied")) == 1  # once, not every cycle
     assert fresh_cloud.instance(timed_id)["status"] == "Running"

@@ -201,8 +201,12 @@ def test_bad_secret_stalls_with_reason(api: client.ApiClient, namespace: str, fr
     stalled_condition = wait_for(stalled, timeout=20, what="ProviderConfig Stalled")
     assert stalled_condition["reason"] == reason
     assert "not-the-secret" not in stalled_condition["message"]
-    events = client.CoreV1Api(api).list_namespaced_event(namespace).items
-    assert any(e.reason == reason for e in events)
+
+    def posted() -> list[Any] | None:  # Events follow the status write they report
+        found = client.CoreV1Api(api).list_namespaced_event(namespace).items
+        return found if any(e.reason == reason for e in found) else None
+
+    events = wait_for(posted, timeout=10, what=f"{reason} Event")
     assert all("not-the-secret" not in (e.message or "") for e in events)
 
 
