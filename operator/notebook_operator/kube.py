@@ -61,15 +61,16 @@ class Kube:
 
     async def patch_status(
         self, kind: str, namespace: str, name: str, status: dict[str, Any], resource_version: str | None = None
-    ) -> bool:
-        """Merge-patch status; False when the object is gone. With `resource_version` the write is
-        conditional (the API server refuses it with 409 when the object changed since): StaleObject."""
+    ) -> str | None:
+        """Merge-patch status: the object's new resourceVersion, None when the object is gone. With
+        `resource_version` the write is conditional (the API server refuses it with 409 when the object changed
+        since): StaleObject."""
         body: dict[str, Any] = {"status": status}
         if resource_version:
             body["metadata"] = {"resourceVersion": resource_version}
         async with self._limit:
             try:
-                await self.custom.patch_namespaced_custom_object_status(
+                written = await self.custom.patch_namespaced_custom_object_status(
                     GROUP,
                     VERSION,
                     namespace,
@@ -80,7 +81,7 @@ class Kube:
                 )
             except ApiException as e:
                 if e.status == 404:
-                    return False
+                    return None
                 if e.status == 422:
                     raise StatusRejected(f"{kind} {namespace}/{name}: status refused: {_message(e)}") from None
                 if e.status == 409 and resource_version:
@@ -88,7 +89,7 @@ class Kube:
                         f"{kind} {namespace}/{name} changed since resourceVersion {resource_version}"
                     ) from None
                 raise
-            return True
+            return str((written.get("metadata") or {}).get("resourceVersion") or "unknown")
 
     async def count(self, kind: str, namespace: str) -> int:
         """How many objects of one of our kinds the namespace holds: one list call of one item."""

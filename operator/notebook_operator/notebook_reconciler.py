@@ -18,7 +18,7 @@ from notebook_operator import metrics
 from notebook_operator.announcer import Announcer
 from notebook_operator.executor import ActionExecutor, EventSink, Outcome
 from notebook_operator.idle_assessor import IdleAssessor
-from notebook_operator.kube import Kube, StatusRejected
+from notebook_operator.kube import Kube, StaleObject, StatusRejected
 from notebook_operator.providers.base import Provider
 from notebook_operator.providers.errors import Conflict, InstanceTypeNotOffered, NotFound, ProviderError
 from notebook_operator.providers.types import Capability, CloudInstance, HourlyPrice
@@ -33,6 +33,15 @@ from notebook_operator.reconcile.plan import Order, cull_order, plan
 from notebook_operator.registry import AccountState
 
 logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Unseen:
+    """This reconciler's status writes to one object that the watch has not delivered yet."""
+
+    over: frozenset[str]  # the resourceVersions they were made over: while the registry shows one, it is behind
+    patch: dict[str, Any]  # what they wrote, merged
+    version: str  # the resourceVersion the last of them produced
 
 
 @dataclass
@@ -62,10 +71,10 @@ class NotebookReconciler:
         self.account = account
         # Price per hour of each running notebook (namespace, currency, price), by uid: the cost gauges.
         self.running_cost: dict[str, tuple[str, str, float]] = {}
-        # What this reconciler wrote that the watch had not delivered when it looked again: keyed by the object's
-        # uid, with the resourceVersion the write was made over. Applied only while the registry still shows
-        # that version, so it never hides a newer write by anyone.
-        self._unseen: dict[str, tuple[str, dict[str, Any]]] = {}
+        # What this reconciler wrote that the watch had not delivered when it looked again, by the object's uid.
+        # Applied only while the registry shows a version these writes were made over, so it never hides a
+        # newer write by anyone.
+        self._unseen: dict[str, Unseen] = {}
 
     async def observe(self, notebook: Notebook, instance_id: str | None = None) -> CloudInstance | None:
         """One GET: by instance id, else (a managed template not created yet, or created by a pass that died
@@ -93,7 +102,7 @@ class NotebookReconciler:
     async def _reconcile(
         self, notebook: Notebook, observed: CloudInstance | None, now: datetime, spec_pass: bool
     ) -> PassResult:
-        status = self._view(notebook)
+        status, version = self._view(notebook)
         result = PassResult()
         patch: dict[str, Any] = {}
         snooze = read_snooze(notebook.annotations, status.get("snooze"), now)
@@ -102,7 +111,7 @@ class NotebookReconciler:
         planned = plan(notebook.spec, status, observed, notebook.generation, now, spec_pass, timer_until)
         outcome: Outcome | None = None
         cull: Upcoming | bool | None = False  # not assessed
-        stopped = False
+        stopped = acted = False
         if planned.order is not None:
             outcome = await self.executor.run(notebook, planned.order, observed, now)
             if not outcome.claimed:
@@ -110,11 +119,13 @@ class NotebookReconciler:
                 return result
             patch.update(outcome.patch)
             result.error = outcome.error
+            acted = True
             stopped = self._stop_told(notebook, planned.order, outcome, observed, now, TIMER)
             if spec_pass and outcome.error is None:
                 observed = await self._observe_after(notebook, outcome, observed)
         elif observed is not None and self.assessor is not None:
-            found, cull, stopped = await self._assess_idleness(notebook, {**status, **patch}, observed, now, snooze)
+            assessed = await self._assess_idleness(notebook, {**status, **patch}, observed, now, snooze)
+            found, cull, stopped, acted = assessed
             patch.update(found)
         if outcome is None or outcome.error is None or observed is not None:  # a failed create has nothing to show
             patch.update(self._mirrored(notebook, {**status, **patch}, observed, now, timer_until))
@@ -140,23 +151,36 @@ class NotebookReconciler:
             self._spec_pass_verdict(notebook, {**status, **patch}, observed, planned.action.requeue_after, result)
             if result.retry_after is None and status.get("observedGeneration") != notebook.generation:
                 patch["observedGeneration"] = notebook.generation  # this generation's work is done
-        result.written = await self._write(notebook, patch)
-        if result.written or not told.patch:  # a warning is recorded before anyone hears of it
+        # What is told (a warning, its withdrawal, a snooze note) is written before anyone hears of it, and
+        # written only over the version this pass decided from: a second pass or replica deciding from the
+        # same view, or from a view older than this reconciler's own last write, loses here and decides again,
+        # so nobody hears it twice. A pass that acted holds the object already (the action's conditional claim).
+        condition = version if told.patch and not acted else None
+        try:
+            result.written = await self._write(notebook, patch, condition)
+        except StaleObject as e:
+            logger.info("%s/%s: not told, deciding again: %s", notebook.namespace, notebook.name, e)
+            result.retry_after, result.retry_reason = 1.0, "status changed since this pass looked"
+            return result
+        if result.written or not told.patch:
             self.announcer.publish(notebook, told)
         return result
 
     def status_of(self, notebook: Notebook) -> dict[str, Any]:
         """The status as this reconciler last wrote or saw it."""
         unseen = self._unseen.get(notebook.uid)
-        if unseen is not None and unseen[0] == notebook.resource_version:
-            return {**notebook.status, **unseen[1]}
+        if unseen is not None and notebook.resource_version in unseen.over:
+            return {**notebook.status, **unseen.patch}
         return dict(notebook.status)
 
-    def _view(self, notebook: Notebook) -> dict[str, Any]:
+    def _view(self, notebook: Notebook) -> tuple[dict[str, Any], str | None]:
+        """(the status as this reconciler last wrote or saw it, the resourceVersion of that status)."""
         unseen = self._unseen.get(notebook.uid)
-        if unseen is not None and unseen[0] != notebook.resource_version:
+        if unseen is not None and notebook.resource_version not in unseen.over:
             del self._unseen[notebook.uid]  # the watch delivered it, or a newer write
-        return self.status_of(notebook)
+            unseen = None
+        version = unseen.version if unseen is not None else notebook.resource_version
+        return self.status_of(notebook), version or None
 
     async def _observe_after(
         self, notebook: Notebook, outcome: Outcome, before: CloudInstance | None
@@ -208,21 +232,23 @@ class NotebookReconciler:
 
     async def _assess_idleness(
         self, notebook: Notebook, status: dict[str, Any], observed: CloudInstance, now: datetime, snooze: Snooze
-    ) -> tuple[dict[str, Any], Upcoming | None, bool]:
-        """(status patch, the earliest cull with a warning lead, whether a cull stopped it)."""
+    ) -> tuple[dict[str, Any], Upcoming | None, bool, bool]:
+        """(status patch, the earliest cull with a warning lead, whether a cull stopped it, whether a cull was
+        claimed and tried)."""
         assert self.assessor is not None
         found = await self.assessor.assess(notebook, status, observed, now, snooze)
         if found is None:
-            return {}, None, False
+            return {}, None, False, False
         for type_, reason, message in found.events:
             self.emit(notebook.ref, type_, reason, message)
         patch: dict[str, Any] = {}
         idle = found.idle
         stop = found.stop
-        stopped = False
+        stopped = claimed = False
         if stop is not None and not stop_in_hand(status, observed, now):
             order = cull_order(stop, Capability.STOP_SAVE_IMAGE in self.provider.capabilities)
             outcome = await self.executor.run(notebook, order, observed, now)
+            claimed = outcome.claimed
             if outcome.claimed:  # not claimed: decided again in the next pass
                 patch.update(outcome.patch)
                 succeeded = outcome.error is None
@@ -231,7 +257,7 @@ class NotebookReconciler:
                 if succeeded:
                     idle = culled(idle or {}, stop, now)
         patch.update(idle_patch(status.get("idle"), idle, now) or {})
-        return patch, found.upcoming, stopped
+        return patch, found.upcoming, stopped, claimed
 
     def _stop_told(
         self, notebook: Notebook, order: Order, outcome: Outcome, observed: CloudInstance | None, now: datetime, by: str
@@ -264,11 +290,14 @@ class NotebookReconciler:
         cost = cost_status(before, price, observed, now)
         return {} if cost is None else {"cost": {**{k: None for k in before if k not in cost}, **cost}}
 
-    async def _write(self, notebook: Notebook, patch: dict[str, Any]) -> bool:
+    async def _write(self, notebook: Notebook, patch: dict[str, Any], condition: str | None = None) -> bool:
+        """Merge-patch the status (conditional on resourceVersion `condition` when given: StaleObject)."""
         if not patch:
             return False
         try:
-            written = await self.kube.patch_status(KIND, notebook.namespace, notebook.name, patch)
+            written = await self.kube.patch_status(
+                KIND, notebook.namespace, notebook.name, patch, resource_version=condition
+            )
         except StatusRejected as e:  # one object's bad status must not stop the account's pass
             logger.error("%s", e)
             self.emit(notebook.ref, "Warning", "StatusRejected", str(e))
@@ -276,9 +305,11 @@ class NotebookReconciler:
         if written:
             metrics.STATUS_WRITES.labels(self.provider.name).inc()
             seen = self._unseen.get(notebook.uid)
-            merged = {**seen[1], **patch} if seen and seen[0] == notebook.resource_version else patch
-            self._unseen[notebook.uid] = (notebook.resource_version, merged)
-        return written
+            if seen is not None and notebook.resource_version in seen.over:  # still behind: one more of ours
+                self._unseen[notebook.uid] = Unseen(seen.over | {seen.version}, {**seen.patch, **patch}, written)
+            else:
+                self._unseen[notebook.uid] = Unseen(frozenset({notebook.resource_version}), patch, written)
+        return written is not None
 
     def prune(self, keep: set[str]) -> None:
         """Forget writes to objects no longer in the registry."""

@@ -95,7 +95,7 @@ class FakeKube:
         self.patches: list[tuple[str, dict[str, Any]]] = []
 
     async def patch_status(self, kind: str, namespace: str, name: str, status: dict[str, Any],
-                           resource_version: str | None = None) -> bool:  # fmt: skip
+                           resource_version: str | None = None) -> str:  # fmt: skip
         if name in self.invalid:
             raise StatusRejected(f"{kind} {namespace}/{name}: status refused")
         if resource_version is not None and resource_version != str(self.versions.get(name, 1)):
@@ -103,7 +103,7 @@ class FakeKube:
         self.patches.append((name, status))
         self.status.setdefault(name, {}).update(status)
         self.versions[name] = self.versions.get(name, 1) + 1
-        return True
+        return str(self.versions[name])
 
 
 def cloud(instance_id: str = "i-1", phase: str = "Running", image: str = "img:1") -> CloudInstance:
@@ -297,3 +297,31 @@ async def test_a_warned_timer_stop_tells_people_once_each_step_and_a_failure_too
     broken = NotebookReconciler(failing, FakeKube(), lambda *a: None, announcer=announcer)  # type: ignore[arg-type]
     await broken.reconcile(notebook({**ADOPTED, **DUE}), cloud(), NOW)
     assert captured.sent[-1][0] == "StopFailed" and "ServiceUnavailable" in captured.sent[-1][1]
+
+
+async def test_a_warning_is_told_once_when_the_watch_delivers_an_older_write_late() -> None:
+    """Seen under load: the registry lags this reconciler's own writes and then shows one of the older ones.
+    Deciding from that view must not warn a second time; nor may two passes deciding from one view both warn."""
+    notify = NotifySpec.model_validate({"webhookSecretRef": {"name": "hook", "key": "url"}, "format": "slack"})
+    captured = Captured()
+    announcer = Announcer(lambda *a: None, None, AccountState(notify=notify), captured)  # type: ignore[arg-type]
+    kube = FakeKube()
+    reconciler = NotebookReconciler(FakeAccount(cloud()), kube, lambda *a: None, announcer=announcer)  # type: ignore[arg-type]
+    warned = {**ADOPTED, "shutdown": {"at": "2026-11-25T12:30:00Z", "warnMinutes": 10}}
+    await reconciler.reconcile(notebook(warned), cloud(), NOW)  # mirrors; too early to warn
+    mirrored = dict(kube.status["nb"])
+    assert "pendingStop" not in mirrored and kube.versions["nb"] == 2
+    await reconciler.reconcile(notebook(warned), cloud(), NOW + timedelta(minutes=21))  # the watch is behind
+    await reconciler.reconcile(notebook(warned), cloud(), NOW + timedelta(minutes=21, seconds=1))
+    assert [event for event, _ in captured.sent] == ["StopWarning"]  # the first view plus this reconciler's writes
+    late = notebook(warned, mirrored, version="2")  # the watch delivers the first write only now
+    await reconciler.reconcile(late, cloud(), NOW + timedelta(minutes=21, seconds=2))
+    assert [event for event, _ in captured.sent] == ["StopWarning"]
+    assert kube.status["nb"]["pendingStop"]["by"] == "spec.shutdown"
+    # Two replicas (or a spec pass and a poll pass) deciding from one view: one writes and tells, one loses.
+    kube, captured.sent = FakeKube(), []
+    passes = [NotebookReconciler(FakeAccount(cloud()), kube, lambda *a: None, announcer=announcer)  # type: ignore[arg-type]
+              for _ in range(2)]  # fmt: skip
+    results = [await p.reconcile(notebook(warned), cloud(), NOW + timedelta(minutes=21)) for p in passes]
+    assert [event for event, _ in captured.sent] == ["StopWarning"]
+    assert [r.retry_after is not None for r in results] == [False, True]  # the loser looks again soon
