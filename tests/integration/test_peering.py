@@ -18,7 +18,7 @@ from kubernetes import client
 from notebook_operator.kube import Kube, StaleObject
 from tests.emulator import Emulator
 from tests.integration.test_reconcile import TEMPLATE, notebook, setup_account, status_of, wait_phase
-from tests.kube import wait_for
+from tests.kube import get, wait_for
 from tests.peering import Replica, create_peering, health, keepalives
 
 LIFETIME_S = 10
@@ -104,10 +104,11 @@ def test_an_action_is_claimed_once_by_a_conditional_write(
         try:
             for writer in ("a", "b"):
                 try:
-                    await kube.patch_status("NotebookInstance", namespace, "claimed",
-                                            {"lastAction": {"action": "stop", "state": "Pending", "reason": writer}},
-                                            resource_version=version)  # fmt: skip
+                    claim = {"lastAction": {"action": "stop", "state": "Pending", "reason": writer}}
+                    written = await kube.patch_status("NotebookInstance", namespace, "claimed", claim,
+                                                      resource_version=version)  # fmt: skip
                     outcomes.append(f"{writer}: claimed")
+                    assert written == get(api, "NotebookInstance", namespace, "claimed")["metadata"]["resourceVersion"]
                 except StaleObject:
                     outcomes.append(f"{writer}: stale")
         finally:

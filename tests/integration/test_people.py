@@ -132,7 +132,6 @@ def test_timer_stop_is_warned_once_across_a_restart_with_one_notice_per_format(
     """Wall-time cap: 3 minutes (about 100 s)."""
     setup_account(api, namespace, fresh_cloud)
     secret(api, namespace, "sign", secret=SIGN_SECRET)
-    stop_at = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=80)
     for fmt in FORMATS:
         url = f"{receiver.url}/{fmt}" + ("?access_token=tok" if fmt == "dingtalk" else "")
         secret(api, namespace, f"hook-{fmt}", url=url)
@@ -141,11 +140,19 @@ def test_timer_stop_is_warned_once_across_a_restart_with_one_notice_per_format(
             notify["signSecretRef"] = {"name": "sign", "key": "secret"}
         policy(api, namespace, f"team-{fmt}", fmt, maxRunningHours=100, notify=notify)
         instance_id = seed(fresh_cloud, f"nb-{fmt}")
-        shutdown = {"at": iso(stop_at), "warnMinutes": 1, "timeZone": None}
-        shutdown = {k: v for k, v in shutdown.items() if v is not None}
-        adopt(api, namespace, f"nb-{fmt}", instance_id, {"team": fmt, "owner": f"alice-{fmt}"}, {"shutdown": shutdown})
+        adopt(api, namespace, f"nb-{fmt}", instance_id, {"team": fmt, "owner": f"alice-{fmt}"})
     op = start_operator(namespace, operator_env, tmp_path / "operator-1.log")
     try:
+        # The timer is set once the operator mirrors the notebooks: the full minute of warning lies ahead of it
+        # however long the operator took to start (seen first with less to go, the stop would be pushed back).
+        for fmt in FORMATS:
+            wait_phase(api, namespace, f"nb-{fmt}", "Running", timeout=60)
+        stop_at = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=70)
+        for fmt in FORMATS:
+            shutdown = {"shutdown": {"at": iso(stop_at), "warnMinutes": 1}}
+            client.CustomObjectsApi(api).patch_namespaced_custom_object(
+                GROUP, VERSION, namespace, "notebookinstances", f"nb-{fmt}", {"spec": shutdown}
+            )
         for fmt in FORMATS:
             pending = wait_for(lambda f=fmt: status_of(api, namespace, f"nb-{f}").get("pendingStop"), timeout=60)
             assert pending["at"] == iso(stop_at) and pending["by"] == "spec.shutdown"
@@ -155,7 +162,7 @@ def test_timer_stop_is_warned_once_across_a_restart_with_one_notice_per_format(
         op.stop()
     op = start_operator(namespace, operator_env, tmp_path / "operator-2.log")  # between warning and stop
     try:
-        for fmt in FORMATS:  # the stop is due at stop_at, up to 80 s after the test began: wait from then
+        for fmt in FORMATS:  # the stop is due at stop_at, 70 s after the timer was set: wait from then
             left = max(0.0, stop_at.timestamp() - time.time())
             stopped = wait_phase(api, namespace, f"nb-{fmt}", "Stopped", timeout=left + 60)
             assert "pendingStop" not in stopped
