@@ -83,6 +83,7 @@ def _ready(api: client.ApiClient, namespace: str, name: str) -> dict[str, Any]:
     return next((c for c in status.get("conditions") or [] if c["type"] == "Ready"), {})
 
 
+@pytest.mark.slow(45)
 def test_keyless_operator_reconciles_with_refreshed_credentials_and_reports_refused_tokens(
     api: client.ApiClient, local_cluster: localcluster.LocalCluster, keyless_release: tuple[str, Any], tmp_path: Path,
 ) -> None:  # fmt: skip

@@ -7,21 +7,20 @@ from pathlib import Path
 
 import pytest
 
-from tests.emulator import Emulator, running_emulator
+from tests.emulator import Emulator
 from tests.integration.test_reconcile import start_operator
 from tests.operator_process import OperatorProcess
 
 
 @pytest.fixture(scope="session")
-def cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Emulator]:
-    """One per worker; `fresh_cloud` empties it for each test."""
-    with running_emulator(tmp_path_factory.mktemp("cloud"), "--transition-delay", "0.3") as emulator:
-        yield emulator
+def cloud(emulator_process: Emulator) -> Emulator:
+    """The worker's one emulator; `fresh_cloud` empties it and sets its delay for each test."""
+    return emulator_process
 
 
 @pytest.fixture
 def fresh_cloud(cloud: Emulator) -> Iterator[Emulator]:
-    """Empty, with no faults left by the test before."""
+    """Empty, with no faults left by the test before, instances taking 0.3 s a step."""
     cloud.admin.post("/reset").raise_for_status()
     cloud.admin.put("/config", json={"transitionDelay": 0.3}).raise_for_status()
     yield cloud

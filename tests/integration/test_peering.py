@@ -59,6 +59,7 @@ def test_a_named_peering_is_honoured(
     assert len(keepalives(api, "team-a", namespace)) == 1  # its keep-alive is in the object it was told to use
 
 
+@pytest.mark.slow(25)
 def test_identical_replicas_elect_one_and_a_standby_takes_over(
     api: client.ApiClient, peering_crds: list[str], namespace: str, emulator: Emulator, replicas: list[Replica],
     operator_env: dict[str, str], tmp_path: Path,

@@ -278,6 +278,7 @@ def metric(text: str, name: str, **labels: str) -> float | None:
     return None
 
 
+@pytest.mark.slow(25)
 def test_cost_from_the_cloud_price_list_or_the_account_pricing_and_savings_in_money(
     api: client.ApiClient, namespace: str, fresh_cloud: Emulator, operator_env: dict[str, str], tmp_path: Path,
     receiver: Receiver,
@@ -348,7 +349,8 @@ def test_a_snooze_lifts_the_native_culler_and_puts_it_back_after(
         assert "no warning" in idle and "native" in idle  # the cloud stops without notice: the status says so
         annotate(api, namespace, "native", {SNOOZE: iso(datetime.now(UTC) + timedelta(hours=1))})
         wait_for(lambda: not fresh_cloud.instance(instance_id)["culler"], timeout=30, what="culler lifted")
-        snooze = status_of(api, namespace, "native")["snooze"]
+        # written by the pass that lifted it, after the cloud call
+        snooze = wait_for(lambda: status_of(api, namespace, "native").get("snooze"), timeout=10, what="status.snooze")
         until = datetime.fromisoformat(snooze["until"].replace("Z", "+00:00"))
         assert "clamped" in snooze["message"]
         wait_for(lambda: fresh_cloud.instance(instance_id)["culler"], timeout=90, what="culler put back")

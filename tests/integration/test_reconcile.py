@@ -92,6 +92,7 @@ def test_adopt_mirrors_status_and_out_of_band_changes(
     assert condition(pc, "Ready")["status"] == "True" and pc["instanceCount"] == 1
 
 
+@pytest.mark.slow(25)
 def test_create_stop_start(api: client.ApiClient, namespace: str, fresh_cloud: Emulator,
                            operator: OperatorProcess) -> None:  # fmt: skip
     setup_account(api, namespace, fresh_cloud)
@@ -110,6 +111,7 @@ def test_create_stop_start(api: client.ApiClient, namespace: str, fresh_cloud: E
     assert (calls["pai-dsw:CreateInstance"], calls["pai-dsw:StopInstance"], calls["pai-dsw:StartInstance"]) == (1, 1, 1)
 
 
+@pytest.mark.slow(45)
 def test_an_instance_type_the_region_does_not_offer_stalls_with_the_offered_types(
     api: client.ApiClient, namespace: str, fresh_cloud: Emulator, operator: OperatorProcess
 ) -> None:
@@ -223,6 +225,7 @@ def test_missing_instance_is_reported_not_recreated(api: client.ApiClient, names
 
 
 @pytest.mark.parametrize("moment", ["create", "stop"])
+@pytest.mark.slow(25)
 def test_sigkill_mid_action_then_restart_acts_once(
     api: client.ApiClient, namespace: str, fresh_cloud: Emulator, operator_env: dict[str, str], tmp_path: Path,
     moment: str,
