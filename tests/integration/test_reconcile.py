@@ -21,9 +21,21 @@ from tests.operator_process import OperatorProcess
 POLL_S = 1
 
 
+OPERATOR_UP = "Initial authentication has finished"  # kopf's, once the process is started and logged in
+
+
 def start_operator(namespace: str, env: dict[str, str], log: Path) -> OperatorProcess:
+    """Started and logged in: the tests' deadlines measure what the operator does, not how long a loaded
+    machine takes to start a Python process (seen: 20 s with eight test workers on 2 cores)."""
     args = ["--standalone", "--namespace", namespace, "--liveness", "", "--metrics-port", "0"]
-    return OperatorProcess(args, env, log)
+    op = OperatorProcess(args, env, log)
+    deadline = time.monotonic() + 90
+    while not op.saw(OPERATOR_UP):
+        if op.proc.poll() is not None or time.monotonic() > deadline:
+            op.kill()
+            raise AssertionError("the operator did not start:\n" + "".join(op.lines[-20:]))
+        time.sleep(0.1)
+    return op
 
 
 def setup_account(api: client.ApiClient, namespace: str, cloud: Emulator, secret: tuple[str, str] = PAI_KEY,
