@@ -176,11 +176,11 @@ class NotebookReconciler:
     def _view(self, notebook: Notebook) -> tuple[dict[str, Any], str | None]:
         """(the status as this reconciler last wrote or saw it, the resourceVersion of that status)."""
         unseen = self._unseen.get(notebook.uid)
-        if unseen is not None and notebook.resource_version not in unseen.over:
+        if unseen is not None and notebook.resource_version in unseen.over:
+            return {**notebook.status, **unseen.patch}, unseen.version
+        if unseen is not None:
             del self._unseen[notebook.uid]  # the watch delivered it, or a newer write
-            unseen = None
-        version = unseen.version if unseen is not None else notebook.resource_version
-        return self.status_of(notebook), version or None
+        return dict(notebook.status), notebook.resource_version or None
 
     async def _observe_after(
         self, notebook: Notebook, outcome: Outcome, before: CloudInstance | None
