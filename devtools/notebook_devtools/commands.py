@@ -34,12 +34,20 @@ def add_emulator(sub: SubParsers) -> None:
     emulator.add_argument("--oidc-issuer", help="accept OIDC tokens of this issuer only (default: any the JWKS signs)")
     emulator.add_argument("--oidc-client-id", help="the audience Huawei's identity provider expects")
     emulator.add_argument("--oidc-idp-id", help="the Huawei identity provider id (X-Idp-Id) accepted")
+    emulator.add_argument(
+        "--oidc-trust",
+        action="append",
+        default=[],
+        metavar="PRINCIPAL=SUB",
+        help="trust policy: the RAM role ARN or Huawei identity provider id PRINCIPAL accepts tokens whose sub matches "
+        "SUB (exact or with *); repeatable. None given: every verified token is trusted",
+    )
     emulator.set_defaults(func=run_emulator)
 
 
 def run_emulator(args: argparse.Namespace) -> int:
     from notebook_devtools.cloudsim.auth import Credential
-    from notebook_devtools.cloudsim.jwt import OidcOptions
+    from notebook_devtools.cloudsim.jwt import OidcOptions, trust_entries
     from notebook_devtools.cloudsim.server import EmulatorOptions, serve
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -54,7 +62,9 @@ def run_emulator(args: argparse.Namespace) -> int:
         time_scale=args.time_scale,
         transition_delay=args.transition_delay,
         state_file=Path(args.state) if args.state else None,
-        oidc=OidcOptions(args.oidc_jwks, args.oidc_issuer, args.oidc_client_id, args.oidc_idp_id),
+        oidc=OidcOptions(
+            args.oidc_jwks, args.oidc_issuer, args.oidc_client_id, args.oidc_idp_id, trust_entries(args.oidc_trust)
+        ),
     )
     serve(args.host, args.port, options)
     return 0

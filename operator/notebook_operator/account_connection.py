@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from notebook_operator import metrics
-from notebook_operator.api.providerconfig import ProviderConfigSpec
+from notebook_operator.api.providerconfig import AccountSpec
 from notebook_operator.kube import Kube, SecretMissing
 from notebook_operator.providers.credentials import (
     Credentials,
@@ -16,6 +16,7 @@ from notebook_operator.providers.credentials import (
     IdentityTokenMissing,
     from_secret_data,
 )
+from notebook_operator.providers.egress import AllowList, NotAllowed, check_endpoint, endpoint_allow_list
 from notebook_operator.providers.errors import (
     AuthFailed,
     IdentityRefused,
@@ -25,28 +26,82 @@ from notebook_operator.providers.errors import (
 )
 from notebook_operator.providers.factory import Account, connect
 from notebook_operator.providers.identity import CredentialSource
-from notebook_operator.providers.oidc import oidc_source
+from notebook_operator.providers.oidc import (
+    ALIBABA_AUDIENCE,
+    TokenSource,
+    ambient_env,
+    ambient_token,
+    as_url,
+    oidc_source,
+)
 from notebook_operator.registry import AccountState
+from notebook_operator.tenant_token import IdentityServiceAccountMissing, TenantToken
+
+DEFAULT_TENANT_SERVICE_ACCOUNT = "notebook-operator-identity"
 
 
-async def connect_account(state: AccountState, namespace: str, spec: ProviderConfigSpec, kube: Kube) -> None:
-    """(Re)build the provider when the spec or the Secret changed. Raises what makes the account unusable."""
+@dataclass(frozen=True)
+class Tenancy:
+    """What the admin lets a namespace's ProviderConfig use (the operator's flags)."""
+
+    tenant_service_account: str = DEFAULT_TENANT_SERVICE_ACCOUNT
+    namespaced_ambient_credentials: bool = False  # brings back the confused deputy: see README
+    allowed_endpoints: AllowList = field(default_factory=lambda: endpoint_allow_list(()))
+
+
+class EndpointNotAllowed(NotAllowed):
+    pass
+
+
+def check_endpoints(spec: AccountSpec, allowed: AllowList) -> None:
+    """A namespace's ProviderConfig may only name endpoints the admin allows; the defaults (built from the region)
+    are the clouds' own and the environment's are the admin's."""
+    named = [("spec.endpoint", spec.endpoint)]
+    if spec.oidc is not None:
+        named += [("spec.oidc.stsEndpoint", spec.oidc.sts_endpoint), ("spec.oidc.iamEndpoint", spec.oidc.iam_endpoint)]
+    for what, url in named:
+        if url:
+            try:
+                check_endpoint(as_url(url), allowed, what)
+            except NotAllowed as e:
+                raise EndpointNotAllowed(str(e)) from None
+
+
+def token_source(namespace: str | None, spec: AccountSpec, kube: Kube, tenancy: Tenancy) -> TokenSource:
+    """A ClusterProviderConfig (namespace None) uses the operator's own token; a ProviderConfig its namespace's
+    identity ServiceAccount's, unless the admin turned ambient credentials on for namespaces."""
+    assert spec.oidc is not None
+    if namespace is None or tenancy.namespaced_ambient_credentials:
+        return ambient_token(ambient_env(spec.provider))
+    audience = spec.oidc.audience or ALIBABA_AUDIENCE
+    return TenantToken(kube, namespace, tenancy.tenant_service_account, audience)
+
+
+async def connect_account(
+    state: AccountState, namespace: str | None, spec: AccountSpec, kube: Kube, tenancy: Tenancy
+) -> None:
+    """(Re)build the provider when the spec or the Secret changed. Raises what makes the account unusable.
+    `namespace` is the ProviderConfig's, None for a ClusterProviderConfig."""
+    if namespace is not None:
+        check_endpoints(spec, tenancy.allowed_endpoints)
     version = ""
-    if spec.credentials_secret_ref is not None:
-        data, version = await kube.read_secret(namespace, spec.credentials_secret_ref.name)
+    secret = spec.secret_ref
+    if secret is not None:
+        secret_namespace, secret_name = secret
+        data, version = await kube.read_secret(secret_namespace or namespace or "", secret_name)
     # What the connection is built from: prices and the chat webhook are read per pass, not connected.
-    connection = {k: v for k, v in spec.to_wire().items() if k not in ("pricing", "notify")}
+    connection = {k: v for k, v in spec.to_wire().items() if k not in ("pricing", "notify", "namespaceSelector")}
     fingerprint = hashlib.sha256(json.dumps([connection, version], sort_keys=True).encode()).hexdigest()
     if state.provider is not None and state.fingerprint == fingerprint:
         return
     credentials: Credentials | CredentialSource
     if spec.oidc is not None:
-        credentials = oidc_source(spec.oidc, spec.provider, spec.region)
+        credentials = oidc_source(spec.oidc, spec.provider, spec.region, token_source(namespace, spec, kube, tenancy))
     else:
-        assert spec.credentials_secret_ref is not None  # exactly one of the two (CRD rule)
-        credentials = from_secret_data(data, spec.credentials_secret_ref.name)
+        assert secret is not None  # exactly one of the two (CRD rule)
+        credentials = from_secret_data(data, secret[1])
         if credentials.iam_token and spec.provider == "pai-dsw":
-            raise CredentialsError(f"Secret {spec.credentials_secret_ref.name}: iamToken is for the Huawei providers")
+            raise CredentialsError(f"Secret {secret[1]}: iamToken is for the Huawei providers")
     if state.provider is not None:
         await state.provider.aclose()
         state.provider = None
@@ -64,6 +119,8 @@ class AccountProblem:
 # Most specific first: PermissionDenied before the ProviderError it derives from.
 PROBLEMS: tuple[tuple[type[Exception], AccountProblem], ...] = (
     (SecretMissing, AccountProblem(True, "SecretNotFound")),
+    (EndpointNotAllowed, AccountProblem(True, "EndpointNotAllowed")),
+    (IdentityServiceAccountMissing, AccountProblem(True, "IdentityServiceAccountMissing")),
     (IdentityTokenMissing, AccountProblem(True, "IdentityTokenMissing")),
     (CredentialsError, AccountProblem(True, "SecretKeyMissing")),
     (IdentityRefused, AccountProblem(True, "IdentityRefused")),  # the cloud's code is in the message

@@ -31,8 +31,22 @@ def _cmd_run(args: argparse.Namespace) -> int:
             log_format=args.log_format,
             verbose=args.verbose,
             debug=args.debug,
+            tenant_service_account=args.tenant_service_account,
+            namespaced_ambient_credentials=args.namespaced_ambient_credentials,
+            allowed_endpoints=args.allowed_endpoint or [],
+            allowed_webhooks=args.allowed_webhook or [],
         )
     )
+
+
+def _regex(text: str) -> str:
+    import re
+
+    try:
+        re.compile(text)
+    except re.error as e:
+        raise argparse.ArgumentTypeError(f"not a regular expression: {e}") from None
+    return text
 
 
 def _lifetime(text: str) -> int:
@@ -145,6 +159,37 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--metrics-port", type=int, default=8081, help="Prometheus metrics port (0 to disable)")
     run.add_argument("--kubeconfig", help="kubeconfig file (default: $KUBECONFIG, ~/.kube/config or in-cluster)")
+    tenancy = run.add_argument_group(
+        "tenancy", "what a namespace's objects may make the operator use (README: Multi-tenancy)"
+    )
+    tenancy.add_argument(
+        "--tenant-service-account",
+        default="notebook-operator-identity",
+        metavar="NAME",
+        help="keyless ProviderConfigs get a token of the ServiceAccount NAME in their own namespace "
+        "(default %(default)s)",
+    )
+    tenancy.add_argument(
+        "--namespaced-ambient-credentials",
+        action="store_true",
+        help="let namespaced ProviderConfigs use the operator's own token instead (brings back the confused "
+        "deputy: any namespace can name any role that trusts the operator)",
+    )
+    tenancy.add_argument(
+        "--allowed-endpoint",
+        action="append",
+        type=_regex,
+        metavar="REGEX",
+        help="endpoints a ProviderConfig may name, matched against scheme://host:port (repeatable; default: https "
+        "on the clouds' own domains)",
+    )
+    tenancy.add_argument(
+        "--allowed-webhook",
+        action="append",
+        type=_regex,
+        metavar="REGEX",
+        help="webhooks allowed although not https to a public address, matched against scheme://host:port (repeatable)",
+    )
     run.add_argument("--log-format", choices=["full", "json"], default="full")
     run.add_argument("-v", "--verbose", action="store_true")
     run.add_argument("--debug", action="store_true")

@@ -16,6 +16,7 @@ from notebook_operator.api.meta import GROUP, VERSION
 PLURALS = {
     "NotebookInstance": "notebookinstances",
     "ProviderConfig": "providerconfigs",
+    "ClusterProviderConfig": "clusterproviderconfigs",
     "IdleCullerPolicy": "idlecullerpolicies",
 }
 
@@ -24,6 +25,14 @@ PEERING_GROUP = "kopf.dev"
 
 
 class SecretMissing(LookupError):
+    pass
+
+
+class ServiceAccountMissing(LookupError):
+    pass
+
+
+class TokenRequestDenied(PermissionError):
     pass
 
 
@@ -68,17 +77,28 @@ class Kube:
         body: dict[str, Any] = {"status": status}
         if resource_version:
             body["metadata"] = {"resourceVersion": resource_version}
+        merge = "application/merge-patch+json"
         async with self._limit:
             try:
-                written = await self.custom.patch_namespaced_custom_object_status(
-                    GROUP,
-                    VERSION,
-                    namespace,
-                    PLURALS[kind],
-                    name,
-                    body,
-                    _content_type="application/merge-patch+json",  # type: ignore[call-arg]
-                )
+                if namespace:
+                    written = await self.custom.patch_namespaced_custom_object_status(
+                        GROUP,
+                        VERSION,
+                        namespace,
+                        PLURALS[kind],
+                        name,
+                        body,
+                        _content_type=merge,  # type: ignore[call-arg]
+                    )
+                else:  # cluster-scoped
+                    written = await self.custom.patch_cluster_custom_object_status(
+                        GROUP,
+                        VERSION,
+                        PLURALS[kind],
+                        name,
+                        body,
+                        _content_type=merge,  # type: ignore[call-arg]
+                    )
             except ApiException as e:
                 if e.status == 404:
                     return None
@@ -105,6 +125,31 @@ class Kube:
                 raise SecretMissing(f"Secret {namespace}/{name} not found") from None
             raise
         return dict(secret.data or {}), str(secret.metadata.resource_version)
+
+    async def request_token(
+        self, namespace: str, service_account: str, audience: str, seconds: int
+    ) -> tuple[str, float | None]:
+        """A token of the TokenRequest API for a ServiceAccount: (token, expiry epoch seconds). ServiceAccountMissing
+        when there is no such ServiceAccount, TokenRequestDenied when RBAC refuses (the message holds no token)."""
+        body = {"spec": {"audiences": [audience], "expirationSeconds": seconds}}
+        async with self._limit:
+            try:
+                answer = await self.core.create_namespaced_service_account_token(
+                    service_account,
+                    namespace,
+                    body,  # type: ignore[arg-type]
+                )
+            except ApiException as e:
+                if e.status == 404:
+                    raise ServiceAccountMissing(f"ServiceAccount {namespace}/{service_account} not found") from None
+                if e.status == 403:
+                    raise TokenRequestDenied(
+                        f"the operator may not request tokens for ServiceAccount {namespace}/{service_account} "
+                        "(the chart grants it for identity.tenantServiceAccount only)"
+                    ) from None
+                raise
+        expires = answer.status.expiration_timestamp
+        return str(answer.status.token), expires.timestamp() if expires is not None else None
 
     async def peering_objects(self, name: str, namespaces: list[str]) -> list[dict[str, Any]]:
         """kopf's peering object `name`: the ClusterKopfPeering when `namespaces` is empty, else the KopfPeering

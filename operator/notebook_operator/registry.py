@@ -8,11 +8,12 @@ import time
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from notebook_operator.api.meta import LabelSelector
 from notebook_operator.api.notify import NotifySpec
 from notebook_operator.api.providerconfig import Pricing
 from notebook_operator.providers.base import Provider
 from notebook_operator.reconcile.notebook import Notebook
-from notebook_operator.reconcile.policies import Policy
+from notebook_operator.reconcile.policies import Policy, selects
 
 
 class AccountNotReady(LookupError):
@@ -28,6 +29,7 @@ class AccountState:
     fingerprint: str = ""  # spec + Secret resourceVersion the provider was built from
     notify: NotifySpec | None = None  # the default chat webhook of the account's notebooks
     pricing: Pricing | None = None  # prices per hour that override or fill in the cloud's
+    namespace_selector: LabelSelector | None = None  # a ClusterProviderConfig's: who may use it
 
 
 @dataclass
@@ -84,15 +86,40 @@ class Notebooks:
             self.changed_at = time.monotonic()
 
     def count_in(self, namespace: str) -> int:
+        """Those of the namespace's ProviderConfigs ("": of every ClusterProviderConfig)."""
         return sum(len(items) for (ns, _), items in self.by_account.items() if ns == namespace)
 
     def of(self, namespace: str, name: str) -> list[Notebook]:
+        """A ProviderConfig's ("", name: a ClusterProviderConfig's, from any namespace)."""
         return list(self.by_account.get((namespace, name), {}).values())
 
     def in_namespace(self, namespace: str) -> list[Notebook]:
         return [
-            item for (ns, _), items in list(self.by_account.items()) if ns == namespace for item in list(items.values())
+            item
+            for (ns, _), items in list(self.by_account.items())
+            if ns in (namespace, "")
+            for item in list(items.values())
+            if item.namespace == namespace
         ]
+
+
+@dataclass
+class Namespaces:
+    """Namespace labels, kept from kopf's watch events: what a ClusterProviderConfig's namespaceSelector reads."""
+
+    labels: dict[str, dict[str, str]] = field(default_factory=dict)
+
+    def put(self, name: str, labels: dict[str, str]) -> None:
+        self.labels[name] = labels
+
+    def remove(self, name: str) -> None:
+        self.labels.pop(name, None)
+
+    def admits(self, selector: LabelSelector | None, namespace: str) -> bool:
+        """absent selector: no namespace; {}: every namespace; an unknown namespace: no."""
+        if selector is None or namespace not in self.labels:
+            return False
+        return selects(selector.to_wire(), self.labels[namespace])
 
 
 @dataclass

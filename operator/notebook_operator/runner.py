@@ -14,8 +14,10 @@ from datetime import UTC, datetime
 
 import kopf
 
+from notebook_operator.account_connection import DEFAULT_TENANT_SERVICE_ACCOUNT, Tenancy
 from notebook_operator.kube import Kube
 from notebook_operator.peering import PeeringSetup, missing_peering
+from notebook_operator.providers.egress import AllowList, endpoint_allow_list
 from notebook_operator.reconcile.peering import DEFAULT_LIFETIME_S, DEFAULT_NAME, auto_priority
 from notebook_operator.state import OperatorState
 
@@ -36,6 +38,10 @@ class RunOptions:
     log_format: str = "full"
     verbose: bool = False
     debug: bool = False
+    tenant_service_account: str = DEFAULT_TENANT_SERVICE_ACCOUNT
+    namespaced_ambient_credentials: bool = False
+    allowed_endpoints: list[str] = field(default_factory=list)
+    allowed_webhooks: list[str] = field(default_factory=list)
 
 
 class _QuietBookkeeping(logging.Filter):
@@ -112,7 +118,16 @@ def run(options: RunOptions) -> int:
     kopf.run(
         settings=settings,
         # Read by the startup handler (handlers/startup.py): what this process was started with.
-        memo=OperatorState(peering=setup, metrics_port=options.metrics_port),
+        memo=OperatorState(
+            peering=setup,
+            metrics_port=options.metrics_port,
+            tenancy=Tenancy(
+                options.tenant_service_account,
+                options.namespaced_ambient_credentials,
+                endpoint_allow_list(options.allowed_endpoints),
+            ),
+            allowed_webhooks=AllowList.of(options.allowed_webhooks),
+        ),
         identity=setup.identity,  # type: ignore[arg-type]
         standalone=options.standalone,
         # A name given makes peering mandatory (kopf waits for the object, checked above); without one,

@@ -9,11 +9,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from notebook_operator import metrics
+from notebook_operator.account_connection import Tenancy
 from notebook_operator.executor import EventSink
 from notebook_operator.kube import Kube
 from notebook_operator.notify.sender import Notifier
 from notebook_operator.peering import PeeringSetup, Role
-from notebook_operator.registry import Accounts, Notebooks, Policies
+from notebook_operator.providers.egress import AllowList
+from notebook_operator.registry import Accounts, Namespaces, Notebooks, Policies
 
 
 @dataclass
@@ -23,6 +25,9 @@ class OperatorState:
     accounts: Accounts = field(default_factory=Accounts)
     notebooks: Notebooks = field(default_factory=Notebooks)
     policies: Policies = field(default_factory=Policies)
+    namespaces: Namespaces = field(default_factory=Namespaces)
+    tenancy: Tenancy = field(default_factory=Tenancy)
+    allowed_webhooks: AllowList = field(default_factory=lambda: AllowList(()))
     _kube: Kube | None = None
     _role: Role | None = None
     _notifier: Notifier | None = None
@@ -44,7 +49,7 @@ class OperatorState:
 
     async def open(self, emit: EventSink) -> None:
         self._kube = await Kube.connect()
-        self._notifier = Notifier(self._kube, emit)
+        self._notifier = Notifier(self._kube, emit, allowed=self.allowed_webhooks)
         self._notifier.start()
         self._role = Role(self.peering)
         self._role.start(self._kube)

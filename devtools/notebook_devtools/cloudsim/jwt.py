@@ -4,9 +4,10 @@ provider's JWKS, issuer (when configured), audience, and expiry on the caller-su
 from __future__ import annotations
 
 import base64
+import fnmatch
 import json
 import urllib.request
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +28,25 @@ class OidcOptions:
     issuer: str | None = None
     client_id: str | None = None  # the audience Huawei's identity provider expects
     idp_id: str | None = None
+    # Trust policies: PRINCIPAL (a RAM role ARN or a Huawei identity provider id) -> the `sub` patterns it trusts
+    # (exact, or with *). No policy at all: every verified token is trusted (the emulator's old default).
+    trust: dict[str, list[str]] = field(default_factory=dict)
+
+    def trusts(self, principal: str, subject: str) -> bool:
+        if not self.trust:
+            return True
+        return any(fnmatch.fnmatchcase(subject, pattern) for pattern in self.trust.get(principal, ()))
+
+
+def trust_entries(entries: list[str]) -> dict[str, list[str]]:
+    """--oidc-trust PRINCIPAL=SUB, repeatable. A RAM role ARN holds ':' but no '=', so the first '=' splits."""
+    trust: dict[str, list[str]] = {}
+    for entry in entries:
+        principal, sep, subject = entry.partition("=")
+        if not sep or not principal or not subject:
+            raise ValueError(f"--oidc-trust {entry!r}: expected PRINCIPAL=SUB")
+        trust.setdefault(principal, []).append(subject)
+    return trust
 
 
 def load_jwks(source: str) -> dict[str, Any]:

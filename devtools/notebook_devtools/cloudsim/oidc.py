@@ -66,9 +66,14 @@ async def assume_role_with_oidc(request: web.Request) -> web.Response:
     s = sim(request)
     try:
         duration = _duration(params.get("DurationSeconds"), 3600, ALIBABA_DURATION)
-        s.oidc.verify(params["OIDCToken"], ALIBABA_AUDIENCE, s.clock.now())
+        claims = s.oidc.verify(params["OIDCToken"], ALIBABA_AUDIENCE, s.clock.now())
     except OidcRefused as e:
         return _sts_error(400, f"AuthenticationFail.OIDCToken.{e.code}" if "." not in e.code else e.code, e.message)
+    if not s.oidc.options.trusts(params["RoleArn"], str(claims.get("sub", ""))):
+        # A guess at the shape (docs/cloud-api-conformance.md): STS's NoPermission of AssumeRole.
+        return _sts_error(
+            403, "NoPermission", "You are not authorized to do this action. You should be authorized by RAM."
+        )
     account = params["RoleArn"].split(":")[3] if params["RoleArn"].count(":") >= 4 else None
     credential = _issue(request, duration, account or None)
     return web.json_response(
@@ -98,11 +103,14 @@ async def token_from_id_token(request: web.Request) -> web.Response:
     try:
         body = await request.json()
         jwt = body["auth"]["id_token"]["id"]
-        s.oidc.verify(str(jwt), s.oidc.options.client_id, s.clock.now())
+        claims = s.oidc.verify(str(jwt), s.oidc.options.client_id, s.clock.now())
     except (ValueError, KeyError, TypeError):
         return _iam_error(400, "IAM.0001", "the request body is not an id_token request")
     except OidcRefused as e:
         return _iam_error(401, "IAM.0004", f"id_token refused: {e.message} ({e.code})")
+    if not s.oidc.options.trusts(idp, str(claims.get("sub", ""))):
+        # A guess at the shape (docs/cloud-api-conformance.md): no identity conversion rule matches the token.
+        return _iam_error(403, "IAM.0003", "the id_token matches no identity conversion rule of the provider")
     token = secrets.token_urlsafe(48)
     s.iam_subject_tokens[token] = time.time() + 24 * 3600 / s.clock.scale
     return web.json_response({"token": {"methods": ["token"]}}, status=201, headers={"X-Subject-Token": token})

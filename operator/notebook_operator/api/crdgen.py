@@ -17,7 +17,7 @@ from pydantic import BaseModel
 from notebook_operator.api.idlecullerpolicy import IdleCullerPolicySpec, IdleCullerPolicyStatus
 from notebook_operator.api.meta import CATEGORY, GROUP, VERSION
 from notebook_operator.api.notebookinstance import NotebookInstanceSpec, NotebookInstanceStatus
-from notebook_operator.api.providerconfig import ProviderConfigSpec, ProviderConfigStatus
+from notebook_operator.api.providerconfig import ClusterProviderConfigSpec, ProviderConfigSpec, ProviderConfigStatus
 
 _DROP_KEYS = {"title", "$defs"}
 
@@ -84,6 +84,7 @@ class Kind:
     spec: type[BaseModel]
     status: type[BaseModel]
     columns: list[dict[str, Any]] = field(default_factory=list)
+    scope: str = "Namespaced"
 
     @property
     def singular(self) -> str:
@@ -117,6 +118,22 @@ KINDS: tuple[Kind, ...] = (
             {"name": "Last List", "type": "date", "jsonPath": ".status.lastSuccessfulListTime"},
             _age(),
         ],
+    ),
+    Kind(
+        "ClusterProviderConfig",
+        "clusterproviderconfigs",
+        ["nbcpc"],
+        ClusterProviderConfigSpec,
+        ProviderConfigStatus,
+        [
+            {"name": "Provider", "type": "string", "jsonPath": ".spec.provider"},
+            {"name": "Region", "type": "string", "jsonPath": ".spec.region"},
+            _ready(),
+            {"name": "Instances", "type": "integer", "jsonPath": ".status.instanceCount"},
+            {"name": "Last List", "type": "date", "jsonPath": ".status.lastSuccessfulListTime"},
+            _age(),
+        ],
+        scope="Cluster",
     ),
     Kind(
         "NotebookInstance",
@@ -173,7 +190,7 @@ def crd(kind: Kind) -> dict[str, Any]:
         "metadata": {"name": kind.crd_name},
         "spec": {
             "group": GROUP,
-            "scope": "Namespaced",
+            "scope": kind.scope,
             "names": {
                 "kind": kind.kind,
                 "listKind": f"{kind.kind}List",

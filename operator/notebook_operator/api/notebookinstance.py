@@ -13,7 +13,6 @@ from notebook_operator.api.meta import (
     NAME_MAX,
     TEXT_MAX,
     Condition,
-    LocalObjectReference,
     Model,
     StatusModel,
     Text,
@@ -149,6 +148,18 @@ class ShutdownSpec(Model):
     max_snooze_hours: float = max_snooze_hours_field("a timer stop")
 
 
+ProviderConfigKind = Literal["ProviderConfig", "ClusterProviderConfig"]
+
+
+class ProviderConfigReference(Model):
+    name: str = Field(min_length=1, max_length=NAME_MAX, description="The account's name.")
+    kind: ProviderConfigKind = Field(
+        default="ProviderConfig",
+        description="ProviderConfig (in the same namespace) or ClusterProviderConfig (the admin's, if its "
+        "namespaceSelector admits this namespace).",
+    )
+
+
 class NotebookInstanceSpec(Model):
     model_config = ConfigDict(
         json_schema_extra=validations(
@@ -173,14 +184,15 @@ class NotebookInstanceSpec(Model):
                 ".instanceId",
             ),
             cel(
-                "self.providerConfigRef.name == oldSelf.providerConfigRef.name",
+                "self.providerConfigRef.name == oldSelf.providerConfigRef.name && "
+                "self.providerConfigRef.kind == oldSelf.providerConfigRef.kind",
                 "providerConfigRef is immutable",
                 ".providerConfigRef",
             ),
         )
     )
 
-    provider_config_ref: LocalObjectReference = Field(description="The ProviderConfig (cloud account) to use.")
+    provider_config_ref: ProviderConfigReference = Field(description="The cloud account to use.")
     instance_id: str | None = Field(
         default=None,
         min_length=1,

@@ -8,8 +8,10 @@ from typing import Annotated, Literal
 from pydantic import ConfigDict, Field
 
 from notebook_operator.api.meta import (
+    NAME_MAX,
     TEXT_MAX,
     Condition,
+    LabelSelector,
     LocalObjectReference,
     Model,
     StatusModel,
@@ -34,8 +36,10 @@ HUAWEI_IAM_ENDPOINT_ENV = "HUAWEICLOUD_SDK_IAM_ENDPOINT"
 
 
 class OidcIdentity(Model):
-    """Keyless credentials: the pod's projected ServiceAccount token exchanged for temporary ones - Alibaba RRSA
-    (STS AssumeRoleWithOIDC) for pai-dsw, Huawei OIDC federation (IAM id-token -> security token) otherwise."""
+    """Keyless credentials: a Kubernetes ServiceAccount token exchanged for temporary ones - Alibaba RRSA (STS
+    AssumeRoleWithOIDC) for pai-dsw, Huawei OIDC federation (IAM id-token -> security token) otherwise. A
+    ProviderConfig's token is requested for the ServiceAccount notebook-operator-identity of its own namespace; a
+    ClusterProviderConfig's is the operator's own (the file the chart's identity.oidc mounts)."""
 
     role_arn: str | None = Field(
         default=None, max_length=512, pattern=r"^acs:ram::", description="pai-dsw: the RAM role to assume."
@@ -59,11 +63,14 @@ class OidcIdentity(Model):
         max_length=TEXT_MAX,
         description="Huawei providers: IAM endpoint URL (default $HUAWEICLOUD_SDK_IAM_ENDPOINT, else the SDK's).",
     )
-    token_file: str | None = Field(
+    audience: str | None = Field(
         default=None,
-        max_length=TEXT_MAX,
-        pattern=r"^/",
-        description="The projected token (default $ALIBABA_CLOUD_OIDC_TOKEN_FILE or $HUAWEICLOUD_SDK_ID_TOKEN_FILE).",
+        min_length=1,
+        max_length=256,
+        description=(
+            "Audience of the token requested for the namespace's identity ServiceAccount: default sts.aliyuncs.com "
+            "for pai-dsw; the identity provider's client id for the Huawei providers (required there)."
+        ),
     )
     duration_seconds: int | None = Field(
         default=None,
@@ -82,38 +89,38 @@ class Pricing(Model):
     )
 
 
-class ProviderConfigSpec(Model):
-    model_config = ConfigDict(
-        json_schema_extra=validations(
-            cel(
-                "self.provider == 'pai-dsw' || has(self.projectId)",
-                "projectId is required for Huawei Cloud providers (modelarts, modelarts-devenv, roma-connect)",
-                ".projectId",
-            ),
-            cel("self.provider == oldSelf.provider", "provider is immutable", ".provider"),
-            cel(
-                "has(self.credentialsSecretRef) != has(self.oidc)",
-                "exactly one of spec.credentialsSecretRef or spec.oidc must be set",
-            ),
-            cel(
-                "!has(self.oidc) || self.provider != 'pai-dsw' || "
-                "(has(self.oidc.roleArn) && has(self.oidc.oidcProviderArn))",
-                "oidc.roleArn and oidc.oidcProviderArn are required for pai-dsw",
-                ".oidc",
-            ),
-            cel(
-                "!has(self.oidc) || self.provider == 'pai-dsw' || has(self.oidc.idpId)",
-                "oidc.idpId is required for the Huawei Cloud providers",
-                ".oidc",
-            ),
-            cel(
-                "!has(self.oidc) || self.provider != 'pai-dsw' || !has(self.oidc.durationSeconds) || "
-                "self.oidc.durationSeconds <= 43200",
-                "oidc.durationSeconds is at most 43200 for pai-dsw",
-                ".oidc",
-            ),
-        )
-    )
+ACCOUNT_RULES = (
+    cel(
+        "self.provider == 'pai-dsw' || has(self.projectId)",
+        "projectId is required for Huawei Cloud providers (modelarts, modelarts-devenv, roma-connect)",
+        ".projectId",
+    ),
+    cel("self.provider == oldSelf.provider", "provider is immutable", ".provider"),
+    cel(
+        "has(self.credentialsSecretRef) != has(self.oidc)",
+        "exactly one of spec.credentialsSecretRef or spec.oidc must be set",
+    ),
+    cel(
+        "!has(self.oidc) || self.provider != 'pai-dsw' || (has(self.oidc.roleArn) && has(self.oidc.oidcProviderArn))",
+        "oidc.roleArn and oidc.oidcProviderArn are required for pai-dsw",
+        ".oidc",
+    ),
+    cel(
+        "!has(self.oidc) || self.provider == 'pai-dsw' || has(self.oidc.idpId)",
+        "oidc.idpId is required for the Huawei Cloud providers",
+        ".oidc",
+    ),
+    cel(
+        "!has(self.oidc) || self.provider != 'pai-dsw' || !has(self.oidc.durationSeconds) || "
+        "self.oidc.durationSeconds <= 43200",
+        "oidc.durationSeconds is at most 43200 for pai-dsw",
+        ".oidc",
+    ),
+)
+
+
+class AccountSpec(Model):
+    """What ProviderConfig and ClusterProviderConfig share: one cloud account in one region."""
 
     provider: ProviderName = Field(description="Which cloud API this account is reached through.")
     region: str = Field(
@@ -126,7 +133,10 @@ class ProviderConfigSpec(Model):
         default=None,
         max_length=TEXT_MAX,
         pattern=r"^https?://[^\s/]+(/[^\s]*)?$",
-        description="Override of the regional endpoint, e.g. the local emulator http://127.0.0.1:8080.",
+        description=(
+            "Override of the regional endpoint, e.g. the local emulator http://127.0.0.1:8080 (in a ProviderConfig "
+            "only where the operator's --allowed-endpoint allows it)."
+        ),
     )
     project_id: str | None = Field(
         default=None,
@@ -135,14 +145,7 @@ class ProviderConfigSpec(Model):
         pattern=r"^[A-Za-z0-9_-]+$",
         description="Huawei Cloud project id (required for the Huawei providers).",
     )
-    credentials_secret_ref: LocalObjectReference | None = Field(
-        default=None,
-        description=(
-            "Secret in the same namespace with keys accessKeyId and accessKeySecret (and optionally securityToken); "
-            "for Huawei, iamToken instead is an IAM token. Or use oidc."
-        ),
-    )
-    oidc: OidcIdentity | None = Field(default=None, description="Keyless: exchange the pod's OIDC token.")
+    oidc: OidcIdentity | None = Field(default=None, description="Keyless: exchange a ServiceAccount token.")
     poll_interval_seconds: int = Field(
         default=30, ge=1, le=3600, description="Seconds between two listings of the whole account."
     )
@@ -155,6 +158,62 @@ class ProviderConfigSpec(Model):
     notify: NotifySpec | None = Field(
         default=None, description="Default chat webhook for this account's notebooks (a policy's notify wins)."
     )
+
+    @property
+    def secret_ref(self) -> tuple[str | None, str] | None:
+        """(namespace, or None for the object's own; name) of the credentials Secret."""
+        return None
+
+
+class ProviderConfigSpec(AccountSpec):
+    model_config = ConfigDict(
+        json_schema_extra=validations(
+            *ACCOUNT_RULES,
+            cel(
+                "!has(self.oidc) || self.provider == 'pai-dsw' || has(self.oidc.audience)",
+                "oidc.audience (the identity provider's client id) is required for the Huawei Cloud providers",
+                ".oidc",
+            ),
+        )
+    )
+
+    credentials_secret_ref: LocalObjectReference | None = Field(
+        default=None,
+        description=(
+            "Secret in the same namespace with keys accessKeyId and accessKeySecret (and optionally securityToken); "
+            "for Huawei, iamToken instead is an IAM token. Or use oidc."
+        ),
+    )
+
+    @property
+    def secret_ref(self) -> tuple[str | None, str] | None:
+        return (None, self.credentials_secret_ref.name) if self.credentials_secret_ref else None
+
+
+class SecretReference(Model):
+    name: str = Field(min_length=1, max_length=NAME_MAX, description="The Secret's name.")
+    namespace: str = Field(min_length=1, max_length=63, description="The Secret's namespace.")
+
+
+class ClusterProviderConfigSpec(AccountSpec):
+    """An account the cluster's admin owns: its oidc uses the operator's own token, its endpoints are not limited,
+    and namespaceSelector says which namespaces' NotebookInstances may use it."""
+
+    model_config = ConfigDict(json_schema_extra=validations(*ACCOUNT_RULES))
+
+    credentials_secret_ref: SecretReference | None = Field(
+        default=None,
+        description="Secret with keys accessKeyId and accessKeySecret (as in ProviderConfig), in any namespace.",
+    )
+    namespace_selector: LabelSelector | None = Field(
+        default=None,
+        description="Namespaces whose NotebookInstances may use this account: absent means none, {} means all.",
+    )
+
+    @property
+    def secret_ref(self) -> tuple[str | None, str] | None:
+        ref = self.credentials_secret_ref
+        return (ref.namespace, ref.name) if ref else None
 
 
 class ProviderConfigStatus(StatusModel):
@@ -173,4 +232,11 @@ class ProviderConfig(Model):
     model_config = ConfigDict(extra="ignore")
 
     spec: ProviderConfigSpec
+    status: ProviderConfigStatus | None = None
+
+
+class ClusterProviderConfig(Model):
+    model_config = ConfigDict(extra="ignore")
+
+    spec: ClusterProviderConfigSpec
     status: ProviderConfigStatus | None = None

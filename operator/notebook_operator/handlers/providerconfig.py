@@ -1,5 +1,7 @@
-"""ProviderConfig: one daemon per account - connect (account_connection.py), then a poll pass every
-pollIntervalSeconds (account_reconciler.py), and the account's status and Events."""
+"""ProviderConfig and ClusterProviderConfig: one daemon per account - connect (account_connection.py), then a
+poll pass every pollIntervalSeconds (account_reconciler.py), and the account's status and Events. A
+ClusterProviderConfig serves the NotebookInstances of the namespaces its namespaceSelector admits, all in one
+listing; the others are told ProviderConfigNotAllowed and nothing is sent to the cloud for them."""
 
 from __future__ import annotations
 
@@ -17,20 +19,27 @@ from notebook_operator.account_connection import ACCOUNT_ERRORS, account_problem
 from notebook_operator.account_reconciler import AccountReconciler
 from notebook_operator.announcer import Announcer
 from notebook_operator.api.meta import GROUP, VERSION
-from notebook_operator.api.providerconfig import ProviderConfigSpec
+from notebook_operator.api.providerconfig import AccountSpec, ClusterProviderConfigSpec, ProviderConfigSpec
 from notebook_operator.handlers.events import emit
 from notebook_operator.kube import Kube
 from notebook_operator.reconcile.conditions import kstatus, same_conditions
+from notebook_operator.reconcile.notebook import Notebook
 from notebook_operator.registry import Notebooks
 from notebook_operator.state import operator_state
 from notebook_operator.times import age, rfc3339
 
 logger = logging.getLogger(__name__)
+NOT_ALLOWED = "ProviderConfigNotAllowed"
 LIST_TIME_REFRESH = timedelta(minutes=5)  # lastSuccessfulListTime alone is not worth a write every cycle
 
 
 async def _settle(
-    registry: Notebooks, namespace: str, kube: Kube, stopped: kopf.DaemonStopped, quiet: float = 0.5, cap: float = 60.0
+    registry: Notebooks,
+    namespace: str | None,
+    kube: Kube,
+    stopped: kopf.DaemonStopped,
+    quiet: float = 0.5,
+    cap: float = 60.0,
 ) -> None:
     """At startup, let kopf's initial listing fill the registry before the first cycle: until it holds as
     many NotebookInstances of the namespace as the API server counts and has been quiet for `quiet` s (at
@@ -38,13 +47,14 @@ async def _settle(
     started early would mirror a fraction and leave the rest for later cycles. What arrives after the
     first cycle started is caught up by a second cycle right away."""
     deadline = time.monotonic() + cap
+    expected = 0  # a ClusterProviderConfig's notebooks are anywhere: the quiet rule only
     try:
-        expected = await kube.count("NotebookInstance", namespace)
+        if namespace is not None:
+            expected = await kube.count("NotebookInstance", namespace)
     except Exception as e:  # only an optimisation: fall back to the quiet rule
         logger.debug("could not count NotebookInstances in %s: %s", namespace, e)
-        expected = 0
     while not stopped and time.monotonic() < deadline:
-        if registry.count_in(namespace) >= expected and time.monotonic() - registry.changed_at >= quiet:
+        if registry.count_in(namespace or "") >= expected and time.monotonic() - registry.changed_at >= quiet:
             return
         await stopped.wait(quiet / 4)
 
@@ -62,16 +72,77 @@ async def poll_account(
     **_: Any,
 ) -> None:
     assert namespace is not None  # ProviderConfig is namespaced
+    await _poll(stopped, namespace, name, uid, spec, meta, status, memo)
+
+
+@kopf.daemon(GROUP, VERSION, "clusterproviderconfigs", cancellation_timeout=10)
+async def poll_cluster_account(
+    stopped: kopf.DaemonStopped,
+    name: str,
+    uid: str,
+    spec: kopf.Spec,
+    meta: kopf.Meta,
+    status: kopf.Status,
+    memo: object,
+    **_: Any,
+) -> None:
+    await _poll(stopped, None, name, uid, spec, meta, status, memo)
+
+
+@kopf.on.event("", "v1", "namespaces")
+async def track_namespace(event: kopf.RawEvent, name: str, labels: kopf.Labels, memo: object, **_: Any) -> None:
+    """Namespace labels, for the ClusterProviderConfigs' namespaceSelectors."""
+    namespaces = operator_state(memo).namespaces
+    if event.get("type") == "DELETED":
+        namespaces.remove(name)
+    else:
+        namespaces.put(name, dict(labels))
+
+
+async def _refuse(kube: Kube, notebooks: list[Notebook], account: str, now: datetime) -> None:
+    """Say once on each notebook of a namespace the ClusterProviderConfig does not admit why nothing happens."""
+    for notebook in notebooks:
+        conditions_now: list[dict[str, Any]] = notebook.status.get("conditions") or []
+        if any(c.get("type") == "Ready" and c.get("reason") == NOT_ALLOWED for c in conditions_now):
+            continue
+        message = (
+            f"ClusterProviderConfig {account} does not admit namespace {notebook.namespace} (its namespaceSelector)"
+        )
+        conditions = kstatus(
+            notebook.status.get("conditions"),
+            ready=False,
+            reconciling=False,
+            stalled=True,
+            reason=NOT_ALLOWED,
+            message=message,
+            now=now,
+            generation=notebook.generation,
+        )
+        await kube.patch_status("NotebookInstance", notebook.namespace, notebook.name, {"conditions": conditions})
+        emit(notebook.ref, "Warning", NOT_ALLOWED, message)
+
+
+async def _poll(
+    stopped: kopf.DaemonStopped,
+    namespace: str | None,
+    name: str,
+    uid: str,
+    spec: kopf.Spec,
+    meta: kopf.Meta,
+    status: kopf.Status,
+    memo: object,
+) -> None:
+    """One account's daemon; `namespace` None for a ClusterProviderConfig."""
     operator = operator_state(memo)
     kube = operator.kube
-    state = operator.accounts.get(namespace, name)
-    ref = {
-        "apiVersion": f"{GROUP}/{VERSION}",
-        "kind": "ProviderConfig",
-        "metadata": {"namespace": namespace, "name": name, "uid": uid},
-    }
+    key = (namespace or "", name)
+    state = operator.accounts.get(*key)
+    kind = "ProviderConfig" if namespace is not None else "ClusterProviderConfig"
+    model = ProviderConfigSpec if namespace is not None else ClusterProviderConfigSpec
+    metadata = {"namespace": namespace, "name": name, "uid": uid} if namespace else {"name": name, "uid": uid}
+    ref = {"apiVersion": f"{GROUP}/{VERSION}", "kind": kind, "metadata": metadata}
     current: dict[str, Any] = dict(status)
-    readiness = metrics.Readiness(namespace, name)
+    readiness = metrics.Readiness(namespace or "", name)
     poller: AccountReconciler | None = None
     errors: dict[str, int] = dict(current.get("apiErrorCounts") or {})
     refused_before: set[str] = set()
@@ -81,28 +152,37 @@ async def poll_account(
         taken_at = time.monotonic()
         catch_up = False  # only a first cycle that succeeded may skip the wait; errors always wait
         try:
-            snapshot = ProviderConfigSpec.model_validate(dict(spec))
+            snapshot: AccountSpec = model.model_validate(dict(spec))
         except ValidationError as e:  # the CRD schema admits only valid specs: a CRD older than this operator?
             raise kopf.PermanentError(f"spec does not parse: {e}") from e
         generation = meta.get("generation")
         now = datetime.now(UTC)
         update: dict[str, Any] = {}
         state.notify, state.pricing = snapshot.notify, snapshot.pricing
+        if isinstance(snapshot, ClusterProviderConfigSpec):
+            state.namespace_selector = snapshot.namespace_selector
         try:
-            await connect_account(state, namespace, snapshot, kube)
+            await connect_account(state, namespace, snapshot, kube, operator.tenancy)
             assert state.provider is not None
             if poller is None or poller.provider is not state.provider:
                 # Half the account's requests of one interval may go to metrics reads for idle culling.
                 budget = int(snapshot.rate_limit * snapshot.poll_interval_seconds / 2)
                 announcer = Announcer(emit, operator.policies, state, operator.notifier)
+                account = f"{namespace}/{name}" if namespace else name
                 poller = AccountReconciler(
-                    state.provider, kube, emit, f"{namespace}/{name}", operator.policies, budget, announcer, state
+                    state.provider, kube, emit, account, operator.policies, budget, announcer, state
                 )
             started = asyncio.get_running_loop().time()
             if first:
                 await _settle(operator.notebooks, namespace, kube, stopped)
             taken_at = time.monotonic()
-            result = await poller.cycle(operator.notebooks.of(namespace, name), now)
+            tracked = operator.notebooks.of(*key)
+            if isinstance(snapshot, ClusterProviderConfigSpec):
+                selector = snapshot.namespace_selector
+                refused = [n for n in tracked if not operator.namespaces.admits(selector, n.namespace)]
+                tracked = [n for n in tracked if operator.namespaces.admits(selector, n.namespace)]
+                await _refuse(kube, refused, name, now)
+            result = await poller.cycle(tracked, now)
             catch_up = first and operator.notebooks.changed_at > taken_at
             first = False
             metrics.POLL_SECONDS.labels(snapshot.provider).observe(asyncio.get_running_loop().time() - started)
@@ -148,7 +228,7 @@ async def poll_account(
         update = {k: v for k, v in update.items() if current.get(k) != v}
         if update:
             update["observedGeneration"] = generation
-            await kube.patch_status("ProviderConfig", namespace, name, update)
+            await kube.patch_status(kind, namespace or "", name, update)
             current.update(update)
         if catch_up:
             continue  # objects kopf listed while the first cycle ran: mirror them now, not an interval later
@@ -157,6 +237,6 @@ async def poll_account(
             await stopped.wait(max(0.1, interval - (time.monotonic() - taken_at)))
         else:
             await stopped.wait(min(30.0, interval))
-    metrics.ACCOUNT_GAUGES.drop(f"{namespace}/{name}")
+    metrics.ACCOUNT_GAUGES.drop(f"{namespace}/{name}" if namespace else name)
     readiness.clear()
-    await operator.accounts.drop(namespace, name)
+    await operator.accounts.drop(*key)

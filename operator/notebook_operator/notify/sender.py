@@ -2,7 +2,13 @@
 metric and an Event for each failure. A poll pass only enqueues; a slow or dead webhook never holds it up.
 
 The webhook URL is a credential (whoever has it can post to the group): it is read from its Secret at send
-time and never logged, never put in an Event or an exception message.
+time and never logged, never put in an Event or an exception message. It is also a namespace's choice of where
+the operator sends a request: it must be https to a public address (providers/egress.py) unless the admin's
+--allowed-webhook allows it; its name is resolved once, the connection goes to the address checked, and no
+redirect is followed.
+
+Events are posted in the context of the handler that queued the notice (kopf's event poster lives in its
+context variables; a worker task started at startup has none).
 """
 
 from __future__ import annotations
@@ -11,9 +17,10 @@ import asyncio
 import base64
 import binascii
 import contextlib
+import contextvars
 import logging
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
@@ -23,6 +30,7 @@ from notebook_operator.api.notify import NotifySpec, SecretKeySelector
 from notebook_operator.executor import EventSink
 from notebook_operator.kube import Kube
 from notebook_operator.notify.formats import Notice, request
+from notebook_operator.providers.egress import AllowList, Lookup, NotAllowed, pin_webhook, resolve
 from notebook_operator.times import now
 
 logger = logging.getLogger(__name__)
@@ -37,18 +45,32 @@ class DeliveryFailed(Exception):
     """Why one attempt failed, in words that hold no URL."""
 
 
+class DeliveryBlocked(DeliveryFailed):
+    """The URL is one the operator may not send to: not retried."""
+
+
 @dataclass(frozen=True)
 class Delivery:
     spec: NotifySpec
     notice: Notice
     ref: dict[str, Any]  # the NotebookInstance, for a NotificationFailed Event
+    context: contextvars.Context = field(default_factory=contextvars.copy_context)  # the submitter's, for Events
 
 
 class Notifier:
-    def __init__(self, kube: Kube, emit: EventSink, backoff_s: float = BACKOFF_S) -> None:
+    def __init__(
+        self,
+        kube: Kube,
+        emit: EventSink,
+        backoff_s: float = BACKOFF_S,
+        allowed: AllowList | None = None,
+        lookup: Lookup = resolve,
+    ) -> None:
         self.kube = kube
         self.emit = emit
         self.backoff_s = backoff_s
+        self.allowed = allowed or AllowList(())
+        self.lookup = lookup
         self._queue: asyncio.Queue[Delivery] = asyncio.Queue(maxsize=QUEUE_SIZE)
         self._workers: list[asyncio.Task[None]] = []
         self._client: httpx.AsyncClient | None = None
@@ -107,6 +129,8 @@ class Notifier:
             target, payload = request(spec.format, url, notice, sign, now())
             try:
                 await self._post(target, payload)
+            except DeliveryBlocked as e:
+                return self._blocked(delivery, str(e))
             except DeliveryFailed as e:
                 problem = str(e)
                 continue
@@ -118,9 +142,20 @@ class Notifier:
     async def _post(self, url: str, payload: dict[str, Any]) -> None:
         assert self._client is not None, "Notifier.start() first"
         try:
-            response = await self._client.post(url, json=payload)
+            pinned = await pin_webhook(url, self.allowed, self.lookup)
+        except NotAllowed as e:
+            raise DeliveryBlocked(str(e)) from None
+        try:
+            response = await self._client.post(
+                pinned.url,
+                json=payload,
+                headers={"Host": pinned.host_header},
+                extensions={"sni_hostname": pinned.hostname},  # TLS checks the name, not the address
+            )
         except httpx.HTTPError as e:  # the exception's text may hold the URL: only its kind is kept
             raise DeliveryFailed(type(e).__name__) from None
+        if response.is_redirect:
+            raise DeliveryFailed(f"HTTP {response.status_code} (redirects are not followed)")
         if response.status_code >= 300:
             raise DeliveryFailed(f"HTTP {response.status_code}")
         # DingTalk and WeCom answer 200 with {"errcode": n}, Feishu with {"code": n}: non-zero is a refusal.
@@ -129,7 +164,7 @@ class Notifier:
             if isinstance(answer, dict):
                 code = answer.get("errcode", answer.get("code", 0))
                 if code not in (0, None, "0"):
-                    message = str(answer.get("errmsg") or answer.get("msg") or "")[:200]
+                    message = " ".join(str(answer.get("errmsg") or answer.get("msg") or "").split())[:200]
                     raise DeliveryFailed(f"refused by the bot: code {code} {message}".rstrip())
 
     async def _secret(self, namespace: str, ref: SecretKeySelector | None) -> str:
@@ -151,5 +186,13 @@ class Notifier:
         metrics.NOTIFICATIONS.labels(spec.format, notice.event, "failed").inc()
         message = f"{spec.format} notice of {notice.event} not delivered: {problem}"
         logger.warning("%s/%s: %s", notice.namespace, notice.notebook, message)
-        self.emit(delivery.ref, "Warning", "NotificationFailed", message)
+        delivery.context.run(self.emit, delivery.ref, "Warning", "NotificationFailed", message)
+        return False
+
+    def _blocked(self, delivery: Delivery, problem: str) -> bool:
+        spec, notice = delivery.spec, delivery.notice
+        metrics.NOTIFICATIONS.labels(spec.format, notice.event, "blocked").inc()
+        message = f"{spec.format} notice of {notice.event} not sent: {problem}"
+        logger.warning("%s/%s: %s", notice.namespace, notice.notebook, message)
+        delivery.context.run(self.emit, delivery.ref, "Warning", "NotificationBlocked", message)
         return False

@@ -1,6 +1,23 @@
-"""Typed cloud errors. Messages carry the cloud's code, message and request id - never credentials."""
+"""Typed cloud errors. Messages carry the cloud's code, message and request id - never credentials, never an
+answer's raw body: the message is the cloud's documented message field (at most MESSAGE_MAX characters) or the
+standard text of the HTTP status."""
 
 from __future__ import annotations
+
+import re
+from http import HTTPStatus
+
+MESSAGE_MAX = 256
+CODE_MAX = 64
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
+
+
+def status_text(status: int) -> str:
+    """The standard phrase of an HTTP status, not the one the server sent (that is remote text too)."""
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return f"HTTP {status}"
 
 
 class ProviderError(Exception):
@@ -19,11 +36,11 @@ class ProviderError(Exception):
         request_id: str | None = None,
         status: int | None = None,
     ) -> None:
-        self.message = message
+        self.message = " ".join(str(message).split())[:MESSAGE_MAX]
         self.provider = provider
         self.operation = operation
-        self.code = code
-        self.request_id = request_id
+        self.code = " ".join(str(code).split())[:CODE_MAX]
+        self.request_id = request_id if request_id and _REQUEST_ID.match(str(request_id)) else None
         self.status = status
         super().__init__(str(self))
 

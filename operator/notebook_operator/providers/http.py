@@ -93,6 +93,7 @@ class CloudHTTP:
             limits=httpx.Limits(max_connections=20, max_keepalive_connections=10),
             headers={"Accept": "application/json", "User-Agent": "notebook-operator/0.1"},
             verify=True,
+            follow_redirects=False,
         )
 
     async def aclose(self) -> None:
@@ -132,7 +133,16 @@ class CloudHTTP:
                         operation=operation,
                     ) from e
             else:
-                mapped = self._map_error(response, operation)
+                mapped: ProviderError | None
+                if response.is_redirect:  # never followed: a redirect could point anywhere
+                    mapped = InvalidRequest(
+                        f"the endpoint answered a redirect (HTTP {response.status_code}), which is not followed",
+                        provider=self.provider,
+                        operation=operation,
+                        status=response.status_code,
+                    )
+                else:
+                    mapped = self._map_error(response, operation)
                 if mapped is None:
                     self._observe(self.provider, operation, "ok", time.monotonic() - call_started)
                     return response

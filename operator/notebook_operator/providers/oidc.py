@@ -10,14 +10,17 @@
   ["token"], "token": {"id": TOKEN, "duration_seconds": N}}}}) answers {"credential": {access, secret,
   securitytoken, expires_at}}.
 
-The token file is read on every exchange: the kubelet rotates it. Nothing here logs or raises a token.
+Where the OIDC token comes from is the caller's choice (a TokenSource): a ProviderConfig's is requested for its own
+namespace's identity ServiceAccount; the operator's own (ambient, a ClusterProviderConfig's) is read from the file
+the operator's environment names - never from a path an object names. The file is read on every exchange: the
+kubelet rotates it. Nothing here logs or raises a token.
 """
 
 from __future__ import annotations
 
 import os
 import time
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -32,7 +35,7 @@ from notebook_operator.api.providerconfig import (
     OidcIdentity,
 )
 from notebook_operator.providers.credentials import Credentials, IdentityTokenMissing
-from notebook_operator.providers.errors import IdentityRefused, ProviderError, Transient
+from notebook_operator.providers.errors import IdentityRefused, ProviderError, Transient, status_text
 from notebook_operator.providers.identity import ExchangedCredentials, Issued
 from notebook_operator.times import parse_rfc3339, rfc3339
 
@@ -42,31 +45,45 @@ HUAWEI_IAM_ENDPOINT = "https://iam.myhuaweicloud.com"  # huaweicloudsdkcore IamH
 TIMEOUT = httpx.Timeout(10.0, connect=5.0)
 
 
-def read_token(identity: OidcIdentity, env_name: str, environ: Mapping[str, str] | None = None) -> str:
-    path = identity.token_file or (os.environ if environ is None else environ).get(env_name)
-    if not path:
-        raise IdentityTokenMissing(f"oidc: no token file (set oidc.tokenFile or ${env_name})")
-    try:
-        token = Path(path).read_text().strip()
-    except OSError as e:
-        raise IdentityTokenMissing(f"oidc: cannot read the token file {path}: {e.strerror}") from None
-    if not token:
-        raise IdentityTokenMissing(f"oidc: the token file {path} is empty")
-    return token
+TokenSource = Callable[[], Awaitable[str]]
+ALIBABA_AUDIENCE = "sts.aliyuncs.com"  # what ACK's RRSA tokens carry
 
 
-def _url(endpoint: str) -> str:
+def ambient_token(env_name: str, environ: Mapping[str, str] | None = None) -> TokenSource:
+    """The operator's own projected token, at the path its environment names (the chart's identity.oidc)."""
+
+    async def read() -> str:
+        path = (os.environ if environ is None else environ).get(env_name)
+        if not path:
+            raise IdentityTokenMissing(f"oidc: the operator has no token file (${env_name} is not set)")
+        try:
+            token = Path(path).read_text().strip()  # noqa: ASYNC240 (a small local file, once per exchange)
+        except OSError as e:
+            raise IdentityTokenMissing(f"oidc: cannot read the operator's token file: {e.strerror}") from None
+        if not token:
+            raise IdentityTokenMissing("oidc: the operator's token file is empty")
+        return token
+
+    return read
+
+
+def ambient_env(provider: str) -> str:
+    return ALIBABA_TOKEN_FILE_ENV if provider == "pai-dsw" else HUAWEI_TOKEN_FILE_ENV
+
+
+def as_url(endpoint: str) -> str:
+    """An endpoint given as a host name (as the SDKs allow) is https."""
     return endpoint.rstrip("/") if "://" in endpoint else f"https://{endpoint}"
 
 
 def alibaba_sts_endpoint(identity: OidcIdentity, region: str, environ: Mapping[str, str] | None = None) -> str:
     env = os.environ if environ is None else environ
-    return _url(identity.sts_endpoint or env.get(ALIBABA_STS_ENDPOINT_ENV) or f"sts.{region}.aliyuncs.com")
+    return as_url(identity.sts_endpoint or env.get(ALIBABA_STS_ENDPOINT_ENV) or f"sts.{region}.aliyuncs.com")
 
 
 def huawei_iam_endpoint(identity: OidcIdentity, environ: Mapping[str, str] | None = None) -> str:
     env = os.environ if environ is None else environ
-    return _url(identity.iam_endpoint or env.get(HUAWEI_IAM_ENDPOINT_ENV) or HUAWEI_IAM_ENDPOINT)
+    return as_url(identity.iam_endpoint or env.get(HUAWEI_IAM_ENDPOINT_ENV) or HUAWEI_IAM_ENDPOINT)
 
 
 def alibaba_request(identity: OidcIdentity, token: str, now: float) -> dict[str, str]:
@@ -97,12 +114,14 @@ def _refused(provider: str, operation: str, response: httpx.Response, code: str,
     kwargs: dict[str, Any] = {"provider": provider, "operation": operation, "code": code or str(response.status_code)}
     kwargs["status"] = response.status_code
     if response.status_code >= 500 or response.status_code == 429:
-        return Transient(message or response.reason_phrase, **kwargs)
-    return IdentityRefused(message or response.reason_phrase, **kwargs)
+        return Transient(message or status_text(response.status_code), **kwargs)
+    return IdentityRefused(message or status_text(response.status_code), **kwargs)
 
 
-async def assume_role_with_oidc(client: httpx.AsyncClient, identity: OidcIdentity, region: str) -> Issued:
-    token = read_token(identity, ALIBABA_TOKEN_FILE_ENV)
+async def assume_role_with_oidc(
+    client: httpx.AsyncClient, identity: OidcIdentity, region: str, read_token: TokenSource
+) -> Issued:
+    token = await read_token()
     now = time.time()
     try:
         response = await client.get(
@@ -144,8 +163,10 @@ def huawei_security_token_request(subject: str, duration: int) -> tuple[str, dic
     return SECURITY_TOKEN_PATH, {"X-Auth-Token": subject, **JSON_TYPE}, body
 
 
-async def huawei_federate(client: httpx.AsyncClient, identity: OidcIdentity, provider: str) -> Issued:
-    token = read_token(identity, HUAWEI_TOKEN_FILE_ENV)
+async def huawei_federate(
+    client: httpx.AsyncClient, identity: OidcIdentity, provider: str, read_token: TokenSource
+) -> Issued:
+    token = await read_token()
     iam = huawei_iam_endpoint(identity)
     assert identity.idp_id
     duration = identity.duration_seconds or HUAWEI_DURATION_S
@@ -178,14 +199,14 @@ def _huawei_refused(provider: str, operation: str, response: httpx.Response) -> 
     return _refused(provider, operation, response, code, message)
 
 
-def oidc_source(identity: OidcIdentity, provider: str, region: str) -> ExchangedCredentials:
+def oidc_source(identity: OidcIdentity, provider: str, region: str, read_token: TokenSource) -> ExchangedCredentials:
     """Temporary credentials for one account, exchanged on first use and refreshed before they expire. Each
-    exchange opens its own short-lived client: it happens once per lifetime."""
+    exchange opens its own short-lived client (it happens once per lifetime), which follows no redirect."""
 
     async def exchange() -> Issued:
-        async with httpx.AsyncClient(timeout=TIMEOUT) as client:
+        async with httpx.AsyncClient(timeout=TIMEOUT, follow_redirects=False) as client:
             if provider == "pai-dsw":
-                return await assume_role_with_oidc(client, identity, region)
-            return await huawei_federate(client, identity, provider)
+                return await assume_role_with_oidc(client, identity, region, read_token)
+            return await huawei_federate(client, identity, provider, read_token)
 
     return ExchangedCredentials(exchange)

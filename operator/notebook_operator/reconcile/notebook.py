@@ -62,8 +62,9 @@ class Notebook:
 
     @property
     def account(self) -> tuple[str, str]:
-        """(namespace, ProviderConfig name): the cloud account it lives in."""
-        return self.namespace, self.spec.provider_config_ref.name
+        """The cloud account it lives in: (namespace, ProviderConfig name), or ("", ClusterProviderConfig name)."""
+        ref = self.spec.provider_config_ref
+        return ("" if ref.kind == "ClusterProviderConfig" else self.namespace), ref.name
 
     def owner(self, key: str) -> str | None:
         """Who owns it, from the label `key`, else the annotation of that name."""
