@@ -15,6 +15,7 @@ from notebook_operator.api.meta import GROUP, VERSION
 REPO = Path(__file__).resolve().parent.parent
 PLURALS = {
     "ProviderConfig": "providerconfigs",
+    "ClusterProviderConfig": "clusterproviderconfigs",
     "NotebookInstance": "notebookinstances",
     "IdleCullerPolicy": "idlecullerpolicies",
 }
@@ -31,6 +32,14 @@ def create(api: client.ApiClient, obj: dict[str, Any], namespace: str) -> dict[s
     if kind == "Secret":
         result = client.CoreV1Api(api).create_namespaced_secret(namespace, obj)
         return dict(api.sanitize_for_serialization(result))
+    if kind == "ServiceAccount":
+        account = client.CoreV1Api(api).create_namespaced_service_account(namespace, obj)
+        return dict(api.sanitize_for_serialization(account))
+    if kind == "ClusterProviderConfig":
+        made: dict[str, Any] = client.CustomObjectsApi(api).create_cluster_custom_object(
+            GROUP, VERSION, PLURALS[kind], obj
+        )
+        return made
     created: dict[str, Any] = client.CustomObjectsApi(api).create_namespaced_custom_object(
         GROUP, VERSION, namespace, PLURALS[kind], obj
     )
@@ -38,6 +47,11 @@ def create(api: client.ApiClient, obj: dict[str, Any], namespace: str) -> dict[s
 
 
 def get(api: client.ApiClient, kind: str, namespace: str, name: str) -> dict[str, Any]:
+    if kind == "ClusterProviderConfig":
+        found: dict[str, Any] = client.CustomObjectsApi(api).get_cluster_custom_object(
+            GROUP, VERSION, PLURALS[kind], name
+        )
+        return found
     obj: dict[str, Any] = client.CustomObjectsApi(api).get_namespaced_custom_object(
         GROUP, VERSION, namespace, PLURALS[kind], name
     )

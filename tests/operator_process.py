@@ -9,13 +9,22 @@ import threading
 import time
 from pathlib import Path
 
+from notebook_devtools.localcluster import EMULATOR_ENDPOINTS
+
+
+# The emulator listens on loopback: namespaced ProviderConfigs may name it only because the admin allows it.
+ALLOW_EMULATOR = ["--allowed-endpoint", EMULATOR_ENDPOINTS]
+
 
 class OperatorProcess:
-    """`notebook-operator run` as a child process, its output collected line by line."""
+    """`notebook-operator run` as a child process, its output collected line by line. Unless `args` has its own
+    --allowed-endpoint (the chart's rendered ones), the emulator's loopback address is allowed."""
 
     def __init__(self, args: list[str], env: dict[str, str], log_file: Path) -> None:
         self.lines: list[str] = []
         self.log_file = log_file.open("w")
+        if not any(a.startswith("--allowed-endpoint") for a in args):
+            args = [*args, *ALLOW_EMULATOR]
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "notebook_operator", "run", *args],
             env=env,

@@ -257,6 +257,9 @@ def run(bin_dir: Path, workdir: Path, keep: bool = False, timeout: float = 270) 
                     "",
                     "--metrics-port",
                     "0",
+                    # The emulator is on loopback: allowed for this namespace's ProviderConfigs by the admin (us).
+                    "--allowed-endpoint",
+                    localcluster.EMULATOR_ENDPOINTS,
                 ],
                 workdir / "operator.log",
                 env,

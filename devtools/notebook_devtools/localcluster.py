@@ -26,6 +26,9 @@ import yaml
 
 ADMIN_USER = "admin"
 
+# What `notebook-operator run --allowed-endpoint` needs for namespaced ProviderConfigs to reach the local emulator.
+EMULATOR_ENDPOINTS = r"^http://127\.0\.0\.1:[0-9]+$"
+
 
 AUDIT_POLICY = """apiVersion: audit.k8s.io/v1
 kind: Policy

@@ -102,7 +102,7 @@ def start_operator(namespace: str, kubeconfig: Path, metrics_port: int, log: IO[
     """`run -n NAMESPACE`, standalone unless `peering` gives the peering flags."""
     return subprocess.Popen(
         [sys.executable, "-m", "notebook_operator", "run", *(peering or ["--standalone"]), "-n", namespace,
-         "--liveness", "", "--metrics-port", str(metrics_port)],
+         "--liveness", "", "--metrics-port", str(metrics_port), "--allowed-endpoint", localcluster.EMULATOR_ENDPOINTS],
         env={"KUBECONFIG": str(kubeconfig), "PATH": "/usr/bin:/bin"}, stdout=log, stderr=subprocess.STDOUT,
     )  # fmt: skip
 

@@ -98,13 +98,24 @@ def test_rbac_has_no_wildcards_and_the_same_rules_in_both_scopes(helm: str) -> N
     cluster = render(helm, "--set", "replicaCount=2")
     namespaced = render(helm, "--set", "replicaCount=2", "--set", "watchNamespaces={team-a,team-b}")
     (cluster_role,) = kind(cluster, "ClusterRole")
-    roles = kind(namespaced, "Role")
-    assert [r["metadata"]["namespace"] for r in roles] == ["team-a", "team-b"] and not kind(namespaced, "ClusterRole")
-    for rules in [cluster_role["rules"], *(r["rules"] for r in roles)]:
+    roles = [r for r in kind(namespaced, "Role") if not r["metadata"]["name"].endswith("-secrets")]
+    assert [r["metadata"]["namespace"] for r in roles] == ["team-a", "team-b"]
+    # Cluster-scoped kinds (ClusterProviderConfigs, namespace labels) need a ClusterRole in either scope.
+    (cluster_part,) = kind(namespaced, "ClusterRole")
+    assert {r for rule in cluster_part["rules"] for r in rule["resources"]} == {
+        "clusterproviderconfigs", "clusterproviderconfigs/status", "namespaces"}  # fmt: skip
+    (secrets,) = [r for r in kind(namespaced, "Role") if r["metadata"]["name"].endswith("-secrets")]
+    assert secrets["metadata"]["namespace"] == "ops" and secrets["rules"][0]["verbs"] == ["get"]
+    for rules in [cluster_role["rules"], *(r["rules"] for r in roles), cluster_part["rules"]]:
         for rule in rules:
             assert "*" not in rule["verbs"] + rule["resources"] + rule["apiGroups"]
     strip = json.dumps(cluster_role["rules"]).replace("clusterkopfpeerings", "kopfpeerings")
-    assert json.loads(strip) == roles[0]["rules"]
+    namespace_rules, peering_rules = roles[0]["rules"][:-2], roles[0]["rules"][-2:]
+    assert json.loads(strip) == namespace_rules + cluster_part["rules"] + peering_rules
+    # Tokens only for the tenant identity ServiceAccount, by name.
+    (token_rule,) = [r for r in roles[0]["rules"] if r["resources"] == ["serviceaccounts/token"]]
+    assert token_rule == {"apiGroups": [""], "resources": ["serviceaccounts/token"],
+                          "resourceNames": ["notebook-operator-identity"], "verbs": ["create"]}  # fmt: skip
     args = kind(cluster, "Deployment")[0]["spec"]["template"]["spec"]["containers"][0]["args"]
     assert "--peering=notebook-operator" in args and kind(cluster, "ClusterKopfPeering")
     assert [p["metadata"]["namespace"] for p in kind(namespaced, "KopfPeering")] == ["team-a", "team-b"]

@@ -126,21 +126,25 @@ INVALID: list[tuple[str, tuple[str, str], Mutation, list[str]]] = [
     (
         "pc-federation-needs-idp",
         MA_PC,
-        _all(_del("spec.credentialsSecretRef"), _set("spec.oidc", {"tokenFile": "/var/run/token"})),
+        _all(_del("spec.credentialsSecretRef"), _set("spec.oidc", {"audience": "client-id"})),
         ["spec.oidc", "oidc.idpId is required for the Huawei Cloud providers"],
     ),
     (
         "pc-oidc-duration-min",
         MA_PC,
-        _all(_del("spec.credentialsSecretRef"), _set("spec.oidc", {"idpId": "idp", "durationSeconds": 60})),
+        _all(
+            _del("spec.credentialsSecretRef"),
+            _set("spec.oidc", {"idpId": "idp", "audience": "c", "durationSeconds": 60}),
+        ),
         ["spec.oidc.durationSeconds"],
     ),
     (
-        "pc-oidc-token-file-relative",
+        "pc-federation-needs-audience",
         MA_PC,
-        _all(_del("spec.credentialsSecretRef"), _set("spec.oidc", {"idpId": "idp", "tokenFile": "token"})),
-        ["spec.oidc.tokenFile"],
+        _all(_del("spec.credentialsSecretRef"), _set("spec.oidc", {"idpId": "idp"})),
+        ["spec.oidc", "oidc.audience (the identity provider's client id) is required"],
     ),
+    ("ni-ref-kind-enum", PAI_NI, _set("spec.providerConfigRef.kind", "Secret"), ["spec.providerConfigRef.kind"]),
     (
         "pc-secret-empty-name",
         PAI_PC,
@@ -318,6 +322,49 @@ def test_invalid_manifest_rejected(
     message = json.loads(caught.value.body)["message"]
     for text in expected:
         assert text in message, f"{text!r} not in {message!r}"
+
+
+def test_a_token_file_is_not_a_field_of_a_provider_config(api: client.ApiClient, namespace: str) -> None:
+    """A path in the operator's pod is the admin's configuration, never a namespace's."""
+    obj = copy.deepcopy(example(*MA_PC))
+    del obj["spec"]["credentialsSecretRef"]
+    obj["spec"]["oidc"] = {"idpId": "idp", "audience": "c", "tokenFile": "/var/run/secrets/kubernetes.io/token"}
+    with pytest.raises(ApiException) as caught:
+        client.CustomObjectsApi(api).create_namespaced_custom_object(
+            GROUP, VERSION, namespace, "providerconfigs", obj, field_validation="Strict"
+        )
+    assert 'unknown field "spec.oidc.tokenFile"' in json.loads(caught.value.body)["message"]
+    created = client.CustomObjectsApi(api).create_namespaced_custom_object(
+        GROUP, VERSION, namespace, "providerconfigs", obj, field_validation="Ignore"
+    )
+    assert "tokenFile" not in created["spec"]["oidc"]  # pruned, never stored
+
+
+def test_provider_config_kind_is_immutable(api: client.ApiClient, namespace: str) -> None:
+    obj = copy.deepcopy(example(*ADOPT_NI))
+    created = create(api, obj, namespace)
+    assert created["spec"]["providerConfigRef"]["kind"] == "ProviderConfig"  # the default
+    created["spec"]["providerConfigRef"]["kind"] = "ClusterProviderConfig"
+    with pytest.raises(ApiException) as caught:
+        client.CustomObjectsApi(api).replace_namespaced_custom_object(
+            GROUP, VERSION, namespace, "notebookinstances", obj["metadata"]["name"], created
+        )
+    assert "providerConfigRef is immutable" in json.loads(caught.value.body)["message"]
+
+
+def test_cluster_provider_config_is_cluster_scoped_and_needs_a_secret_namespace(api: client.ApiClient) -> None:
+    custom = client.CustomObjectsApi(api)
+    name = f"cpc-{uuid.uuid4().hex[:6]}"
+    body = {"apiVersion": f"{GROUP}/{VERSION}", "kind": "ClusterProviderConfig", "metadata": {"name": name},
+            "spec": {"provider": "pai-dsw", "region": "cn-hangzhou", "credentialsSecretRef": {"name": "s"}}}  # fmt: skip
+    with pytest.raises(ApiException) as caught:
+        custom.create_cluster_custom_object(GROUP, VERSION, "clusterproviderconfigs", body)
+    assert "spec.credentialsSecretRef.namespace" in json.loads(caught.value.body)["message"]
+    body["spec"]["credentialsSecretRef"]["namespace"] = "notebook-system"
+    body["spec"]["namespaceSelector"] = {"matchLabels": {"team": "ml"}}
+    created = custom.create_cluster_custom_object(GROUP, VERSION, "clusterproviderconfigs", body)
+    assert "namespace" not in created["metadata"] and created["spec"]["namespaceSelector"]["matchLabels"]
+    custom.delete_cluster_custom_object(GROUP, VERSION, "clusterproviderconfigs", name)
 
 
 def test_unknown_field_rejected_with_strict_validation(api: client.ApiClient, namespace: str) -> None:

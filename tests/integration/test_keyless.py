@@ -19,7 +19,7 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from notebook_operator.api.providerconfig import OidcIdentity
 from notebook_operator.providers.errors import AuthFailed, IdentityRefused, ProviderError
 from notebook_operator.providers.factory import Account, connect
-from notebook_operator.providers.oidc import oidc_source
+from notebook_operator.providers.oidc import TokenSource, ambient_token, oidc_source
 from tests.emulator import PROJECT, Emulator, running_emulator
 
 ACCOUNT_ID = "1234567890"  # the RAM role's account: what the emulator's temporary credentials act for
@@ -46,10 +46,11 @@ class Issuer:
         return {"keys": [{"kty": "RSA", "alg": "RS256", "use": "sig", "kid": self.kid, "n": _b64(n),
                           "e": _b64(numbers.e.to_bytes(3, "big"))}]}  # fmt: skip
 
-    def token(self, audience: str, expires_in: float = 3600, issuer: str = ISSUER) -> str:
+    def token(self, audience: str, expires_in: float = 3600, issuer: str = ISSUER,
+              subject: str = "system:serviceaccount:ns:nb") -> str:  # fmt: skip
         header = _b64(json.dumps({"alg": "RS256", "kid": self.kid, "typ": "JWT"}).encode())
         now = time.time()
-        claims = {"iss": issuer, "aud": [audience], "sub": "system:serviceaccount:ns:nb", "iat": int(now),
+        claims = {"iss": issuer, "aud": [audience], "sub": subject, "iat": int(now),
                   "exp": int(now + expires_in)}  # fmt: skip
         payload = _b64(json.dumps(claims).encode())
         signature = self.key.sign(f"{header}.{payload}".encode(), padding.PKCS1v15(), hashes.SHA256())
@@ -73,7 +74,12 @@ def keyless_cloud(issuer: Issuer, tmp_path_factory: pytest.TempPathFactory) -> I
 
 def _identity(tmp_path: Path, token: str, **fields: Any) -> OidcIdentity:
     (tmp_path / "token").write_text(token)
-    return OidcIdentity(token_file=str(tmp_path / "token"), duration_seconds=900, **fields)
+    return OidcIdentity(duration_seconds=900, **fields)
+
+
+def _file(tmp_path: Path) -> TokenSource:
+    """The token as the kubelet keeps it: a file, read at each exchange (as the operator reads its own)."""
+    return ambient_token("TOKEN_FILE", {"TOKEN_FILE": str(tmp_path / "token")})
 
 
 async def test_rrsa_credentials_list_instances_and_are_refreshed(keyless_cloud: Emulator, issuer: Issuer,
@@ -81,7 +87,7 @@ async def test_rrsa_credentials_list_instances_and_are_refreshed(keyless_cloud: 
     keyless_cloud.seed(cloud="pai-dsw", account=ACCOUNT_ID, name="keyless-nb")
     identity = _identity(tmp_path, issuer.token("sts.aliyuncs.com"), role_arn=ROLE, oidc_provider_arn=PROVIDER_ARN,
                          sts_endpoint=keyless_cloud.url)  # fmt: skip
-    source = oidc_source(identity, "pai-dsw", "cn-hangzhou")
+    source = oidc_source(identity, "pai-dsw", "cn-hangzhou", _file(tmp_path))
     provider = connect(Account("pai-dsw", "cn-hangzhou", source, keyless_cloud.url))
     try:
         names = [i.name async for i in provider.list_instances()]
@@ -101,7 +107,7 @@ async def test_expired_temporary_credentials_are_refused_by_the_gateway(keyless_
 
     identity = _identity(tmp_path, issuer.token("sts.aliyuncs.com"), role_arn=ROLE, oidc_provider_arn=PROVIDER_ARN,
                          sts_endpoint=keyless_cloud.url)  # fmt: skip
-    issued = await oidc_source(identity, "pai-dsw", "cn-hangzhou").fresh()
+    issued = await oidc_source(identity, "pai-dsw", "cn-hangzhou", _file(tmp_path)).fresh()
     provider = connect(Account("pai-dsw", "cn-hangzhou", FixedCredentials(issued), keyless_cloud.url))
     try:
         _ = [i async for i in provider.list_instances()]  # accepted while valid
@@ -131,7 +137,7 @@ async def test_refused_tokens_are_identity_refused(keyless_cloud: Emulator, issu
     identity = _identity(tmp_path, token, role_arn=ROLE, oidc_provider_arn=PROVIDER_ARN,
                          sts_endpoint=keyless_cloud.url)  # fmt: skip
     with pytest.raises(IdentityRefused) as refused:
-        await oidc_source(identity, "pai-dsw", "cn-hangzhou").fresh()
+        await oidc_source(identity, "pai-dsw", "cn-hangzhou", _file(tmp_path)).fresh()
     assert code in str(refused.value) and token not in str(refused.value)
 
 
@@ -139,7 +145,7 @@ async def test_huawei_federation_signs_modelarts_calls(keyless_cloud: Emulator, 
                                                        tmp_path: Path) -> None:  # fmt: skip
     keyless_cloud.seed(cloud="modelarts", account=PROJECT, name="federated-nb")
     identity = _identity(tmp_path, issuer.token("hw-client"), idp_id="idp-1", iam_endpoint=keyless_cloud.url)
-    source = oidc_source(identity, "modelarts", "cn-north-4")
+    source = oidc_source(identity, "modelarts", "cn-north-4", _file(tmp_path))
     provider = connect(Account("modelarts", "cn-north-4", source, keyless_cloud.url, PROJECT))
     try:
         assert [i.name async for i in provider.list_instances()] == ["federated-nb"]
@@ -148,12 +154,38 @@ async def test_huawei_federation_signs_modelarts_calls(keyless_cloud: Emulator, 
         await provider.aclose()
     wrong_idp = _identity(tmp_path, issuer.token("hw-client"), idp_id="idp-2", iam_endpoint=keyless_cloud.url)
     with pytest.raises(IdentityRefused):
-        await oidc_source(wrong_idp, "modelarts", "cn-north-4").fresh()
+        await oidc_source(wrong_idp, "modelarts", "cn-north-4", _file(tmp_path)).fresh()
     wrong_audience = _identity(tmp_path, issuer.token("sts.aliyuncs.com"), idp_id="idp-1",
                                iam_endpoint=keyless_cloud.url)  # fmt: skip
     with pytest.raises(IdentityRefused) as refused:
-        await oidc_source(wrong_audience, "modelarts", "cn-north-4").fresh()
+        await oidc_source(wrong_audience, "modelarts", "cn-north-4", _file(tmp_path)).fresh()
     assert "AudienceNotMatch" in str(refused.value)
+
+
+async def test_trust_policies_refuse_a_token_of_another_subject(issuer: Issuer, tmp_path: Path) -> None:
+    """--oidc-trust: a role (or identity provider) trusts the subjects it names; another namespace's token is refused
+    with the refusal the clouds answer (a guess at its shape: docs/cloud-api-conformance.md)."""
+    (tmp_path / "jwks.json").write_text(json.dumps(issuer.jwks()))
+    team_a = "system:serviceaccount:team-a:notebook-operator-identity"
+    with running_emulator(tmp_path, "--oidc-jwks", str(tmp_path / "jwks.json"), "--oidc-client-id", "hw-client",
+                          "--oidc-trust", f"{ROLE}={team_a}", "--oidc-trust", "idp-1=system:serviceaccount:team-a:*",
+                          ) as emulator:  # fmt: skip
+        sts = {"role_arn": ROLE, "oidc_provider_arn": PROVIDER_ARN, "sts_endpoint": emulator.url}
+        identity = _identity(tmp_path, issuer.token("sts.aliyuncs.com", subject=team_a), **sts)
+        assert (await oidc_source(identity, "pai-dsw", "cn-hangzhou", _file(tmp_path)).fresh()).access_key_id
+        other = issuer.token("sts.aliyuncs.com", subject="system:serviceaccount:team-b:notebook-operator-identity")
+        identity = _identity(tmp_path, other, **sts)
+        with pytest.raises(IdentityRefused) as refused:
+            await oidc_source(identity, "pai-dsw", "cn-hangzhou", _file(tmp_path)).fresh()
+        assert refused.value.code == "NoPermission" and refused.value.status == 403
+        identity = _identity(tmp_path, issuer.token("hw-client", subject=team_a), idp_id="idp-1",
+                             iam_endpoint=emulator.url)  # fmt: skip
+        assert (await oidc_source(identity, "modelarts", "cn-north-4", _file(tmp_path)).fresh()).access_key_id
+        identity = _identity(tmp_path, issuer.token("hw-client", subject="system:serviceaccount:team-b:x"),
+                             idp_id="idp-1", iam_endpoint=emulator.url)  # fmt: skip
+        with pytest.raises(IdentityRefused) as refused:
+            await oidc_source(identity, "modelarts", "cn-north-4", _file(tmp_path)).fresh()
+        assert refused.value.code == "IAM.0003"
 
 
 async def test_an_iam_token_secret_signs_with_x_auth_token(tmp_path: Path) -> None:

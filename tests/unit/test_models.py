@@ -8,11 +8,12 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from notebook_operator.api import IdleCullerPolicy, NotebookInstance, ProviderConfig
+from notebook_operator.api import ClusterProviderConfig, IdleCullerPolicy, NotebookInstance, ProviderConfig
 from tests.kube import REPO, load_manifests
 
 MODELS: dict[str, Any] = {
     "ProviderConfig": ProviderConfig,
+    "ClusterProviderConfig": ClusterProviderConfig,
     "NotebookInstance": NotebookInstance,
     "IdleCullerPolicy": IdleCullerPolicy,
 }

@@ -35,7 +35,9 @@ app.kubernetes.io/instance: {{ .Release.Name }}
      - the three kinds: kopf lists and watches them and patches their metadata (finalizer, its annotations);
      - their status: the operator writes status through the status subresource;
      - secrets get: a ProviderConfig's credentials Secret, read by name;
-     - events create: kopf posts an Event (core v1) for every action and failure.
+     - events create: kopf posts an Event (core v1) for every action and failure;
+     - serviceaccounts/token create, for identity.tenantServiceAccount only: a keyless ProviderConfig's token is
+       that namespace's ServiceAccount's (TokenRequest API), never the operator's.
      Not granted: list/watch of CRDs and namespaces, which kopf only uses to notice resources and namespaces
      added while it runs; the operator turns that scanning off (it uses the namespaces it is given and what API
      discovery shows at start; the chart installs the CRDs first).
@@ -53,4 +55,22 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 - apiGroups: [""]
   resources: ["events"]
   verbs: ["create"]
+- apiGroups: [""]
+  resources: ["serviceaccounts/token"]
+  resourceNames: [{{ .Values.identity.tenantServiceAccount | quote }}]
+  verbs: ["create"]
+{{- end -}}
+
+{{/* Cluster-scoped rules, in either scope: ClusterProviderConfigs (kopf lists, watches and patches them, the
+     operator writes their status) and namespace labels (a ClusterProviderConfig's namespaceSelector). */}}
+{{- define "notebook-operator.clusterRules" -}}
+- apiGroups: ["cloudnotebooks.io"]
+  resources: ["clusterproviderconfigs"]
+  verbs: ["list", "watch", "patch"]
+- apiGroups: ["cloudnotebooks.io"]
+  resources: ["clusterproviderconfigs/status"]
+  verbs: ["patch"]
+- apiGroups: [""]
+  resources: ["namespaces"]
+  verbs: ["list", "watch"]
 {{- end -}}

@@ -101,8 +101,7 @@ BLOCKED_NETWORKS = tuple(
         "192.168.0.0/16",
         "224.0.0.0/4",  # multicast
         "240.0.0.0/4",  # reserved, broadcast
-        "::/128",
-        "::1/128",
+        "::/96",  # unspecified, loopback and the deprecated IPv4-compatible addresses
         "fc00::/7",  # unique local
         "fe80::/10",  # link-local
         "ff00::/8",  # multicast
