@@ -11,20 +11,20 @@ from pathlib import Path
 
 from notebook_devtools.localcluster import EMULATOR_ENDPOINTS
 
-
-# The emulator listens on loopback: namespaced ProviderConfigs may name it only because the admin allows it.
-ALLOW_EMULATOR = ["--allowed-endpoint", EMULATOR_ENDPOINTS]
+# The emulator and the tests' webhook receivers listen on loopback: namespaced objects may name them only because
+# the admin (the test) allows it. The chart's rendered arguments carry their own (security.* values).
+ALLOW_LOOPBACK = ["--allowed-endpoint", EMULATOR_ENDPOINTS, "--allowed-webhook", EMULATOR_ENDPOINTS]
 
 
 class OperatorProcess:
-    """`notebook-operator run` as a child process, its output collected line by line. Unless `args` has its own
-    --allowed-endpoint (the chart's rendered ones), the emulator's loopback address is allowed."""
+    """`notebook-operator run` as a child process, its output collected line by line. Arguments not rendered by
+    the chart (no --tenant-service-account) also allow loopback endpoints and webhooks (ALLOW_LOOPBACK)."""
 
     def __init__(self, args: list[str], env: dict[str, str], log_file: Path) -> None:
         self.lines: list[str] = []
         self.log_file = log_file.open("w")
-        if not any(a.startswith("--allowed-endpoint") for a in args):
-            args = [*args, *ALLOW_EMULATOR]
+        if not any(a.startswith("--tenant-service-account") for a in args):
+            args = [*args, *ALLOW_LOOPBACK]
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "notebook_operator", "run", *args],
             env=env,

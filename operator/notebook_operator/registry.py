@@ -5,6 +5,7 @@ events, shared through the operator state (kopf's memo)."""
 from __future__ import annotations
 
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -44,7 +45,8 @@ class Accounts:
         state = self.by_key.get((namespace, name))
         if state is None or state.provider is None or not state.ready:
             reason = f"{state.reason}: {state.message}" if state else "not found"
-            raise AccountNotReady(f"ProviderConfig {namespace}/{name} is not ready ({reason})")
+            which = f"ProviderConfig {namespace}/{name}" if namespace else f"ClusterProviderConfig {name}"
+            raise AccountNotReady(f"{which} is not ready ({reason})")
         return state.provider
 
     async def drop(self, namespace: str, name: str) -> None:
@@ -67,6 +69,7 @@ class Notebooks:
 
     by_account: dict[tuple[str, str], dict[str, Notebook]] = field(default_factory=dict)
     account_of: dict[str, tuple[str, str]] = field(default_factory=dict)
+    per_namespace: Counter[str] = field(default_factory=Counter)
     changed_at: float = field(default_factory=time.monotonic)
 
     def put(self, notebook: Notebook) -> None:
@@ -76,18 +79,21 @@ class Notebooks:
             self.by_account.get(previous, {}).pop(notebook.uid, None)
         if previous is None:
             self.changed_at = time.monotonic()
+            self.per_namespace[notebook.namespace] += 1
         self.by_account.setdefault(account, {})[notebook.uid] = notebook
         self.account_of[notebook.uid] = account
 
     def remove(self, uid: str) -> None:
         account = self.account_of.pop(uid, None)
         if account is not None:
-            self.by_account.get(account, {}).pop(uid, None)
+            gone = self.by_account.get(account, {}).pop(uid, None)
+            if gone is not None:
+                self.per_namespace[gone.namespace] -= 1
             self.changed_at = time.monotonic()
 
     def count_in(self, namespace: str) -> int:
-        """Those of the namespace's ProviderConfigs ("": of every ClusterProviderConfig)."""
-        return sum(len(items) for (ns, _), items in self.by_account.items() if ns == namespace)
+        """The namespace's NotebookInstances, whichever account they use."""
+        return self.per_namespace[namespace]
 
     def of(self, namespace: str, name: str) -> list[Notebook]:
         """A ProviderConfig's ("", name: a ClusterProviderConfig's, from any namespace)."""

@@ -22,6 +22,10 @@ from tests.integration.test_reconcile import TEMPLATE, notebook, setup_account, 
 from tests.kube import REPO, get, wait_for
 from tests.operator_process import OperatorProcess
 
+# The admin's allow-list for the tests' emulator on loopback (chart value security.allowedEndpoints).
+TENANT_ACCOUNT = "notebook-operator-identity"
+ALLOW_EMULATOR = ["--set-json", f"security.allowedEndpoints={json.dumps([localcluster.EMULATOR_ENDPOINTS])}"]
+
 BIN = REPO / ".cluster" / "bin"
 CHART = REPO / "charts" / "notebook-operator"
 RELEASE = "nbop"
@@ -98,7 +102,7 @@ def test_rbac_has_no_wildcards_and_the_same_rules_in_both_scopes(helm: str) -> N
     cluster = render(helm, "--set", "replicaCount=2")
     namespaced = render(helm, "--set", "replicaCount=2", "--set", "watchNamespaces={team-a,team-b}")
     (cluster_role,) = kind(cluster, "ClusterRole")
-    roles = [r for r in kind(namespaced, "Role") if not r["metadata"]["name"].endswith("-secrets")]
+    roles = [r for r in kind(namespaced, "Role") if not r["metadata"]["name"].endswith(("-secrets", "-events"))]
     assert [r["metadata"]["namespace"] for r in roles] == ["team-a", "team-b"]
     # Cluster-scoped kinds (ClusterProviderConfigs, namespace labels) need a ClusterRole in either scope.
     (cluster_part,) = kind(namespaced, "ClusterRole")
@@ -156,7 +160,7 @@ def test_peering_values(helm: str) -> None:
 @pytest.fixture
 def installed(helm: str, kubeconfig: Path, namespace: str) -> Iterator[list[dict[str, Any]]]:
     """The chart installed watching `namespace`, with two replicas' worth of peering."""
-    values = ["--set", f"watchNamespaces={{{namespace}}}", "--set", "replicaCount=2"]
+    values = ["--set", f"watchNamespaces={{{namespace}}}", "--set", "replicaCount=2", *ALLOW_EMULATOR]
     result = subprocess.run([helm, "install", RELEASE, str(CHART), "--namespace", namespace, "--kubeconfig",
                              str(kubeconfig), *values], capture_output=True, text=True)  # fmt: skip
     assert result.returncode == 0, result.stderr
@@ -210,6 +214,17 @@ def test_operator_runs_as_the_chart_service_account(
     op = OperatorProcess([*args[1:], "--liveness", "", "--metrics-port", "0"], env, tmp_path / "operator.log")
     try:
         setup_account(api, namespace, emulator)
+        # A keyless account: the operator requests a token for the namespace's identity ServiceAccount (the
+        # emulator here trusts no issuer, so the exchange is refused - after the token request RBAC allowed).
+        client.CoreV1Api(api).create_namespaced_service_account(namespace, {"metadata": {"name": TENANT_ACCOUNT}})
+        client.CustomObjectsApi(api).create_namespaced_custom_object(GROUP, VERSION, namespace, "providerconfigs", {
+            "apiVersion": f"{GROUP}/{VERSION}", "kind": "ProviderConfig", "metadata": {"name": "keyless"},
+            "spec": {"provider": "pai-dsw", "region": "cn-hangzhou", "endpoint": emulator.url,
+                     "oidc": {"roleArn": "acs:ram::1:role/r", "oidcProviderArn": "acs:ram::1:oidc-provider/p",
+                              "stsEndpoint": emulator.url}}})  # fmt: skip
+        wait_for(lambda: any(c.get("reason") == "IdentityRefused" for c in
+                             (get(api, "ProviderConfig", namespace, "keyless").get("status") or {}).get("conditions")
+                             or []), timeout=30, what="the keyless account refused by the emulator")  # fmt: skip
         client.CustomObjectsApi(api).create_namespaced_custom_object(GROUP, VERSION, namespace, "idlecullerpolicies", {
             "apiVersion": f"{GROUP}/{VERSION}", "kind": "IdleCullerPolicy", "metadata": {"name": "all"},
             "spec": {"selector": {}, "cpuPercent": 5, "idleMinutes": 60}})  # fmt: skip
@@ -239,7 +254,7 @@ def test_operator_runs_as_the_chart_service_account(
         )
         for e in events
     }
-    (role,) = kind(installed, "Role")
+    (role,) = [r for r in kind(installed, "Role") if r["metadata"]["namespace"] == namespace]
     unused = granted(role["rules"]) - used
     assert unused == set(), f"granted but never used: {sorted(unused)}"
 

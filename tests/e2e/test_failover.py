@@ -24,7 +24,7 @@ import pytest
 from kubernetes import client
 
 from notebook_devtools import localcluster
-from tests.e2e.test_chart import CHART, render, service_account_kubeconfig
+from tests.e2e.test_chart import ALLOW_EMULATOR, CHART, render, service_account_kubeconfig
 from tests.emulator import Emulator, running_emulator
 from tests.integration.test_culling import IDLE, Watchdog, adopt, policy, seed
 from tests.integration.test_reconcile import setup_account, status_of
@@ -49,7 +49,7 @@ def cloud(tmp_path: Path) -> Iterator[Emulator]:
 @pytest.fixture
 def chart_argv(helm: str, kubeconfig: Path, namespace: str, peering_crds: list[str]) -> Iterator[list[str]]:
     """`helm install` (two replicas, this namespace) for the RBAC and peering object, and the rendered argv."""
-    values = ["--set", f"watchNamespaces={{{namespace}}}", "--set", "replicaCount=2"]
+    values = ["--set", f"watchNamespaces={{{namespace}}}", "--set", "replicaCount=2", *ALLOW_EMULATOR]
     result = subprocess.run([helm, "install", RELEASE, str(CHART), "--namespace", namespace, "--kubeconfig",
                              str(kubeconfig), *values], capture_output=True, text=True)  # fmt: skip
     assert result.returncode == 0, result.stderr

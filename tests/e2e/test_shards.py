@@ -16,7 +16,7 @@ import pytest
 from kubernetes import client
 
 from notebook_devtools import localcluster
-from tests.e2e.test_chart import CHART, audited, render, service_account_kubeconfig
+from tests.e2e.test_chart import ALLOW_EMULATOR, CHART, audited, render, service_account_kubeconfig
 from tests.emulator import Emulator
 from tests.integration.test_reconcile import TEMPLATE, notebook, setup_account, wait_phase
 from tests.operator_process import OperatorProcess
@@ -32,7 +32,7 @@ def shards(helm: str, kubeconfig: Path, api: client.ApiClient, crds: list[str]) 
     argv = {}
     for release, namespace in releases.items():
         client.CoreV1Api(api).create_namespace({"metadata": {"name": namespace}})
-        values = ["--set", f"watchNamespaces={{{namespace}}}", "--set", "replicaCount=2"]
+        values = ["--set", f"watchNamespaces={{{namespace}}}", "--set", "replicaCount=2", *ALLOW_EMULATOR]
         result = subprocess.run([helm, "install", release, str(CHART), "--namespace", namespace, "--kubeconfig",
                                  str(kubeconfig), *values], capture_output=True, text=True)  # fmt: skip
         assert result.returncode == 0, f"{release}: {result.stderr}"

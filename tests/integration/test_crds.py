@@ -356,7 +356,8 @@ def test_cluster_provider_config_is_cluster_scoped_and_needs_a_secret_namespace(
     custom = client.CustomObjectsApi(api)
     name = f"cpc-{uuid.uuid4().hex[:6]}"
     body = {"apiVersion": f"{GROUP}/{VERSION}", "kind": "ClusterProviderConfig", "metadata": {"name": name},
-            "spec": {"provider": "pai-dsw", "region": "cn-hangzhou", "credentialsSecretRef": {"name": "s"}}}  # fmt: skip
+            "spec": {"provider": "pai-dsw", "region": "cn-hangzhou",
+                     "credentialsSecretRef": {"name": "s"}}}  # fmt: skip
     with pytest.raises(ApiException) as caught:
         custom.create_cluster_custom_object(GROUP, VERSION, "clusterproviderconfigs", body)
     assert "spec.credentialsSecretRef.namespace" in json.loads(caught.value.body)["message"]

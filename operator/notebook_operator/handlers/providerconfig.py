@@ -54,7 +54,8 @@ async def _settle(
     except Exception as e:  # only an optimisation: fall back to the quiet rule
         logger.debug("could not count NotebookInstances in %s: %s", namespace, e)
     while not stopped and time.monotonic() < deadline:
-        if registry.count_in(namespace or "") >= expected and time.monotonic() - registry.changed_at >= quiet:
+        seen = registry.count_in(namespace) if namespace is not None else expected
+        if seen >= expected and time.monotonic() - registry.changed_at >= quiet:
             return
         await stopped.wait(quiet / 4)
 
@@ -208,7 +209,7 @@ async def _poll(
             update["apiErrorCounts"] = dict(errors)
         if (state.ready, state.reason) != (ready, reason):
             emit(ref, "Normal" if ready else "Warning", reason, message)
-            logger.info("ProviderConfig %s/%s: %s: %s", namespace, name, reason, message)
+            logger.info("%s %s%s: %s: %s", kind, f"{namespace}/" if namespace else "", name, reason, message)
         state.ready, state.reason, state.message = ready, reason, message
         readiness.set(snapshot.provider, reason, ready)
         # A Ready account's counts change every cycle: only refusals are worth a condition write.
