@@ -285,6 +285,7 @@ def test_no_namespace_borrows_the_operators_identity_files_or_network_position(
             assert "redirect" in redirected["message"] and redirector.requests
             reflected = _reason(api, "ProviderConfig", team_a, "canary", "InvalidConfiguration")
             assert "Bad Request" in reflected["message"] and canary.requests
+
             def event(reason: str, name: str) -> Any:
                 return wait_for(lambda: next((e for e in _events(api, team_a) if e.reason == reason
                                               and e.involved_object.name == name), None),
@@ -296,8 +297,11 @@ def test_no_namespace_borrows_the_operators_identity_files_or_network_position(
             failed = event("NotificationFailed", "hook-failing")
             assert "HTTP 500" in failed.message and CANARY not in failed.message and failing_hook.requests
             metrics = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
-            blocked = [line for line in metrics.splitlines()
-                       if line.startswith("notebook_operator_notifications_total") and 'result="blocked"' in line]
+            blocked = [
+                line
+                for line in metrics.splitlines()
+                if line.startswith("notebook_operator_notifications_total") and 'result="blocked"' in line
+            ]
             assert sum(float(line.rsplit(" ", 1)[1]) for line in blocked) == 4, blocked
         finally:
             operator.kill()
