@@ -72,6 +72,10 @@ def test_two_releases_with_disjoint_namespaces_each_reconcile_only_their_own(
         for op in operators:
             op.kill()
     for namespace, user in accounts.items():
-        touched = {e["objectRef"].get("namespace") for e in audited(local_cluster, user)}
+        events = audited(local_cluster, user)
+        touched = {e["objectRef"]["namespace"] for e in events if e["objectRef"].get("namespace")}
         assert touched == {namespace}, f"{user} touched {touched}"
+        # Cluster-scoped: only reading ClusterProviderConfigs and namespace labels (for their namespaceSelector).
+        cluster = {(e["objectRef"]["resource"], e["verb"]) for e in events if not e["objectRef"].get("namespace")}
+        assert cluster <= {(r, v) for r in ("clusterproviderconfigs", "namespaces") for v in ("list", "watch")}, cluster
     assert time.monotonic() - began < WALL_CAP_S

@@ -268,7 +268,7 @@ def test_no_namespace_borrows_the_operators_identity_files_or_network_position(
 
             # The legitimate paths.
             wait_phase(api, team_a, "mine", "Running", timeout=60)  # team-a's token: the role trusts its sub
-            assert _ready(api, "ProviderConfig", team_a, "own")["status"] == "True"
+            assert _reason(api, "ProviderConfig", team_a, "own", "Polling")["status"] == "True"
             wait_phase(api, team_a, "shared", "Running", timeout=30)  # admitted by the ClusterProviderConfig
             refused = _reason(api, "NotebookInstance", team_b, "shared", "ProviderConfigNotAllowed")
             assert refused["status"] == "False" and "phase" not in status_of(api, team_b, "shared")

@@ -12,6 +12,11 @@ CODE_MAX = 64
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
 
 
+def remote_text(text: object) -> str:
+    """A cloud's documented message field as we keep it: one line, at most MESSAGE_MAX characters."""
+    return " ".join(str(text).split())[:MESSAGE_MAX]
+
+
 def status_text(status: int) -> str:
     """The standard phrase of an HTTP status, not the one the server sent (that is remote text too)."""
     try:
@@ -36,7 +41,7 @@ class ProviderError(Exception):
         request_id: str | None = None,
         status: int | None = None,
     ) -> None:
-        self.message = " ".join(str(message).split())[:MESSAGE_MAX]
+        self.message = message
         self.provider = provider
         self.operation = operation
         self.code = " ".join(str(code).split())[:CODE_MAX]

@@ -15,6 +15,7 @@ from notebook_operator.providers.errors import (
     ProviderError,
     Throttled,
     Transient,
+    remote_text,
     status_text,
 )
 from notebook_operator.providers.http import ErrorMapper
@@ -55,7 +56,7 @@ def error_mapper(provider: str) -> ErrorMapper:
             "request_id": response.headers.get("X-Request-Id") or body.get("request_id"),
             "status": status,
         }
-        message = message or status_text(response.status_code)
+        message = remote_text(message or status_text(response.status_code))
         if status == 429 or code == "APIGW.0308":
             retry_after = response.headers.get("Retry-After")
             seconds = float(retry_after) if retry_after and retry_after.replace(".", "", 1).isdigit() else None

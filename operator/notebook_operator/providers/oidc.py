@@ -35,7 +35,7 @@ from notebook_operator.api.providerconfig import (
     OidcIdentity,
 )
 from notebook_operator.providers.credentials import Credentials, IdentityTokenMissing
-from notebook_operator.providers.errors import IdentityRefused, ProviderError, Transient, status_text
+from notebook_operator.providers.errors import IdentityRefused, ProviderError, Transient, remote_text, status_text
 from notebook_operator.providers.identity import ExchangedCredentials, Issued
 from notebook_operator.times import parse_rfc3339, rfc3339
 
@@ -135,7 +135,7 @@ async def assume_role_with_oidc(
     found = body.get("Credentials") if response.status_code == 200 else None
     if not isinstance(found, dict) or not {"AccessKeyId", "AccessKeySecret", "SecurityToken"} <= set(found):
         error = _refused(
-            "pai-dsw", "AssumeRoleWithOIDC", response, str(body.get("Code", "")), str(body.get("Message", ""))
+            "pai-dsw", "AssumeRoleWithOIDC", response, str(body.get("Code", "")), remote_text(body.get("Message", ""))
         )
         error.request_id = body.get("RequestId")
         raise error
@@ -195,7 +195,7 @@ def _huawei_refused(provider: str, operation: str, response: httpx.Response) -> 
     nested = body.get("error")
     error: dict[str, Any] = nested if isinstance(nested, dict) else body
     code = str(error.get("code") or error.get("error_code") or "")
-    message = str(error.get("message") or error.get("error_msg") or "")
+    message = remote_text(error.get("message") or error.get("error_msg") or "")
     return _refused(provider, operation, response, code, message)
 
 

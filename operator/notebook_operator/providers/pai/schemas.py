@@ -17,6 +17,7 @@ from notebook_operator.providers.errors import (
     ProviderError,
     Throttled,
     Transient,
+    remote_text,
     status_text,
 )
 from notebook_operator.providers.types import CloudInstance, IdleRule, Resources, URLs
@@ -169,7 +170,7 @@ def map_error(response: httpx.Response, operation: str) -> ProviderError | None:
     if status < 400 and body.get("Success", True) is not False:
         return None
     code = str(body.get("Code") or body.get("code") or status)
-    message = str(body.get("Message") or body.get("message") or status_text(response.status_code))
+    message = remote_text(body.get("Message") or body.get("message") or status_text(response.status_code))
     kwargs: dict[str, Any] = {
         "provider": PROVIDER,
         "operation": operation,
