@@ -21,6 +21,7 @@ from notebook_devtools import localcluster
 from notebook_operator.api.meta import GROUP, VERSION
 
 NAMESPACE = "demo"
+MODELARTS_SHARED = "modelarts-shared"  # a ClusterProviderConfig: the admin's account
 PAI = ("LTAI-demo", "demo-pai-secret")
 HUAWEI = ("HWAK-demo", "demo-huawei-secret")
 PROJECT = "0a1b2c3d4e5f60718293a4b5c6d7e8f9"
@@ -67,13 +68,24 @@ def _resources(emulator: str, at: str) -> list[dict[str, Any]]:
             },
         }
 
-    def nb(name: str, pc_name: str, **spec: Any) -> dict[str, Any]:
+    def nb(name: str, pc_name: str, kind: str = "ProviderConfig", **spec: Any) -> dict[str, Any]:
         return {
             "apiVersion": f"{GROUP}/{VERSION}",
             "kind": "NotebookInstance",
             "metadata": {"name": name, "labels": {"team": "demo"}},
-            "spec": {"providerConfigRef": {"name": pc_name}, **spec},
+            "spec": {"providerConfigRef": {"kind": kind, "name": pc_name}, **spec},
         }
+
+    # The ModelArts account is the admin's (cluster-scoped), shared with the namespaces its selector admits.
+    shared = pc(
+        MODELARTS_SHARED,
+        "modelarts",
+        projectId=PROJECT,
+        pricing={"currency": "CNY", "perHour": {"modelarts.vm.cpu.2u": 1.2}},
+        credentialsSecretRef={"namespace": NAMESPACE, "name": "modelarts"},
+        namespaceSelector={"matchLabels": {"kubernetes.io/metadata.name": NAMESPACE}},
+    )
+    shared["kind"] = "ClusterProviderConfig"
 
     pai_template = {
         "image": "dsw-registry.cn-hangzhou.cr.aliyuncs.com/pai/modelscope:1.9.1",
@@ -84,12 +96,7 @@ def _resources(emulator: str, at: str) -> list[dict[str, Any]]:
         secret("modelarts", HUAWEI),
         pc("pai", "pai-dsw"),
         # ModelArts publishes no prices through its API: the account's own (PAI-DSW's come from ListEcsSpecs).
-        pc(
-            "modelarts",
-            "modelarts",
-            projectId=PROJECT,
-            pricing={"currency": "CNY", "perHour": {"modelarts.vm.cpu.2u": 1.2}},
-        ),
+        shared,
         nb(
             "alice-gpu",
             "pai",
@@ -107,7 +114,8 @@ def _resources(emulator: str, at: str) -> list[dict[str, Any]]:
         ),
         nb(
             "carol-cpu",
-            "modelarts",
+            MODELARTS_SHARED,
+            "ClusterProviderConfig",
             template={
                 "name": "carol-cpu",
                 "image": "e1a07296-22a8-4f05-8bc8-e936c8e54090",
@@ -134,6 +142,9 @@ def _resources(emulator: str, at: str) -> list[dict[str, Any]]:
 def _apply(api: client.ApiClient, obj: dict[str, Any]) -> None:
     if obj["kind"] == "Secret":
         client.CoreV1Api(api).create_namespaced_secret(NAMESPACE, obj)  # type: ignore[arg-type]  # a dict body
+        return
+    if obj["kind"] == "ClusterProviderConfig":
+        client.CustomObjectsApi(api).create_cluster_custom_object(GROUP, VERSION, "clusterproviderconfigs", obj)
         return
     plural = {
         "ProviderConfig": "providerconfigs",

@@ -97,6 +97,10 @@ def _cmd_adopt(args: argparse.Namespace) -> int:
 
     from notebook_operator.cloudcli import run_adopt
 
+    if args.cluster_provider_config:
+        return run_adopt(
+            _target(args), args.namespace, args.cluster_provider_config, dict(os.environ), "ClusterProviderConfig"
+        )
     provider_config = args.provider_config or f"{args.provider}-{args.region}"
     return run_adopt(_target(args), args.namespace, provider_config, dict(os.environ))
 
@@ -237,7 +241,9 @@ def build_parser() -> argparse.ArgumentParser:
     adopt = sub.add_parser("adopt", help="print NotebookInstance manifests (Observe) for every instance of an account")
     _account_flags(adopt)
     adopt.add_argument("--namespace", "-n", help="namespace to put in the manifests")
-    adopt.add_argument("--provider-config", help="ProviderConfig name (default PROVIDER-REGION)")
+    account = adopt.add_mutually_exclusive_group()
+    account.add_argument("--provider-config", help="ProviderConfig name (default PROVIDER-REGION)")
+    account.add_argument("--cluster-provider-config", metavar="NAME", help="refer to this ClusterProviderConfig")
     adopt.set_defaults(func=_cmd_adopt)
 
     _add_plugin_commands(sub)

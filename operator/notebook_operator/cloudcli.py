@@ -102,7 +102,9 @@ def resource_name(instance: CloudInstance, taken: set[str]) -> str:
     return name
 
 
-def adoption_manifests(instances: list[CloudInstance], namespace: str | None, provider_config: str) -> str:
+def adoption_manifests(
+    instances: list[CloudInstance], namespace: str | None, provider_config: str, kind: str = "ProviderConfig"
+) -> str:
     taken: set[str] = set()
     docs = []
     for instance in instances:
@@ -121,7 +123,7 @@ def adoption_manifests(instances: list[CloudInstance], namespace: str | None, pr
                 "kind": "NotebookInstance",
                 "metadata": metadata,
                 "spec": {
-                    "providerConfigRef": {"name": provider_config},
+                    "providerConfigRef": {"kind": kind, "name": provider_config},
                     "instanceId": instance.id,
                     "managementPolicy": "Observe",
                 },
@@ -161,7 +163,9 @@ def run_cloud(command: str, target: Target, args: dict[str, Any], environ: dict[
         return 1
 
 
-def run_adopt(target: Target, namespace: str | None, provider_config: str, environ: dict[str, str]) -> int:
+def run_adopt(
+    target: Target, namespace: str | None, provider_config: str, environ: dict[str, str], kind: str = "ProviderConfig"
+) -> int:
     try:
         account = account_from_environment(target, environ)
 
@@ -172,5 +176,5 @@ def run_adopt(target: Target, namespace: str | None, provider_config: str, envir
     except (ProviderError, ValueError) as e:
         print(f"notebook-operator adopt: {e}", file=sys.stderr)
         return 1
-    sys.stdout.write(adoption_manifests(instances, namespace, provider_config))
+    sys.stdout.write(adoption_manifests(instances, namespace, provider_config, kind))
     return 0

@@ -72,7 +72,7 @@ OVER_CAP = Gauge(
 PENDING_STOPS = Gauge("notebook_operator_pending_stops", "Notebooks with an announced stop", ["namespace"])
 ACCOUNT_READY = Gauge(
     "notebook_operator_providerconfig_ready",
-    "1 when the ProviderConfig's account is connected and polled, else 0",
+    '1 when the (Cluster)ProviderConfig\'s account is connected and polled, else 0 (namespace "": cluster-scoped)',
     ["namespace", "providerconfig", "provider", "reason"],
 )
 RECONCILE_SECONDS = Histogram(
