@@ -73,6 +73,10 @@ def test_helm_lint_is_clean(helm: str, values: list[str]) -> None:
     (["--set", "peering.lifetimeSeconds=3"], "lifetimeSeconds"),
     (["--set-string", "peering.priority=high"], "priority"),
     (["--set", "serviceAccount.create=false"], "serviceAccount.name"),
+    (["--set", "identity.tenantServiceAccount=Not_A_Name"], "tenantServiceAccount"),
+    (["--set", "security.namespacedAmbientCredentials=maybe"], "namespacedAmbientCredentials"),
+    (["--set", "security.allowedEndpoints=https://x"], "allowedEndpoints"),
+    (["--set", "security.allowWebhooks={x}"], "allowWebhooks"),
 ])  # fmt: skip
 def test_values_schema_rejects_bad_values(helm: str, values: list[str], field: str) -> None:
     result = subprocess.run([helm, "template", RELEASE, str(CHART), *values], capture_output=True, text=True)
@@ -137,6 +141,24 @@ def test_optional_parts(helm: str) -> None:
 def _args(docs: list[dict[str, Any]]) -> list[str]:
     args: list[str] = kind(docs, "Deployment")[0]["spec"]["template"]["spec"]["containers"][0]["args"]
     return args
+
+
+def test_security_values(helm: str) -> None:
+    """The admin's tenancy settings become the operator's flags, and the token RBAC follows the name."""
+    default = _args(render(helm))
+    assert "--tenant-service-account=notebook-operator-identity" in default
+    assert not any(a.startswith(("--allowed-", "--namespaced-ambient")) for a in default)
+    values = ["--set", "identity.tenantServiceAccount=nb-identity", "--set", "security.namespacedAmbientCredentials=true",
+              "--set-json", 'security.allowedEndpoints=["^https://gw\\\\.corp:443$","^http://127\\\\.0\\\\.0\\\\.1:8765$"]',
+              "--set-json", 'security.allowedWebhooks=["^https://chat\\\\.corp:443$"]']  # fmt: skip
+    docs = render(helm, *values)
+    args = _args(docs)
+    assert {"--tenant-service-account=nb-identity", "--namespaced-ambient-credentials",
+            r"--allowed-endpoint=^https://gw\.corp:443$", r"--allowed-endpoint=^http://127\.0\.0\.1:8765$",
+            r"--allowed-webhook=^https://chat\.corp:443$"} <= set(args)  # fmt: skip
+    (cluster_role,) = kind(docs, "ClusterRole")
+    (token_rule,) = [r for r in cluster_role["rules"] if r["resources"] == ["serviceaccounts/token"]]
+    assert token_rule["resourceNames"] == ["nb-identity"]
 
 
 def test_peering_values(helm: str) -> None:

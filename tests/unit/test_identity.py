@@ -127,3 +127,25 @@ def test_federation_sends_what_huaweicloudsdkcore_sends() -> None:
     path, headers, body = huawei_security_token_request("TOKEN", 21600)
     assert path == theirs.resource_path and json.loads(theirs.body) == body
     assert headers.items() >= {k: v for k, v in theirs.header_params.items() if k != "User-Agent"}.items()
+
+
+def test_whose_token_a_keyless_account_uses() -> None:
+    """A namespace's ProviderConfig: its own identity ServiceAccount's token (audience by provider); a
+    ClusterProviderConfig, or the admin's --namespaced-ambient-credentials: the operator's own file."""
+    from notebook_operator.account_connection import Tenancy, token_source
+    from notebook_operator.api.providerconfig import ProviderConfigSpec
+    from notebook_operator.tenant_token import TenantToken
+
+    rrsa = {"roleArn": "acs:ram::1:role/r", "oidcProviderArn": "acs:ram::1:oidc-provider/p"}
+    pai = ProviderConfigSpec.model_validate({"provider": "pai-dsw", "region": "cn-hangzhou", "oidc": rrsa})
+    huawei = ProviderConfigSpec.model_validate({"provider": "modelarts", "region": "cn-north-4", "projectId": "p",
+                                                "oidc": {"idpId": "idp", "audience": "client-1"}})  # fmt: skip
+    kube: Any = object()  # never called: choosing the source sends nothing
+    tenant = token_source("team-a", pai, kube, Tenancy())
+    assert isinstance(tenant, TenantToken)
+    assert (tenant.namespace, tenant.service_account, tenant.audience) == (
+        "team-a", "notebook-operator-identity", "sts.aliyuncs.com")  # fmt: skip
+    named = token_source("team-b", huawei, kube, Tenancy(tenant_service_account="nb-id"))
+    assert isinstance(named, TenantToken) and (named.service_account, named.audience) == ("nb-id", "client-1")
+    assert not isinstance(token_source(None, pai, kube, Tenancy()), TenantToken)
+    assert not isinstance(token_source("team-a", pai, kube, Tenancy(namespaced_ambient_credentials=True)), TenantToken)
