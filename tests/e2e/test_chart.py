@@ -148,7 +148,8 @@ def test_security_values(helm: str) -> None:
     default = _args(render(helm))
     assert "--tenant-service-account=notebook-operator-identity" in default
     assert not any(a.startswith(("--allowed-", "--namespaced-ambient")) for a in default)
-    values = ["--set", "identity.tenantServiceAccount=nb-identity", "--set", "security.namespacedAmbientCredentials=true",
+    values = ["--set", "identity.tenantServiceAccount=nb-identity",
+              "--set", "security.namespacedAmbientCredentials=true",
               "--set-json", 'security.allowedEndpoints=["^https://gw\\\\.corp:443$","^http://127\\\\.0\\\\.0\\\\.1:8765$"]',
               "--set-json", 'security.allowedWebhooks=["^https://chat\\\\.corp:443$"]']  # fmt: skip
     docs = render(helm, *values)
