@@ -153,6 +153,11 @@ def explain(item: Mapping[str, Any], at: datetime) -> list[str]:
         f"{name}: {status.get('phase') or 'no phase yet'}"
         + (f" (cloud status {status['cloudStatus']})" if status.get("cloudStatus") else "")
     ]
+    ref = (item.get("spec") or {}).get("providerConfigRef") or {}
+    if ref.get("kind") == "ClusterProviderConfig":
+        lines.append(f"  account: ClusterProviderConfig {ref.get('name')} (the cluster admin's)")
+    elif ref:
+        lines.append(f"  account: ProviderConfig {ref.get('name')}")
     for condition in status.get("conditions") or []:
         if condition.get("type") == "Ready" or condition.get("status") == "True":
             lines.append(

@@ -48,8 +48,10 @@ class _QuietBookkeeping(logging.Filter):
     """kopf logs "Handler 'track_notebook' succeeded." for every watch event of every NotebookInstance (two
     lines per object per status change, 40,000 at the first sync of 20,000): bookkeeping, not news."""
 
+    QUIET = frozenset({"Handler 'track_notebook' succeeded.", "Handler 'track_namespace' succeeded."})
+
     def filter(self, record: logging.LogRecord) -> bool:
-        return record.msg != "Handler 'track_notebook' succeeded."
+        return record.msg not in self.QUIET
 
 
 def identity() -> str:

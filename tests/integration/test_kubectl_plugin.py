@@ -106,6 +106,7 @@ def test_why_says_it_in_plain_words(kubeconfig: Path, notebooks: str) -> None:
     busy = kubectl_notebook(kubeconfig, "why", "busy", "-n", notebooks)
     assert "Ready=True: Running - cloud status Running" in busy.stdout
     assert "next stop in 1h" in busy.stdout and "afterRunning 8h" in busy.stdout
+    assert "  account: ProviderConfig " in busy.stdout  # the default kind
 
 
 def test_the_context_flag_is_honoured(kubeconfig: Path, notebooks: str) -> None:
