@@ -83,7 +83,13 @@ async def connect_account(
     """(Re)build the provider when the spec or the Secret changed. Raises what makes the account unusable.
     `namespace` is the ProviderConfig's, None for a ClusterProviderConfig."""
     if namespace is not None:
-        check_endpoints(spec, tenancy.allowed_endpoints)
+        try:
+            check_endpoints(spec, tenancy.allowed_endpoints)
+        except EndpointNotAllowed:
+            if state.provider is not None:  # connected to what was allowed before: not any more
+                await state.provider.aclose()
+                state.provider, state.fingerprint = None, ""
+            raise
     version = ""
     secret = spec.secret_ref
     if secret is not None:
