@@ -79,14 +79,23 @@ def _cmd_cloud(args: argparse.Namespace) -> int:
 
 
 def _cmd_cloud_check(args: argparse.Namespace) -> int:
+    import asyncio
     import os
 
     from notebook_operator.cloudcheck import check_account
     from notebook_operator.cloudcli import account_from_environment
 
     try:
-        account = account_from_environment(_target(args), dict(os.environ))
-    except ValueError as e:  # missing or incomplete credentials
+        if args.source:
+            from notebook_operator.account_from_cluster import account_from_cluster, parse_reference
+
+            kind, name = parse_reference(args.source)
+            account = asyncio.run(account_from_cluster(kind, name, args.namespace or "default"))
+        elif args.provider and args.region:
+            account = account_from_environment(_target(args), dict(os.environ))
+        else:
+            raise ValueError("give --provider and --region (credentials from the environment), or --from KIND/NAME")
+    except ValueError as e:  # missing or incomplete credentials, or an object that cannot be used
         print(f"notebook-operator cloud check: {e}", file=sys.stderr)
         return 2
     return check_account(account, args.output)
@@ -234,7 +243,18 @@ def build_parser() -> argparse.ArgumentParser:
         description="Exit 0 when every required check passes, 1 when one is refused, 2 on usage errors or missing "
         "credentials.",
     )
-    _account_flags(check)
+    check.add_argument("--provider", choices=["pai-dsw", "modelarts", "modelarts-devenv", "roma-connect"])
+    check.add_argument("--region", help="e.g. cn-hangzhou, cn-north-4")
+    check.add_argument("--endpoint", help="override the regional endpoint (e.g. the emulator)")
+    check.add_argument("--project-id", help="Huawei project id (default: $HUAWEICLOUD_SDK_PROJECT_ID)")
+    check.add_argument(
+        "--from",
+        dest="source",
+        metavar="KIND/NAME",
+        help="check the account of providerconfig/NAME (in --namespace) or clusterproviderconfig/NAME, with the "
+        "credentials it names, read with your kubeconfig (a keyless one: its namespace's identity token)",
+    )
+    check.add_argument("--namespace", "-n", help="the ProviderConfig's namespace (default: default)")
     check.add_argument("--output", "-o", choices=["table", "json"], default="table")
     check.set_defaults(func=_cmd_cloud_check)
 

@@ -1,6 +1,7 @@
-"""Teams share one operator safely (wall-time cap: 4 minutes; 8 s measured in the parallel suite). The chart installed watching three
-team namespaces, with identity.oidc (the operator's own projected token, as a file) and the admin's allow-lists;
-the operator run with the chart's rendered argv as the chart's ServiceAccount. The emulator verifies OIDC tokens
+"""Teams share one operator safely (wall-time cap: 4 minutes; 8 s measured in the parallel suite). The chart
+installed watching three team namespaces, with identity.oidc (the operator's own projected token, as a file) and
+the admin's allow-lists; the operator run with the chart's rendered argv as the chart's ServiceAccount. The
+emulator verifies OIDC tokens
 against the API server's JWKS and holds trust policies: each team's RAM role (and Huawei identity provider)
 trusts only its own namespace's identity ServiceAccount. Listeners of the test's own record every request.
 

@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import yaml
 from kubernetes import client
@@ -144,3 +145,35 @@ def test_cloud_check_on_an_empty_account_and_without_credentials(emulator: Emula
     )  # fmt: skip
     assert refused.returncode == 1
     assert _checks(refused)["ListInstances"]["code"] == "SignatureDoesNotMatch"
+
+
+def test_cloud_check_from_a_provider_config_or_a_cluster_provider_config(
+    emulator: Emulator, api: client.ApiClient, namespace: str, kubeconfig: Path
+) -> None:
+    """`cloud check --from KIND/NAME`: the account an object describes, with the credentials it names, read with the
+    caller's kubeconfig - no credentials in the environment."""
+    from tests.integration.test_reconcile import setup_account
+
+    emulator.seed(cloud="pai-dsw", account=PAI_KEY[0], name="checked")
+    setup_account(api, namespace, emulator)  # ProviderConfig "pai" with its Secret
+    name = f"check-{namespace}"
+    client.CustomObjectsApi(api).create_cluster_custom_object(GROUP, VERSION, "clusterproviderconfigs", {
+        "apiVersion": f"{GROUP}/{VERSION}", "kind": "ClusterProviderConfig", "metadata": {"name": name},
+        "spec": {"provider": "pai-dsw", "region": "cn-hangzhou", "endpoint": emulator.url,
+                 "credentialsSecretRef": {"namespace": namespace, "name": "pai"}}})  # fmt: skip
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("ALIBABA_CLOUD", "HUAWEICLOUD"))}
+    env["KUBECONFIG"] = str(kubeconfig)
+    base = [sys.executable, "-m", "notebook_operator", "cloud", "check", "-o", "json"]
+    try:
+        for source in (["--from", "providerconfig/pai", "-n", namespace], ["--from", f"nbcpc/{name}"]):
+            result = subprocess.run([*base, *source], env=env, capture_output=True, text=True, timeout=120)
+            assert result.returncode == 0, result.stderr
+            checks = _checks(result)
+            assert checks["ListInstances"]["allowed"] is True and checks["GetInstance"]["allowed"] is True
+        missing = subprocess.run([*base, "--from", "providerconfig/nope", "-n", namespace], env=env,
+                                 capture_output=True, text=True, timeout=120)  # fmt: skip
+        assert missing.returncode == 2 and f"ProviderConfig {namespace}/nope: not found" in missing.stderr
+        bad = subprocess.run([*base, "--from", "secret/pai"], env=env, capture_output=True, text=True, timeout=120)
+        assert bad.returncode == 2 and "providerconfig/NAME" in bad.stderr
+    finally:
+        client.CustomObjectsApi(api).delete_cluster_custom_object(GROUP, VERSION, "clusterproviderconfigs", name)
