@@ -46,6 +46,15 @@ class Emulator:
         result: dict[str, Any] = response.json()
         return result
 
+    def stops(self, instance_id: str | None = None) -> int:
+        """PAI-DSW stops sent: StopInstance calls plus the members of StopInstances calls (batched stops)."""
+        params = {"instance": instance_id} if instance_id else {}
+        entries = self.admin.get("/journal", params=params).json()["entries"]
+        routes = ("pai-dsw:StopInstance", "pai-dsw:StopInstances")
+        return sum(
+            1 for e in entries if e["instance"] and e["route"] in routes and not e["outcome"].startswith("fault")
+        )
+
     def calls(self) -> dict[str, int]:
         counts: dict[str, int] = self.admin.get("/calls").json()["calls"]
         return counts

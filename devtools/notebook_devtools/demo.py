@@ -319,7 +319,7 @@ def run(bin_dir: Path, workdir: Path, keep: bool = False, timeout: float = 270) 
         print(
             f"  cloud calls: {sum(calls.values())} ({calls.get('pai-dsw:ListInstances', 0)} PAI-DSW list pages,"
             f" {calls.get('pai-dsw:GetInstanceMetrics', 0)} metrics reads, "
-            f"{calls.get('pai-dsw:StopInstance', 0)} stops)"
+            f"{calls.get('pai-dsw:StopInstance', 0) + calls.get('pai-dsw:StopInstances', 0)} stop calls)"
         )
         ok = expected <= set(stopped) & settled
         if keep:

@@ -19,12 +19,13 @@ from notebook_operator.announcer import Announcer
 from notebook_operator.executor import EventSink
 from notebook_operator.idle_assessor import IdleAssessor
 from notebook_operator.kube import Kube
-from notebook_operator.notebook_reconciler import NotebookReconciler
+from notebook_operator.notebook_reconciler import NotebookReconciler, PassResult
 from notebook_operator.providers.base import Provider
 from notebook_operator.providers.types import CloudInstance
 from notebook_operator.reconcile.notebook import Notebook
 from notebook_operator.reconcile.policies import over_running_cap
 from notebook_operator.registry import AccountState, Policies
+from notebook_operator.stop_batcher import DEFAULT_BATCH_SIZE, BatchStopper, StopBatcher
 from notebook_operator.times import now as utcnow
 
 logger = logging.getLogger(__name__)
@@ -49,11 +50,15 @@ class AccountReconciler:
         metric_calls_per_cycle: int = 1000,
         announcer: Announcer | None = None,
         state: AccountState | None = None,
+        batch_size: int = DEFAULT_BATCH_SIZE,
     ) -> None:
         self.provider = provider
         self.account = account
         self.assessor = IdleAssessor(provider, policies, metric_calls_per_cycle) if policies is not None else None
         self.notebooks = NotebookReconciler(provider, kube, emit, self.assessor, announcer, state)
+        # Clouds with a batch stop call (PAI-DSW StopInstances): the stops of one pass go out together.
+        self.stops = StopBatcher(provider, batch_size) if isinstance(provider, BatchStopper) else None
+        self.notebooks.executor.stops = self.stops
         self._phases: set[str] = set()
 
     async def list_all(self) -> dict[str, CloudInstance]:
@@ -68,12 +73,18 @@ class AccountReconciler:
         self._count_phases(observed)
         if self.assessor is not None:
             self.assessor.begin_cycle(sum(1 for i in observed.values() if i.phase == "Running"))
-        passes = [
-            self.notebooks.reconcile(item, observed.get(item.instance_id or ""), now)
-            for item in tracked
-            if item.instance_id
-        ]
-        result.writes = sum(1 for done in await asyncio.gather(*passes) if done.written)
+        items = [item for item in tracked if item.instance_id]
+        if self.stops is not None:
+            self.stops.begin(len(items))
+
+        async def one(item: Notebook) -> PassResult:
+            try:
+                return await self.notebooks.reconcile(item, observed.get(item.instance_id or ""), now)
+            finally:
+                if self.stops is not None:
+                    self.stops.leave()  # its stop, if any, is in; a batch may go
+
+        result.writes = sum(1 for done in await asyncio.gather(*(one(item) for item in items)) if done.written)
         self.notebooks.prune({item.uid for item in tracked})
         self._count_notebooks(tracked, observed, now)
         if self.assessor is not None:

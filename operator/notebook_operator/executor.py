@@ -28,6 +28,7 @@ from notebook_operator.providers.types import CloudInstance, CreateSpec, UpdateS
 from notebook_operator.reconcile.decide import template_drift
 from notebook_operator.reconcile.notebook import KIND, Notebook, action_record
 from notebook_operator.reconcile.plan import Order
+from notebook_operator.stop_batcher import StopBatcher
 from notebook_operator.times import now as utcnow
 from notebook_operator.times import rfc3339
 
@@ -50,6 +51,7 @@ class ActionExecutor:
         self.provider = provider
         self.kube = kube
         self.emit = emit
+        self.stops: StopBatcher | None = None  # a poll pass's batched stops (clouds with a batch call)
 
     async def run(self, notebook: Notebook, order: Order, observed: CloudInstance | None, now: datetime) -> Outcome:
         extra = {"clientToken": notebook.uid} if order.kind == "create" else {}
@@ -103,6 +105,8 @@ class ActionExecutor:
         assert observed is not None
         if order.kind == "start":
             await self.provider.start_instance(observed.id)
+        elif order.kind == "stop" and self.stops is not None and not order.save_image:
+            await self.stops.stop(observed.id)  # after this notebook's own claim, with the cycle's other stops
         elif order.kind == "stop":
             await self.provider.stop_instance(observed.id, save_image=order.save_image)
         else:

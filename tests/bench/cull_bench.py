@@ -133,7 +133,7 @@ async def scenario(n: int, idle_minutes: int, interval: int, cluster: localclust
         "cull_p50_s": round(sorted(stopped_at.values())[len(stopped_at) // 2] - started, 1) if stopped_at else None,
         "cull_all_s": round(max(stopped_at.values()) - started, 1) if len(stopped_at) == len(must_stop) else None,
         "metric_reads_per_min": round(calls.get("pai-dsw:GetInstanceMetrics", 0) / elapsed_min, 1),
-        "stop_calls": calls.get("pai-dsw:StopInstance", 0),
+        "stop_calls": calls.get("pai-dsw:StopInstance", 0) + calls.get("pai-dsw:StopInstances", 0),
         "culls_by_result": culls,
         "utilization_samples": samples,
         "rss_mb": rss,

@@ -66,10 +66,9 @@ def _shutdown_at(offset: float, t0: float) -> str:
 
 
 def _stops(cloud: Emulator, instance_id: str) -> list[dict[str, Any]]:
-    entries: list[dict[str, Any]] = cloud.admin.get(
-        "/journal", params={"route": "pai-dsw:StopInstance", "instance": instance_id}
-    ).json()["entries"]
-    return entries
+    """Stops sent for one instance: StopInstance calls and its lines in batched StopInstances calls."""
+    entries: list[dict[str, Any]] = cloud.admin.get("/journal", params={"instance": instance_id}).json()["entries"]
+    return [e for e in entries if e["route"] in ("pai-dsw:StopInstance", "pai-dsw:StopInstances")]
 
 
 def _first_call_after(cloud: Emulator, moment: float) -> float | None:
@@ -164,7 +163,7 @@ def test_two_replicas_fail_over_under_chaos_and_every_due_stop_happens_once(
     for name in [*TIMERS, "idle-1", "idle-2"]:
         reached = [e for e in _stops(cloud, ids[name]) if not e["outcome"].startswith("fault:")]
         assert len(reached) == 1, f"{name}: {len(reached)} StopInstance calls reached the cloud: {reached}"
-        assert reached[0]["outcome"] == "ok"
+        assert reached[0]["outcome"] in ("ok", "stopped")  # StopInstance, or its line in a StopInstances
     assert seen == {"Running"}, f"a busy or exempt notebook left Running: {seen}"
     assert not cloud.admin.get("/journal", params={"route": "pai-dsw:StartInstance"}).json()["entries"]
     # At least one stop fell due while no replica was active (between the kill and the heir's first call).

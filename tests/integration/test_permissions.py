@@ -39,7 +39,7 @@ def test_a_refused_listing_stalls_the_account(api: client.ApiClient, namespace: 
 def test_refused_metrics_and_a_refused_stop_are_reported(
     api: client.ApiClient, namespace: str, fresh_cloud: Emulator, operator: OperatorProcess
 ) -> None:
-    deny(fresh_cloud, "pai-dsw:GetInstanceMetrics", "pai-dsw:StopInstance")
+    deny(fresh_cloud, "pai-dsw:GetInstanceMetrics", "pai-dsw:StopInstance", "pai-dsw:StopInstances")
     idle_id, timed_id = seed(fresh_cloud, "idle", utilization=IDLE), seed(fresh_cloud, "timed")
     setup_account(api, namespace, fresh_cloud)
     policy(api, namespace, "ml", "ml", cpuPercent=10, idleMinutes=5, windowMinutes=1)

@@ -194,7 +194,20 @@ async def deny(request: web.Request) -> web.Response:
 @routes.delete(f"{P}/permissions")
 async def allow_all(request: web.Request) -> web.Response:
     sim(request).denied.clear()
+    sim(request).denied_instances.clear()
     return web.json_response({})
+
+
+@routes.put(f"{P}/denied-instances")
+async def deny_instances(request: web.Request) -> web.Response:
+    """{"ids": [...]}: a resource-level policy refuses stopping these PAI-DSW instances - StopInstances names them in
+    AccessDeniedDetail and stops the others; StopInstance answers 403 for them."""
+    body = await json_body(request)
+    ids = body.get("ids") or []
+    if not isinstance(ids, list):
+        raise ValueError("ids must be a list of instance ids")
+    sim(request).denied_instances = {str(i) for i in ids}
+    return web.json_response({"ids": sorted(sim(request).denied_instances)})
 
 
 @routes.delete(f"{P}/calls")
@@ -223,5 +236,6 @@ async def reset(request: web.Request) -> web.Response:
     s.calls.clear()
     s.journal.clear()
     s.denied.clear()
+    s.denied_instances.clear()
     s.faults = None
     return web.json_response({})

@@ -30,12 +30,14 @@ class Sim:
     journal: deque[dict[str, Any]] = field(default_factory=lambda: deque(maxlen=200_000))
     # Operations a credential may not call (as a RAM / IAM policy would refuse them): access key -> routes.
     denied: dict[str, set[str]] = field(default_factory=dict)
+    denied_instances: set[str] = field(default_factory=set)  # a resource-level policy refuses stopping these
     oidc: TokenVerifier = field(default_factory=lambda: TokenVerifier(OidcOptions(), None))
     iam_subject_tokens: dict[str, float] = field(default_factory=dict)  # Huawei unscoped tokens -> wall-clock expiry
 
-    def record(self, route: str, request: web.Request, status: int, outcome: str) -> None:
+    def record(self, route: str, request: web.Request, status: int, outcome: str, instance: str | None = None) -> None:
         instance = (
-            request.match_info.get("InstanceId")
+            instance
+            or request.match_info.get("InstanceId")
             or request.match_info.get("id")
             or request.match_info.get("instance_id")
         )

@@ -172,29 +172,43 @@ def _stop(request: web.Request, instance: SimInstance, save_image: bool) -> None
 @routes.put(PREFIX + "/instances/{InstanceId}/stop", name="pai-dsw:StopInstance")
 async def stop_instance(request: web.Request) -> web.Response:
     instance = lookup(request)
+    if instance.id in sim(request).denied_instances:
+        refusal = "User not authorized to operate on the specified resource, or this API doesn't support RAM."
+        raise CloudError(403, "Forbidden.RAM", refusal)
     _stop(request, instance, request.query.get("SaveImage", "false").lower() == "true")
     return ok(InstanceId=instance.id)
 
 
 @routes.put(f"{PREFIX}/batch/instances/stop", name="pai-dsw:StopInstances")
 async def stop_instances(request: web.Request) -> web.Response:
+    """As the official SDK shapes it (StopInstancesRequest: InstanceIds; no SaveImage. StopInstancesResponseBody:
+    InstanceIds, AccessDeniedDetail, Code, Success, HttpStatusCode, Message, RequestId). InstanceIds are the
+    instances the call affected; AccessDeniedDetail (a string map in the SDK) names each refused instance with its
+    reason - a guess at its keys, docs/cloud-api-conformance.md. Instances not found or not running are neither."""
     body = await json_body(request)
     ids = body.get("InstanceIds", [])
     if isinstance(ids, str):
         ids = [i for i in ids.split(",") if i]
+    if not isinstance(ids, list) or not ids:
+        raise CloudError(400, "ValidationError", "InstanceIds is mandatory for this action.")
     s = sim(request)
-    failed = []
+    affected, denied = [], {}
     for instance_id in ids:
+        if instance_id in s.denied_instances:
+            denied[instance_id] = "You are not authorized to stop this instance."
+            continue
         instance = s.store.find("pai-dsw", account(request), instance_id)
+        if instance is None:
+            continue
         try:
-            if instance is None:
-                raise CloudError(404, "InstanceNotFound", instance_id)
-            _stop(request, instance, bool(body.get("SaveImage", False)))
-        except (CloudError, IllegalState) as e:
-            failed.append({"InstanceId": instance_id, "Code": getattr(e, "code", "InstanceStatusNotSupport")})
-    return ok(
-        FailureInstances=failed, SuccessInstanceIds=[i for i in ids if i not in {f["InstanceId"] for f in failed}]
-    )
+            _stop(request, instance, False)
+        except (CloudError, IllegalState):
+            continue
+        affected.append(instance_id)
+    for instance_id in ids:  # the journal has a line per member too: who was stopped, and how many times
+        outcome = "stopped" if instance_id in affected else "denied" if instance_id in denied else "unchanged"
+        s.record("pai-dsw:StopInstances", request, 200, outcome, instance=instance_id)
+    return ok(InstanceIds=affected, **({"AccessDeniedDetail": denied} if denied else {}))
 
 
 @routes.get(PREFIX + "/instance/{InstanceId}/metrics", name="pai-dsw:GetInstanceMetrics")

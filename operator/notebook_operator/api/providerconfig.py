@@ -152,6 +152,15 @@ class AccountSpec(Model):
     rate_limit: float = Field(
         default=10.0, gt=0, le=1000, description="Most cloud API requests per second for this account."
     )
+    batch_size: int = Field(
+        default=50,
+        ge=1,
+        le=500,
+        description=(
+            "pai-dsw: most instances per StopInstances call when a poll pass stops several (our choice: the cloud "
+            "documents no maximum)."
+        ),
+    )
     pricing: Pricing | None = Field(
         default=None, description="Prices per hour by instance type or flavor; they override the cloud's own."
     )

@@ -171,7 +171,15 @@ async def _poll(
                 announcer = Announcer(emit, operator.policies, state, operator.notifier)
                 account = f"{namespace}/{name}" if namespace else name
                 poller = AccountReconciler(
-                    state.provider, kube, emit, account, operator.policies, budget, announcer, state
+                    state.provider,
+                    kube,
+                    emit,
+                    account,
+                    operator.policies,
+                    budget,
+                    announcer,
+                    state,
+                    batch_size=snapshot.batch_size,
                 )
             started = asyncio.get_running_loop().time()
             if first:

@@ -142,3 +142,11 @@ class HourlyPrice:
 
     amount: float
     currency: str
+
+
+@dataclass(frozen=True)
+class BatchStop:
+    """What one batched stop call did: the instances it stopped, and those a policy refused (id -> reason)."""
+
+    stopped: frozenset[str]
+    denied: dict[str, str]

@@ -115,12 +115,25 @@ def test_list_filters_and_sorting(client: Client, emulator: Emulator) -> None:
     assert other_account["id"] not in ids()
 
 
-def test_batch_stop(client: Client) -> None:
-    first, second = create(client, name="a"), create(client, name="b")
-    body = client.stop_instances(dsw.StopInstancesRequest(instance_ids=[first, second, "dsw-missing"])).body
-    assert body.success
-    assert client.get_instance(first, dsw.GetInstanceRequest()).body.status == "Stopped"
-    assert client.get_instance(second, dsw.GetInstanceRequest()).body.status == "Stopped"
+def test_batch_stop(client: Client, emulator: Emulator) -> None:
+    """StopInstances as the official SDK's request and response models shape it: InstanceIds in, the affected
+    InstanceIds and a refused instance in AccessDeniedDetail out (its Dict[str, str] keyed by instance id)."""
+    first, second, refused = create(client, name="a"), create(client, name="b"), create(client, name="c")
+    emulator.admin.put("/denied-instances", json={"ids": [refused]}).raise_for_status()
+    try:
+        request = dsw.StopInstancesRequest(instance_ids=[first, second, refused, "dsw-missing"])
+        body = client.stop_instances(request).body
+        assert isinstance(body, dsw.StopInstancesResponseBody)
+        assert body.success and body.code == "200" and body.http_status_code == 200 and body.request_id
+        assert sorted(body.instance_ids) == sorted([first, second])
+        assert set(body.access_denied_detail) == {refused}
+        assert client.get_instance(first, dsw.GetInstanceRequest()).body.status == "Stopped"
+        assert client.get_instance(second, dsw.GetInstanceRequest()).body.status == "Stopped"
+        assert client.get_instance(refused, dsw.GetInstanceRequest()).body.status == "Running"
+        again = client.stop_instances(dsw.StopInstancesRequest(instance_ids=[first])).body
+        assert again.success and not again.instance_ids  # already stopped: not affected
+    finally:
+        emulator.admin.delete("/permissions").raise_for_status()
 
 
 def test_metrics_follow_scripted_utilization(client: Client, emulator: Emulator) -> None:

@@ -52,6 +52,14 @@ class PaiClient:
         params = {"SaveImage": save_image} if save_image else None
         await self._call("StopInstance", "PUT", f"{_path(instance_id)}/stop", params=params)
 
+    async def stop_instances(self, instance_ids: list[str]) -> dict[str, Any]:
+        """StopInstances: the answer's InstanceIds (affected) and AccessDeniedDetail (refused), as the SDK's
+        StopInstancesResponseBody has them."""
+        answer: dict[str, Any] = await self._call(
+            "StopInstances", "PUT", f"{API}/batch/instances/stop", json={"InstanceIds": instance_ids}
+        )
+        return answer
+
     async def get_metrics(self, instance_id: str, metric: str, start: str, end: str) -> list[dict[str, Any]]:
         path = f"{API}/instance/{quote(instance_id, safe='')}/metrics"
         params = {"MetricType": metric, "StartTime": start, "EndTime": end, "TimeStep": "1"}

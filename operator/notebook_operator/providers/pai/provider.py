@@ -8,11 +8,12 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from notebook_operator.providers.base import UnsupportedByDefault
-from notebook_operator.providers.errors import InstanceTypeNotOffered, NotFound
+from notebook_operator.providers.errors import InstanceTypeNotOffered, NotFound, remote_text
 from notebook_operator.providers.http import CloudHTTP
 from notebook_operator.providers.pai.client import PaiClient, labels_filter
 from notebook_operator.providers.pai.schemas import PROVIDER, TOKEN_LABEL, Instance, to_cloud_instance
 from notebook_operator.providers.types import (
+    BatchStop,
     Capability,
     CloudInstance,
     CreateSpec,
@@ -185,6 +186,14 @@ class PaiDswProvider(UnsupportedByDefault):
 
     async def stop_instance(self, instance_id: str, save_image: bool = False) -> None:
         await self.client.stop_instance(instance_id, save_image)
+
+    async def stop_instances(self, instance_ids: list[str]) -> BatchStop:
+        """One StopInstances call: which of `instance_ids` it stopped and which it refused (with the reason)."""
+        answer = await self.client.stop_instances(instance_ids)
+        stopped = frozenset(str(i) for i in answer.get("InstanceIds") or [])
+        detail = answer.get("AccessDeniedDetail")
+        denied = {str(k): remote_text(v) for k, v in detail.items()} if isinstance(detail, dict) else {}
+        return BatchStop(stopped, {i: denied[i] for i in instance_ids if i in denied})
 
     async def delete_instance(self, instance_id: str) -> None:
         await self.client.delete_instance(instance_id)
