@@ -303,6 +303,10 @@ def run(bin_dir: Path, workdir: Path, keep: bool = False, timeout: float = 270) 
         culled = sorted(n for n, by in stopped.items() if "IdleCullerPolicy" in by)
         policy = _policy_status(api, len(culled), deadline=time.monotonic() + 20)
         calls = httpx.get(f"{emulator}/_emulator/calls").json()["calls"]
+        # Stops sent: StopInstance calls and the members of batched StopInstances calls.
+        journal = httpx.get(f"{emulator}/_emulator/journal").json()["entries"]
+        stop_routes = ("pai-dsw:StopInstance", "pai-dsw:StopInstances", "modelarts:StopNotebook")
+        stops = sum(1 for e in journal if e["instance"] and e["route"] in stop_routes)
         running = sorted(i["metadata"]["name"] for i in items if (i.get("status") or {}).get("phase") == "Running")
         print("summary:")
         for line in view.money_lines(policy, items, sorted(stopped), team=len(items)):
@@ -319,7 +323,7 @@ def run(bin_dir: Path, workdir: Path, keep: bool = False, timeout: float = 270) 
         print(
             f"  cloud calls: {sum(calls.values())} ({calls.get('pai-dsw:ListInstances', 0)} PAI-DSW list pages,"
             f" {calls.get('pai-dsw:GetInstanceMetrics', 0)} metrics reads, "
-            f"{calls.get('pai-dsw:StopInstance', 0) + calls.get('pai-dsw:StopInstances', 0)} stop calls)"
+            f"{stops} stops)"
         )
         ok = expected <= set(stopped) & settled
         if keep:

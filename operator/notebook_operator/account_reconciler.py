@@ -60,31 +60,51 @@ class AccountReconciler:
         self.stops = StopBatcher(provider, batch_size) if isinstance(provider, BatchStopper) else None
         self.notebooks.executor.stops = self.stops
         self._phases: set[str] = set()
+        self._running = 0  # running instances in the last listing
 
     async def list_all(self) -> dict[str, CloudInstance]:
         return {instance.id: instance async for instance in self.provider.list_instances()}
 
     async def cycle(self, tracked: Sequence[Notebook], now: datetime | None = None) -> CycleResult:
+        """List the account and run each notebook's pass as soon as its instance is listed: the first pages'
+        notebooks are mirrored while later pages are still coming. Notebooks whose instance is not in the listing
+        run once it is complete (their instance is gone)."""
         now = now or utcnow()
         started = time.monotonic()
-        observed = await self.list_all()
-        listed = time.monotonic()
-        result = CycleResult(listed=len(observed), tracked=len(tracked))
-        self._count_phases(observed)
-        if self.assessor is not None:
-            self.assessor.begin_cycle(sum(1 for i in observed.values() if i.phase == "Running"))
         items = [item for item in tracked if item.instance_id]
+        waiting: dict[str, list[Notebook]] = {}
+        for item in items:
+            waiting.setdefault(item.instance_id or "", []).append(item)
+        if self.assessor is not None:
+            self.assessor.begin_cycle(self._running)
         if self.stops is not None:
             self.stops.begin(len(items))
 
-        async def one(item: Notebook) -> PassResult:
+        async def one(item: Notebook, instance: CloudInstance | None) -> PassResult:
             try:
-                return await self.notebooks.reconcile(item, observed.get(item.instance_id or ""), now)
+                return await self.notebooks.reconcile(item, instance, now)
             finally:
                 if self.stops is not None:
                     self.stops.leave()  # its stop, if any, is in; a batch may go
 
-        result.writes = sum(1 for done in await asyncio.gather(*(one(item) for item in items)) if done.written)
+        passes: list[asyncio.Task[PassResult]] = []
+        observed: dict[str, CloudInstance] = {}
+        try:
+            async for instance in self.provider.list_instances():
+                observed[instance.id] = instance
+                passes += [asyncio.create_task(one(item, instance)) for item in waiting.pop(instance.id, [])]
+        except BaseException:
+            if self.stops is not None:  # the passes that will not run now: a waiting batch must not wait for them
+                for _ in range(sum(len(rest) for rest in waiting.values())):
+                    self.stops.leave()
+            await asyncio.gather(*passes, return_exceptions=True)  # those started decided from what they saw
+            raise
+        listed = time.monotonic()
+        passes += [asyncio.create_task(one(item, None)) for rest in waiting.values() for item in rest]
+        result = CycleResult(listed=len(observed), tracked=len(tracked))
+        self._count_phases(observed)
+        self._running = sum(1 for i in observed.values() if i.phase == "Running")
+        result.writes = sum(1 for done in await asyncio.gather(*passes) if done.written)
         self.notebooks.prune({item.uid for item in tracked})
         self._count_notebooks(tracked, observed, now)
         if self.assessor is not None:
