@@ -77,7 +77,7 @@ bench: venv cluster-bins
 	$(PY) -m tests.bench.takeover_bench --output bench-takeover-results.json
 	$(PY) -m tests.bench.cull_bench --n 1000 --output bench-cull-results.json
 	$(PY) -m tests.bench.shared_bench --n 5000 --namespaces 50 --output bench-shared-results.json
-	$(PY) -m tests.bench.wave_bench --pai-n 5000 --modelarts-n 1000 --output bench-wave-results.json
+	$(PY) -m tests.bench.wave_bench --pai-n 5000 --output bench-wave-results.json
 	@if command -v wrk >/dev/null; then $(PY) -m tests.bench.emulator_load --instances 1000; \
 	else echo "wrk not installed (apt-get install wrk): emulator load figure skipped"; fi
 

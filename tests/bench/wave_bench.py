@@ -162,8 +162,9 @@ def table(results: list[dict[str, Any]]) -> str:
 
 async def main_async(pai_n: int, modelarts_n: int, interval: int, output: Path) -> int:
     results = []
-    runs = [("pai-batched", "pai-dsw", pai_n, 50), ("pai-unbatched", "pai-dsw", pai_n, 1),
-            ("modelarts", "modelarts", modelarts_n, 50)]  # fmt: skip
+    runs = [("pai-batched", "pai-dsw", pai_n, 50), ("pai-unbatched", "pai-dsw", pai_n, 1)]
+    if modelarts_n:
+        runs.append(("modelarts", "modelarts", modelarts_n, 50))
     async with local_setup(transition_delay=0) as (cluster, emulator, tmp):
         for label, cloud, n, batch in runs:
             print(f"bench: wave {label}, N={n} ...", file=sys.stderr, flush=True)
@@ -178,7 +179,8 @@ async def main_async(pai_n: int, modelarts_n: int, interval: int, output: Path) 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--pai-n", type=int, default=5000)
-    parser.add_argument("--modelarts-n", type=int, default=1000)
+    # Opt-in: in the first runs the ModelArts wave's notebooks were not all seen Stopped within 20 minutes (open).
+    parser.add_argument("--modelarts-n", type=int, default=0, help="also a ModelArts wave of this size (0: none)")
     parser.add_argument("--interval", type=int, default=10, help="pollIntervalSeconds")
     parser.add_argument("--output", default="bench-wave-results.json")
     args = parser.parse_args()
