@@ -141,7 +141,8 @@ def _events(api: client.ApiClient, namespace: str) -> list[Any]:
 
 
 @pytest.fixture
-def teams(api: client.ApiClient) -> Iterator[dict[str, str]]:
+def teams(api: client.ApiClient, crds: list[str]) -> Iterator[dict[str, str]]:
+    """Four new namespaces (the CRDs installed first: the chart's helm install then finds them)."""
     run = uuid.uuid4().hex[:6]
     names = {key: f"{key}-{run}" for key in ("ops", "team-a", "team-b", "team-c")}
     core = client.CoreV1Api(api)
