@@ -62,9 +62,6 @@ class AccountReconciler:
         self._phases: set[str] = set()
         self._running = 0  # running instances in the last listing
 
-    async def list_all(self) -> dict[str, CloudInstance]:
-        return {instance.id: instance async for instance in self.provider.list_instances()}
-
     async def cycle(self, tracked: Sequence[Notebook], now: datetime | None = None) -> CycleResult:
         """List the account and run each notebook's pass as soon as its instance is listed: the first pages'
         notebooks are mirrored while later pages are still coming. Notebooks whose instance is not in the listing

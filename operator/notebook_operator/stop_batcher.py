@@ -36,7 +36,6 @@ class StopBatcher:
         self.provider = provider
         self.batch_size = max(1, batch_size)
         self.single: set[str] = set()  # members of a failed batch: stopped alone next time
-        self.calls = 0
         self._queue: list[tuple[str, asyncio.Future[None]]] = []
         self._running = 0
         self._sending: set[asyncio.Task[None]] = set()
@@ -73,7 +72,6 @@ class StopBatcher:
 
     async def _send(self, batch: list[tuple[str, asyncio.Future[None]]]) -> None:
         ids = [instance_id for instance_id, _ in batch]
-        self.calls += 1
         try:
             answer = await self.provider.stop_instances(ids)
         except ProviderError as e:

@@ -35,7 +35,6 @@ class TenantToken:
         self._lock = asyncio.Lock()
         self._token = ""
         self._refresh_at = 0.0
-        self.requests = 0
 
     async def __call__(self) -> str:
         async with self._lock:
@@ -55,5 +54,4 @@ class TenantToken:
                 raise IdentityTokenMissing(str(e)) from None
             lifetime = (expires - now) if expires else TOKEN_LIFETIME_S
             self._token, self._refresh_at = token, now + REFRESH_AT * max(0.0, lifetime)
-            self.requests += 1
             return token
