@@ -103,6 +103,18 @@ def _ready() -> dict[str, Any]:
     return {"name": "Ready", "type": "string", "jsonPath": '.status.conditions[?(@.type=="Ready")].status'}
 
 
+def _account_columns() -> list[dict[str, Any]]:
+    """ProviderConfig's and ClusterProviderConfig's: the same account spec and status."""
+    return [
+        {"name": "Provider", "type": "string", "jsonPath": ".spec.provider"},
+        {"name": "Region", "type": "string", "jsonPath": ".spec.region"},
+        _ready(),
+        {"name": "Instances", "type": "integer", "jsonPath": ".status.instanceCount"},
+        {"name": "Last List", "type": "date", "jsonPath": ".status.lastSuccessfulListTime"},
+        _age(),
+    ]
+
+
 KINDS: tuple[Kind, ...] = (
     Kind(
         "ProviderConfig",
@@ -110,14 +122,7 @@ KINDS: tuple[Kind, ...] = (
         ["nbpc"],
         ProviderConfigSpec,
         ProviderConfigStatus,
-        [
-            {"name": "Provider", "type": "string", "jsonPath": ".spec.provider"},
-            {"name": "Region", "type": "string", "jsonPath": ".spec.region"},
-            _ready(),
-            {"name": "Instances", "type": "integer", "jsonPath": ".status.instanceCount"},
-            {"name": "Last List", "type": "date", "jsonPath": ".status.lastSuccessfulListTime"},
-            _age(),
-        ],
+        _account_columns(),
     ),
     Kind(
         "ClusterProviderConfig",
@@ -125,14 +130,7 @@ KINDS: tuple[Kind, ...] = (
         ["nbcpc"],
         ClusterProviderConfigSpec,
         ProviderConfigStatus,
-        [
-            {"name": "Provider", "type": "string", "jsonPath": ".spec.provider"},
-            {"name": "Region", "type": "string", "jsonPath": ".spec.region"},
-            _ready(),
-            {"name": "Instances", "type": "integer", "jsonPath": ".status.instanceCount"},
-            {"name": "Last List", "type": "date", "jsonPath": ".status.lastSuccessfulListTime"},
-            _age(),
-        ],
+        _account_columns(),
         scope="Cluster",
     ),
     Kind(

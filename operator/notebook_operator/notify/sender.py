@@ -182,17 +182,16 @@ class Notifier:
         return value
 
     def _failed(self, delivery: Delivery, problem: str) -> bool:
-        spec, notice = delivery.spec, delivery.notice
-        metrics.NOTIFICATIONS.labels(spec.format, notice.event, "failed").inc()
-        message = f"{spec.format} notice of {notice.event} not delivered: {problem}"
-        logger.warning("%s/%s: %s", notice.namespace, notice.notebook, message)
-        delivery.context.run(self.emit, delivery.ref, "Warning", "NotificationFailed", message)
-        return False
+        return self._give_up(delivery, "failed", "NotificationFailed", f"not delivered: {problem}")
 
     def _blocked(self, delivery: Delivery, problem: str) -> bool:
+        return self._give_up(delivery, "blocked", "NotificationBlocked", f"not sent: {problem}")
+
+    def _give_up(self, delivery: Delivery, result: str, reason: str, what: str) -> bool:
+        """Counted, logged and an Event on the notebook (in the submitter's context, where kopf's poster is)."""
         spec, notice = delivery.spec, delivery.notice
-        metrics.NOTIFICATIONS.labels(spec.format, notice.event, "blocked").inc()
-        message = f"{spec.format} notice of {notice.event} not sent: {problem}"
+        metrics.NOTIFICATIONS.labels(spec.format, notice.event, result).inc()
+        message = f"{spec.format} notice of {notice.event} {what}"
         logger.warning("%s/%s: %s", notice.namespace, notice.notebook, message)
-        delivery.context.run(self.emit, delivery.ref, "Warning", "NotificationBlocked", message)
+        delivery.context.run(self.emit, delivery.ref, "Warning", reason, message)
         return False
