@@ -30,7 +30,16 @@ from kubernetes_asyncio import client as aclient
 from notebook_devtools import localcluster
 from notebook_devtools.localcluster import free_port
 from notebook_operator.api.meta import GROUP, VERSION
-from tests.bench.harness import api_client, bounded, local_setup, metric_by, pai_account, rss_mb, start_operator
+from tests.bench.harness import (
+    api_client,
+    bounded,
+    figures_table,
+    local_setup,
+    metric_by,
+    pai_account,
+    rss_mb,
+    start_operator,
+)
 from tests.emulator import PAI_KEY, Emulator
 
 IDLE = {"cpu": 1, "gpu": 0}
@@ -141,9 +150,7 @@ async def scenario(n: int, idle_minutes: int, interval: int, cluster: localclust
 
 
 def table(results: list[dict[str, Any]]) -> str:
-    lines = ["| figure | " + " | ".join(f"N={r['n']}" for r in results) + " |", "|---|" + "---|" * len(results)]
-    lines += [f"| {k} | " + " | ".join(str(r[k]) for r in results) + " |" for k in results[0] if k != "n"]
-    return "\n".join(lines)
+    return figures_table(results, "n", "N={}")
 
 
 async def main_async(sizes: list[int], idle_minutes: int, interval: int, output: Path, timeout_s: float) -> int:

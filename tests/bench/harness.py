@@ -76,6 +76,14 @@ def metric_by(port: int, name: str, label: str) -> dict[str, int]:
     return found
 
 
+def figures_table(results: list[dict[str, Any]], by: str, heading: str = "{}") -> str:
+    """A markdown table: one column per run (named by its `by` field, through `heading`), one row per figure."""
+    lines = ["| figure | " + " | ".join(heading.format(r[by]) for r in results) + " |",
+             "|---|" + "---|" * len(results)]  # fmt: skip
+    lines += [f"| {k} | " + " | ".join(str(r[k]) for r in results) + " |" for k in results[0] if k != by]
+    return "\n".join(lines)
+
+
 def rss_mb(pid: int) -> float:
     status = Path(f"/proc/{pid}/status").read_text()
     match = re.search(r"VmRSS:\s+(\d+) kB", status)

@@ -35,6 +35,7 @@ from tests.bench.harness import (
     CONCURRENCY,
     api_client,
     bounded,
+    figures_table,
     local_setup,
     metric,
     pai_account,
@@ -168,10 +169,7 @@ async def scenario(n: int, interval: int, cluster: localcluster.LocalCluster, em
 
 
 def table(results: list[dict[str, Any]]) -> str:
-    keys = list(results[0])
-    lines = ["| figure | " + " | ".join(f"N={r['n']}" for r in results) + " |",
-             "|---|" + "---|" * len(results)]  # fmt: skip
-    lines += [f"| {k} | " + " | ".join(str(r[k]) for r in results) + " |" for k in keys if k != "n"]
+    lines = [figures_table(results, "n", "N={}")]
     for r in results:
         ratio = r["baseline_get_calls_per_cycle"] / max(1, r["list_calls_per_cycle"])
         sync_ratio = r["initial_sync_s"] / max(0.001, r["bare_patch_s"])

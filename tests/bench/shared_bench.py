@@ -24,7 +24,7 @@ from kubernetes_asyncio import client as aclient
 from notebook_devtools import localcluster
 from notebook_devtools.localcluster import free_port
 from notebook_operator.api.meta import GROUP, VERSION
-from tests.bench.harness import api_client, bounded, local_setup, rss_mb
+from tests.bench.harness import api_client, bounded, figures_table, local_setup, rss_mb
 from tests.emulator import PAI_KEY, Emulator
 
 PAGE = 100
@@ -117,13 +117,6 @@ async def scenario(mode: str, n: int, spaces: int, interval: int, cluster: local
     }
 
 
-def table(results: list[dict[str, Any]]) -> str:
-    keys = [k for k in results[0] if k != "mode"]
-    lines = ["| figure | " + " | ".join(r["mode"] for r in results) + " |", "|---|" + "---|" * len(results)]
-    lines += [f"| {k} | " + " | ".join(str(r[k]) for r in results) + " |" for k in keys]
-    return "\n".join(lines)
-
-
 async def main_async(n: int, spaces: int, interval: int, output: Path) -> int:
     results = []
     async with local_setup(transition_delay=0) as (cluster, emulator, tmp):
@@ -131,7 +124,7 @@ async def main_async(n: int, spaces: int, interval: int, output: Path) -> int:
             print(f"bench: {mode}, N={n} over {spaces} namespaces ...", file=sys.stderr, flush=True)
             results.append(await scenario(mode, n, spaces, interval, cluster, emulator, tmp))
     output.write_text(json.dumps(results, indent=2) + "\n")
-    print(table(results))
+    print(figures_table(results, "mode"))
     print(f"\nwritten to {output}")
     return 0
 

@@ -30,7 +30,7 @@ from kubernetes_asyncio import watch
 from notebook_devtools import localcluster
 from notebook_devtools.localcluster import free_port
 from notebook_operator.api.meta import GROUP, VERSION
-from tests.bench.harness import api_client, bounded, local_setup, metric, phases, start_operator
+from tests.bench.harness import api_client, bounded, figures_table, local_setup, metric, phases, start_operator
 from tests.emulator import HW_KEY, PAI_KEY, PROJECT, Emulator
 
 UNRELATED = 100
@@ -153,13 +153,6 @@ async def scenario(label: str, cloud: str, n: int, batch_size: int, interval: in
     }
 
 
-def table(results: list[dict[str, Any]]) -> str:
-    keys = [k for k in results[0] if k != "run"]
-    lines = ["| figure | " + " | ".join(r["run"] for r in results) + " |", "|---|" + "---|" * len(results)]
-    lines += [f"| {k} | " + " | ".join(str(r[k]) for r in results) + " |" for k in keys]
-    return "\n".join(lines)
-
-
 async def main_async(pai_n: int, modelarts_n: int, interval: int, output: Path) -> int:
     results = []
     runs = [("pai-batched", "pai-dsw", pai_n, 50), ("pai-unbatched", "pai-dsw", pai_n, 1)]
@@ -171,7 +164,7 @@ async def main_async(pai_n: int, modelarts_n: int, interval: int, output: Path) 
             results.append(await scenario(label, cloud, n, batch, interval, cluster, emulator, tmp))
             print(json.dumps(results[-1]), file=sys.stderr, flush=True)
     output.write_text(json.dumps(results, indent=2) + "\n")
-    print(table(results))
+    print(figures_table(results, "run"))
     print(f"\nwritten to {output}")
     return 0
 
