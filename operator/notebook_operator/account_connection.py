@@ -16,7 +16,7 @@ from notebook_operator.providers.credentials import (
     IdentityTokenMissing,
     from_secret_data,
 )
-from notebook_operator.providers.egress import AllowList, NotAllowed, check_endpoint, endpoint_allow_list
+from notebook_operator.providers.egress import AllowList, NotAllowed, endpoint_allow_list, require_allowed
 from notebook_operator.providers.errors import (
     AuthFailed,
     IdentityRefused,
@@ -62,7 +62,7 @@ def check_endpoints(spec: AccountSpec, allowed: AllowList) -> None:
     for what, url in named:
         if url:
             try:
-                check_endpoint(as_url(url), allowed, what)
+                require_allowed(as_url(url), allowed, what)
             except NotAllowed as e:
                 raise EndpointNotAllowed(str(e)) from None
 
@@ -75,6 +75,25 @@ def token_source(namespace: str | None, spec: AccountSpec, kube: Kube, tenancy: 
         return ambient_token(ambient_env(spec.provider))
     audience = spec.oidc.audience or ALIBABA_AUDIENCE
     return TenantToken(kube, namespace, tenancy.tenant_service_account, audience)
+
+
+async def read_credentials_secret(spec: AccountSpec, namespace: str | None, kube: Kube) -> tuple[dict[str, str], str]:
+    """The credentials Secret's (data, resourceVersion); empty for a keyless account. Its namespace: the one a
+    ClusterProviderConfig names, else the ProviderConfig's own."""
+    secret = spec.secret_ref
+    if secret is None:
+        return {}, ""
+    return await kube.read_secret(secret[0] or namespace or "", secret[1])
+
+
+def secret_credentials(spec: AccountSpec, data: dict[str, str]) -> Credentials:
+    """The key pair (or Huawei IAM token) of a Secret-backed account."""
+    assert spec.secret_ref is not None  # exactly one of credentialsSecretRef and oidc (CRD rule)
+    name = spec.secret_ref[1]
+    credentials = from_secret_data(data, name)
+    if credentials.iam_token and spec.provider == "pai-dsw":
+        raise CredentialsError(f"Secret {name}: iamToken is for the Huawei providers")
+    return credentials
 
 
 async def connect_account(
@@ -90,11 +109,7 @@ async def connect_account(
                 await state.provider.aclose()
                 state.provider, state.fingerprint = None, ""
             raise
-    version = ""
-    secret = spec.secret_ref
-    if secret is not None:
-        secret_namespace, secret_name = secret
-        data, version = await kube.read_secret(secret_namespace or namespace or "", secret_name)
+    data, version = await read_credentials_secret(spec, namespace, kube)
     # What the connection is built from: prices and the chat webhook are read per pass, not connected.
     connection = {k: v for k, v in spec.to_wire().items() if k not in ("pricing", "notify", "namespaceSelector")}
     fingerprint = hashlib.sha256(json.dumps([connection, version], sort_keys=True).encode()).hexdigest()
@@ -104,10 +119,7 @@ async def connect_account(
     if spec.oidc is not None:
         credentials = oidc_source(spec.oidc, spec.provider, spec.region, token_source(namespace, spec, kube, tenancy))
     else:
-        assert secret is not None  # exactly one of the two (CRD rule)
-        credentials = from_secret_data(data, secret[1])
-        if credentials.iam_token and spec.provider == "pai-dsw":
-            raise CredentialsError(f"Secret {secret[1]}: iamToken is for the Huawei providers")
+        credentials = secret_credentials(spec, data)
     if state.provider is not None:
         await state.provider.aclose()
         state.provider = None

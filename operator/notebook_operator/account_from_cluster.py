@@ -8,11 +8,11 @@ from typing import Any
 
 from kubernetes_asyncio.client.exceptions import ApiException
 
-from notebook_operator.account_connection import Tenancy, token_source
+from notebook_operator.account_connection import Tenancy, read_credentials_secret, secret_credentials, token_source
 from notebook_operator.api.meta import GROUP, VERSION
 from notebook_operator.api.providerconfig import AccountSpec, ClusterProviderConfigSpec, ProviderConfigSpec
 from notebook_operator.kube import Kube
-from notebook_operator.providers.credentials import Credentials, CredentialsError, from_secret_data
+from notebook_operator.providers.credentials import Credentials, CredentialsError
 from notebook_operator.providers.factory import Account
 from notebook_operator.providers.identity import CredentialSource
 from notebook_operator.providers.oidc import oidc_source
@@ -68,13 +68,11 @@ async def account_from_cluster(kind: str, name: str, namespace: str, tenancy: Te
 
             credentials = oidc_source(spec.oidc, spec.provider, spec.region, fixed)
         else:
-            secret = spec.secret_ref
-            assert secret is not None  # exactly one of the two (CRD rule)
             try:
-                data, _ = await kube.read_secret(secret[0] or namespace, secret[1])
+                data, _ = await read_credentials_secret(spec, scope or namespace, kube)
             except ApiException as e:
-                raise NotUsable(f"Secret {secret[1]}: HTTP {e.status}") from None
-            credentials = from_secret_data(data, secret[1])
+                raise NotUsable(f"Secret {spec.secret_ref and spec.secret_ref[1]}: HTTP {e.status}") from None
+            credentials = secret_credentials(spec, data)
     except (CredentialsError, LookupError) as e:
         raise NotUsable(str(e)) from None
     finally:

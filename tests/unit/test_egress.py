@@ -9,10 +9,10 @@ from notebook_operator.providers.egress import (
     AllowList,
     NotAllowed,
     blocked,
-    check_endpoint,
     endpoint_allow_list,
     origin,
     pin_webhook,
+    require_allowed,
 )
 
 EMULATOR = r"^http://127\.0\.0\.1:[0-9]+$"
@@ -42,7 +42,7 @@ def test_origin_always_writes_the_port(url: str, expected: str) -> None:
 ])  # fmt: skip
 def test_urls_that_are_refused_whatever_the_allow_list(url: str) -> None:
     with pytest.raises(NotAllowed):
-        check_endpoint(url, AllowList.of([".*"]), "spec.endpoint")
+        require_allowed(url, AllowList.of([".*"]), "spec.endpoint")
 
 
 @pytest.mark.parametrize(("url", "allowed"), [

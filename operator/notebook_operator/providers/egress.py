@@ -77,7 +77,7 @@ def endpoint_allow_list(expressions: Sequence[str]) -> AllowList:
     return AllowList.of(expressions or DEFAULT_ALLOWED_ENDPOINTS)
 
 
-def check_endpoint(url: str, allowed: AllowList, what: str) -> None:
+def require_allowed(url: str, allowed: AllowList, what: str) -> None:
     """NotAllowed unless the admin allows `url` for a namespace's object."""
     try:
         allowed_here = allowed.allows(url)
