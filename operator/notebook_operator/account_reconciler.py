@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from notebook_operator import metrics
+from notebook_operator.action_budget import QUEUED, ActionBudget, Waiting, capacity
 from notebook_operator.announcer import Announcer
 from notebook_operator.executor import EventSink
 from notebook_operator.idle_assessor import IdleAssessor
@@ -37,6 +38,7 @@ class CycleResult:
     tracked: int = 0
     writes: int = 0
     refused: dict[str, str] = field(default_factory=dict)  # reads refused for permission, by operation
+    queued: int = 0  # due actions left for the next pass
 
 
 class AccountReconciler:
@@ -61,11 +63,19 @@ class AccountReconciler:
         self.notebooks.executor.stops = self.stops
         self._phases: set[str] = set()
         self._running = 0  # running instances in the last listing
+        self._listed = 0  # instances in the last listing
 
-    async def cycle(self, tracked: Sequence[Notebook], now: datetime | None = None) -> CycleResult:
+    async def cycle(
+        self, tracked: Sequence[Notebook], now: datetime | None = None, calls_per_interval: float | None = None,
+        interval_s: float = 0.0,
+    ) -> CycleResult:  # fmt: skip
         """List the account and run each notebook's pass as soon as its instance is listed: the first pages'
         notebooks are mirrored while later pages are still coming. Notebooks whose instance is not in the listing
-        run once it is complete (their instance is gone)."""
+        run once it is complete (their instance is gone).
+
+        `calls_per_interval` (rate limit x poll interval): what the pass may spend, listing included; the actions
+        that do not fit wait for the next pass (None: no bound). `interval_s`: how long spec passes may observe
+        from this listing."""
         now = now or utcnow()
         started = time.monotonic()
         items = [item for item in tracked if item.instance_id]
@@ -76,11 +86,15 @@ class AccountReconciler:
             self.assessor.begin_cycle(self._running)
         if self.stops is not None:
             self.stops.begin(len(items))
+        budget = self._budget(items, calls_per_interval)
+        self.notebooks.executor.budget = budget
 
         async def one(item: Notebook, instance: CloudInstance | None) -> PassResult:
             try:
                 return await self.notebooks.reconcile(item, instance, now)
             finally:
+                if budget is not None:
+                    budget.release(item.uid)
                 if self.stops is not None:
                     self.stops.leave()  # its stop, if any, is in; a batch may go
 
@@ -97,13 +111,23 @@ class AccountReconciler:
             await asyncio.gather(*passes, return_exceptions=True)  # those started decided from what they saw
             raise
         listed = time.monotonic()
+        self._keep_listing(observed, now, listed + interval_s)
         passes += [asyncio.create_task(one(item, None)) for rest in waiting.values() for item in rest]
         result = CycleResult(listed=len(observed), tracked=len(tracked))
         self._count_phases(observed)
         self._running = sum(1 for i in observed.values() if i.phase == "Running")
         result.writes = sum(1 for done in await asyncio.gather(*passes) if done.written)
         self.notebooks.prune({item.uid for item in tracked})
-        self._count_notebooks(tracked, observed, now)
+        self._listed = len(observed)
+        self._count_notebooks(tracked, observed, now, budget.queued if budget is not None else set())
+        if budget is not None and budget.queued:
+            result.queued = len(budget.queued)
+            logger.info(
+                "%s: %d actions queued for the next pass (%g calls for actions per pass)",
+                self.provider.name,
+                result.queued,
+                budget.calls,
+            )
         if self.assessor is not None:
             result.refused = dict(self.assessor.refused)
         if result.writes:
@@ -118,13 +142,37 @@ class AccountReconciler:
             )
         return result
 
-    def _count_notebooks(self, tracked: Sequence[Notebook], observed: dict[str, CloudInstance], now: datetime) -> None:
+    def _budget(self, items: Sequence[Notebook], calls_per_interval: float | None) -> ActionBudget | None:
+        """This pass's calls for actions, with what waited longest in the queue served first."""
+        if calls_per_interval is None:
+            return None
+        page = max(1, int(getattr(self.provider, "page_size", 100)))
+        listing_calls = -(-max(1, self._listed) // page) + 1  # the last listing's pages, and one more
+        queued = []
+        for item in items:
+            last = self.notebooks.status_of(item).get("lastAction") or {}
+            if last.get("state") == QUEUED:
+                cost = self.notebooks.executor.cost(str(last.get("action")), item.instance_id)
+                queued.append(Waiting(item.uid, str(last.get("startedAt") or ""), cost))
+        return ActionBudget(capacity(calls_per_interval, listing_calls), queued)
+
+    def _keep_listing(self, observed: dict[str, CloudInstance], started: datetime, fresh_until: float) -> None:
+        """The complete listing, for the spec passes of the next interval (see AccountState.listed)."""
+        state = self.notebooks.account
+        if state is not None:
+            state.listing, state.listing_started, state.listing_fresh_until = observed, started, fresh_until
+
+    def _count_notebooks(
+        self, tracked: Sequence[Notebook], observed: dict[str, CloudInstance], now: datetime, queued: set[str]
+    ) -> None:
         """This account's share of the per-namespace gauges: notebooks by phase, price per hour of the
-        running ones, and running ones past a policy's cap."""
+        running ones, running ones past a policy's cap, and actions waiting for a later pass."""
         phases: Counter[tuple[str, str]] = Counter()  # (namespace, phase)
         over_cap: Counter[str] = Counter()
         pending: Counter[str] = Counter()
+        waiting: Counter[str] = Counter()
         for item in tracked:
+            waiting[item.namespace] += 1 if item.uid in queued else 0
             instance = observed.get(item.instance_id or "")
             phases[(item.namespace, instance.phase if instance else "Unknown")] += 1
             pending[item.namespace] += 1 if self.notebooks.status_of(item).get("pendingStop") else 0
@@ -138,7 +186,7 @@ class AccountReconciler:
         for namespace, currency, per_hour in self.notebooks.running_cost.values():
             cost[(namespace, currency)] = cost.get((namespace, currency), 0.0) + per_hour
         metrics.ACCOUNT_GAUGES.put(
-            self.account, self.provider.name, dict(phases), dict(over_cap), dict(cost), dict(pending)
+            self.account, self.provider.name, dict(phases), dict(over_cap), dict(cost), dict(pending), dict(waiting)
         )
 
     def _count_phases(self, observed: dict[str, CloudInstance]) -> None:

@@ -14,6 +14,7 @@ from datetime import datetime
 from typing import Any
 
 from notebook_operator import metrics
+from notebook_operator.action_budget import QUEUED, ActionBudget
 from notebook_operator.api.notebookinstance import NotebookInstanceSpec
 from notebook_operator.kube import Kube, StaleObject
 from notebook_operator.providers.base import Provider
@@ -44,6 +45,7 @@ class Outcome:
     patch: dict[str, Any] = field(default_factory=dict)  # status.lastAction and what the call changed
     error: ProviderError | None = None
     instance_id: str | None = None  # of a created instance
+    queued: bool = False  # the pass's budget of calls was spent: nothing was claimed or called, it waits its turn
 
 
 class ActionExecutor:
@@ -52,8 +54,20 @@ class ActionExecutor:
         self.kube = kube
         self.emit = emit
         self.stops: StopBatcher | None = None  # a poll pass's batched stops (clouds with a batch call)
+        self.budget: ActionBudget | None = None  # a poll pass's calls for actions
+
+    def cost(self, kind: str, instance_id: str | None, save_image: bool = False) -> float:
+        """The calls an action takes: a batched stop shares one with the others of its batch."""
+        stops = self.stops
+        if stops is not None and kind == "stop" and not save_image and instance_id not in stops.single:
+            return 1.0 / stops.batch_size
+        return 1.0
 
     async def run(self, notebook: Notebook, order: Order, observed: CloudInstance | None, now: datetime) -> Outcome:
+        if self.budget is not None and not self.budget.admit(
+            notebook.uid, self.cost(order.kind, observed.id if observed else None, order.save_image)
+        ):
+            return self._queued(notebook, order, now)
         extra = {"clientToken": notebook.uid} if order.kind == "create" else {}
         pending = action_record(order.kind, order.reason, "Pending", now, notebook.generation, **extra)
         # Recorded before the call: after a crash the next pass sees it and does not repeat it (decide's
@@ -114,6 +128,17 @@ class ActionExecutor:
             changes = UpdateSpec(instance_type=drift.get("instanceType"), image=drift.get("image"))
             await self.provider.update_instance(observed.id, changes)
         return None
+
+    def _queued(self, notebook: Notebook, order: Order, now: datetime) -> Outcome:
+        """Recorded, not claimed: the record says since when it waits (kept by the reconciler while it waits), and
+        the next pass decides again from what it sees then."""
+        assert self.budget is not None
+        queued = action_record(order.kind, order.reason, QUEUED, now, notebook.generation)
+        queued["message"] = (
+            f"queued: this poll pass's {self.budget.calls:g} cloud calls for actions are spent; "
+            "it goes out in a later pass, oldest first"
+        )
+        return Outcome(claimed=True, patch={"lastAction": queued}, queued=True)
 
     def _failed(
         self, notebook: Notebook, order: Order, pending: dict[str, Any], error: ProviderError, outcome: Outcome

@@ -70,6 +70,11 @@ OVER_CAP = Gauge(
     ["namespace"],
 )
 PENDING_STOPS = Gauge("notebook_operator_pending_stops", "Notebooks with an announced stop", ["namespace"])
+ACTIONS_QUEUED = Gauge(
+    "notebook_operator_actions_queued",
+    "Due actions waiting for a later poll pass: the last pass spent its calls for actions",
+    ["namespace", "provider"],
+)
 ACCOUNT_READY = Gauge(
     "notebook_operator_providerconfig_ready",
     '1 when the (Cluster)ProviderConfig\'s account is connected and polled, else 0 (namespace "": cluster-scoped)',
@@ -121,7 +126,7 @@ class AccountGauges:
     reports its share after its poll pass, and the gauges show the sums; a share that is gone drops to 0."""
 
     def __init__(self) -> None:
-        self._shares: dict[str, tuple[str, Share, dict[str, int], Share, dict[str, int]]] = {}
+        self._shares: dict[str, tuple[str, Share, dict[str, int], Share, dict[str, int], dict[str, int]]] = {}
         self._seen: set[tuple[str, ...]] = set()
 
     def put(
@@ -132,8 +137,9 @@ class AccountGauges:
         over_cap: Mapping[str, int],
         cost: Mapping[tuple[str, str], float],
         pending: Mapping[str, int],
+        queued: Mapping[str, int] | None = None,
     ) -> None:
-        self._shares[account] = (provider, dict(phases), dict(over_cap), dict(cost), dict(pending))
+        self._shares[account] = (provider, dict(phases), dict(over_cap), dict(cost), dict(pending), dict(queued or {}))
         self._publish()
 
     def drop(self, account: str) -> None:
@@ -143,7 +149,7 @@ class AccountGauges:
     def _publish(self) -> None:
         totals: dict[tuple[str, ...], float] = {}
         key: tuple[str, ...]
-        for provider, phases, over_cap, cost, pending in self._shares.values():
+        for provider, phases, over_cap, cost, pending, queued in self._shares.values():
             for (namespace, phase), count in phases.items():
                 key = ("notebooks", namespace, provider, phase)
                 totals[key] = totals.get(key, 0) + count
@@ -151,6 +157,9 @@ class AccountGauges:
                 totals[("over_cap", namespace)] = totals.get(("over_cap", namespace), 0) + count
             for namespace, count in pending.items():
                 totals[("pending", namespace)] = totals.get(("pending", namespace), 0) + count
+            for namespace, count in queued.items():
+                key = ("queued", namespace, provider)
+                totals[key] = totals.get(key, 0) + count
             for (namespace, currency), amount in cost.items():
                 key = ("cost", namespace, provider, currency)
                 totals[key] = totals.get(key, 0) + amount
@@ -162,6 +171,8 @@ class AccountGauges:
                 OVER_CAP.labels(*key[1:]).set(value)
             elif key[0] == "pending":
                 PENDING_STOPS.labels(*key[1:]).set(value)
+            elif key[0] == "queued":
+                ACTIONS_QUEUED.labels(*key[1:]).set(value)
             else:
                 COST_PER_HOUR.labels(*key[1:]).set(round(value, 4))
         self._seen |= set(totals)

@@ -15,6 +15,7 @@ from datetime import datetime
 from typing import Any
 
 from notebook_operator import metrics
+from notebook_operator.action_budget import QUEUED
 from notebook_operator.announcer import Announcer
 from notebook_operator.executor import ActionExecutor, EventSink, Outcome
 from notebook_operator.idle_assessor import IdleAssessor
@@ -117,11 +118,12 @@ class NotebookReconciler:
             if not outcome.claimed:
                 result.retry_after, result.retry_reason = 1.0, f"{planned.order.kind} not claimed"
                 return result
-            patch.update(outcome.patch)
+            patch.update(_recorded(status, outcome))
             result.error = outcome.error
-            acted = True
-            stopped = self._stop_told(notebook, planned.order, outcome, observed, now, TIMER)
-            if spec_pass and outcome.error is None:
+            acted = not outcome.queued
+            if acted:
+                stopped = self._stop_told(notebook, planned.order, outcome, observed, now, TIMER)
+            if spec_pass and acted and outcome.error is None:
                 observed = await self._observe_after(notebook, outcome, observed)
         elif observed is not None and self.assessor is not None:
             assessed = await self._assess_idleness(notebook, {**status, **patch}, observed, now, snooze)
@@ -248,9 +250,10 @@ class NotebookReconciler:
         if stop is not None and not stop_in_hand(status, observed, now):
             order = cull_order(stop, Capability.STOP_SAVE_IMAGE in self.provider.capabilities)
             outcome = await self.executor.run(notebook, order, observed, now)
-            claimed = outcome.claimed
+            claimed = outcome.claimed and not outcome.queued
             if outcome.claimed:  # not claimed: decided again in the next pass
-                patch.update(outcome.patch)
+                patch.update(_recorded(status, outcome))
+            if claimed:
                 succeeded = outcome.error is None
                 metrics.CULLS.labels(notebook.namespace, stop.policy, "stopped" if succeeded else "failed").inc()
                 stopped = self._stop_told(notebook, order, outcome, observed, now, policy_by(stop.policy))
@@ -336,3 +339,13 @@ class NotebookReconciler:
             metrics.ACTIONS.labels(notebook.namespace, "delete", "failed").inc()
             raise
         return False
+
+
+def _recorded(status: dict[str, Any], outcome: Outcome) -> dict[str, Any]:
+    """What an action's outcome writes; a notebook still queued keeps the record of when it was first queued (the
+    order the queue drains in) and costs no write."""
+    before = status.get("lastAction") or {}
+    after = outcome.patch.get("lastAction") or {}
+    if outcome.queued and before.get("state") == QUEUED and before.get("action") == after.get("action"):
+        return {k: v for k, v in outcome.patch.items() if k != "lastAction"}
+    return outcome.patch

@@ -7,12 +7,13 @@ from __future__ import annotations
 import time
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from notebook_operator.api.meta import LabelSelector
 from notebook_operator.api.notify import NotifySpec
 from notebook_operator.api.providerconfig import Pricing
 from notebook_operator.providers.base import Provider
+from notebook_operator.providers.types import CloudInstance
 from notebook_operator.reconcile.notebook import Notebook
 from notebook_operator.reconcile.policies import Policy, selects
 
@@ -31,6 +32,20 @@ class AccountState:
     notify: NotifySpec | None = None  # the default chat webhook of the account's notebooks
     pricing: Pricing | None = None  # prices per hour that override or fill in the cloud's
     namespace_selector: LabelSelector | None = None  # a ClusterProviderConfig's: who may use it
+    # The last complete listing, by instance id, and until when (monotonic) a spec pass may observe from it
+    # instead of a GET: N notebooks applied at once cost no N GETs at the rate limit.
+    listing: dict[str, CloudInstance] = field(default_factory=dict)
+    listing_started: datetime | None = None  # wall clock, when the listing's first page was asked for
+    listing_fresh_until: float = 0.0
+
+    def listed(self, instance_id: str, acted_at: datetime | None) -> CloudInstance | None:
+        """The instance as the last listing saw it, while that listing is younger than one poll interval and
+        began after the notebook's last action (which it would not show yet)."""
+        if time.monotonic() >= self.listing_fresh_until or self.listing_started is None:
+            return None
+        if acted_at is not None and acted_at + timedelta(seconds=1) > self.listing_started:  # status has seconds
+            return None
+        return self.listing.get(instance_id)
 
 
 @dataclass

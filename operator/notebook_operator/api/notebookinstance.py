@@ -217,7 +217,13 @@ class NotebookInstanceSpec(Model):
 class LastAction(StatusModel):
     action: str = Field(max_length=64, description="create, start, stop, update, delete, ...")
     reason: str = Field(default="", max_length=TEXT_MAX)
-    state: Literal["Pending", "Succeeded", "Failed"] = "Pending"
+    state: Literal["Queued", "Pending", "Succeeded", "Failed"] = Field(
+        default="Pending",
+        description=(
+            "Queued: due, waiting for a later poll pass (the pass's calls were spent); Pending: claimed and sent, "
+            "no answer recorded yet."
+        ),
+    )
     started_at: datetime | None = None
     finished_at: datetime | None = None
     request_id: str | None = Field(default=None, max_length=256)

@@ -19,7 +19,7 @@ from notebook_operator.reconcile.decide import WAIT_S
 from notebook_operator.reconcile.notebook import Notebook, deletion_policy
 from notebook_operator.registry import AccountNotReady
 from notebook_operator.state import OperatorState, operator_state
-from notebook_operator.times import now
+from notebook_operator.times import now, parse_rfc3339
 
 logger = logging.getLogger(__name__)
 RESOURCE = (GROUP, VERSION, "notebookinstances")
@@ -80,9 +80,14 @@ def _reconciler(state: OperatorState, notebook: Notebook) -> NotebookReconciler:
 async def reconcile_notebook(body: kopf.Body, memo: object, **_: Any) -> None:
     notebook = _notebook(body)
     logger.info("NotebookInstance %s/%s seen (generation %s)", notebook.namespace, notebook.name, notebook.generation)
-    reconciler = _reconciler(operator_state(memo), notebook)
+    state = operator_state(memo)
+    reconciler = _reconciler(state, notebook)
+    last = notebook.status.get("lastAction") or {}
+    listed = state.accounts.get(*notebook.account).listed(
+        notebook.instance_id or "", parse_rfc3339(last.get("startedAt")) if last else None
+    )
     try:
-        observed = await reconciler.observe(notebook)
+        observed = listed or await reconciler.observe(notebook)
         result = await reconciler.reconcile(notebook, observed, now(), spec_pass=True)
     except ProviderError as e:
         raise kopf.TemporaryError(str(e), delay=30) from e

@@ -191,12 +191,15 @@ async def _poll(
                 refused = [n for n in tracked if not operator.namespaces.admits(selector, n.namespace)]
                 tracked = [n for n in tracked if operator.namespaces.admits(selector, n.namespace)]
                 await _refuse(kube, refused, name, now)
-            result = await poller.cycle(tracked, now)
+            interval = float(snapshot.poll_interval_seconds)
+            result = await poller.cycle(tracked, now, snapshot.rate_limit * interval, interval)
             catch_up = first and operator.notebooks.changed_at > taken_at
             first = False
             metrics.POLL_SECONDS.labels(snapshot.provider).observe(asyncio.get_running_loop().time() - started)
             ready, stalled, reason = True, False, "Polling"
             message = f"{result.listed} instances listed, {result.writes} statuses updated"
+            if result.queued:
+                message += f", {result.queued} due actions queued for the next pass"
             refusals = ""
             if result.refused:  # optional reads the credentials may not make: say which
                 refusals = "refused (PermissionDenied): " + "; ".join(sorted(result.refused.values()))

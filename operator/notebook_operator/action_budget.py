@@ -1,0 +1,63 @@
+"""How many cloud calls one poll pass of an account may spend on actions (stops, starts, updates), so a wave of
+due actions cannot hold the pass - and the mirroring, warnings and culls of every other notebook - past its
+interval.
+
+Capacity: what the account's rate limit allows within one poll interval, minus the listing's calls. A stop that
+goes out in a batch (PAI-DSW StopInstances) costs its share of one call. What does not fit waits for the next pass
+with `status.lastAction.state: Queued`; the next pass first reserves the capacity for what has waited longest
+(oldest `Queued` first), then admits new actions in the order their notebooks are listed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+QUEUED = "Queued"
+
+
+@dataclass(frozen=True)
+class Waiting:
+    """A notebook whose action the last pass queued."""
+
+    uid: str
+    since: str  # RFC 3339: when it was first queued
+    cost: float
+
+
+def capacity(calls_per_interval: float, listing_calls: int) -> float:
+    """Calls a pass may spend on actions (rate limit x poll interval, less the listing's); at least one, so a
+    wave always drains."""
+    return max(1.0, calls_per_interval - listing_calls)
+
+
+class ActionBudget:
+    def __init__(self, calls: float, waiting: Iterable[Waiting] = ()) -> None:
+        self.calls = calls
+        self.spent = 0.0
+        self.queued: set[str] = set()  # uids this pass queued
+        # Capacity held for what waited longest: it goes first whatever order this pass lists it in.
+        self._reserved: dict[str, float] = {}
+        held = 0.0
+        for item in sorted(waiting, key=lambda w: w.since):
+            if held + item.cost > calls:
+                break
+            self._reserved[item.uid] = item.cost
+            held += item.cost
+
+    def admit(self, uid: str, cost: float) -> bool:
+        """True: send it now (counted as spent). False: it waits for the next pass."""
+        if uid in self._reserved:
+            self.spent += self._reserved.pop(uid)
+            self.queued.discard(uid)
+            return True
+        if self.spent + sum(self._reserved.values()) + cost <= self.calls + 1e-9:
+            self.spent += cost
+            self.queued.discard(uid)
+            return True
+        self.queued.add(uid)
+        return False
+
+    def release(self, uid: str) -> None:
+        """The notebook's pass ended without using its reservation (e.g. stopped meanwhile by someone else)."""
+        self._reserved.pop(uid, None)

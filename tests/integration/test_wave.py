@@ -1,0 +1,86 @@
+"""A wave of due stops larger than what one poll pass may spend: against the real API server and the emulator over
+HTTP. The pass sends what the account's rate limit allows within one poll interval (less the listing), the rest is
+queued in status and in a metric and drains in the next passes, every stop exactly once, while another
+notebook's out-of-band change is still mirrored within the interval."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import httpx
+from kubernetes import client
+
+from notebook_devtools.localcluster import free_port
+from notebook_operator.api.meta import GROUP, VERSION
+from tests.emulator import PAI_KEY, Emulator
+from tests.integration.test_batched_stops import _account_ready
+from tests.integration.test_people import metric
+from tests.integration.test_reconcile import notebook, setup_account, status_of, wait_phase
+from tests.kube import wait_for
+from tests.operator_process import OperatorProcess
+
+INTERVAL_S = 5
+RATE = 1  # requests per second: 5 calls per interval, 2 of them the listing's share (one page, and one more)
+PER_PASS = RATE * INTERVAL_S - 2
+WAVE = 8
+
+
+def test_a_wave_larger_than_a_pass_drains_in_turn_while_other_changes_are_mirrored(
+    api: client.ApiClient, namespace: str, fresh_cloud: Emulator, operator_env: dict[str, str], tmp_path: Path
+) -> None:
+    """Wall-time cap: 2 minutes (about 35 s)."""
+    setup_account(api, namespace, fresh_cloud)
+    client.CustomObjectsApi(api).patch_namespaced_custom_object(GROUP, VERSION, namespace, "providerconfigs", "pai", {
+        "spec": {"rateLimit": RATE, "pollIntervalSeconds": INTERVAL_S, "batchSize": 1}})  # fmt: skip
+    ids = {f"w{k}": fresh_cloud.seed(cloud="pai-dsw", account=PAI_KEY[0], name=f"w{k}")["id"] for k in range(WAVE)}
+    bystander = fresh_cloud.seed(cloud="pai-dsw", account=PAI_KEY[0], name="bystander")["id"]
+    port = free_port()
+    args = ["--standalone", "--namespace", namespace, "--liveness", "", "--metrics-port", str(port)]
+    op = OperatorProcess(args, operator_env, tmp_path / "operator.log")
+    try:
+        _account_ready(api, namespace)
+        # Observe: no spec passes; the timers are the poll passes' work (timers are enforced on observed ones).
+        due = (datetime.now(UTC) + timedelta(seconds=3)).strftime("%Y-%m-%dT%H:%M:%SZ")
+        for name, instance_id in ids.items():
+            notebook(api, namespace, name, {"instanceId": instance_id, "managementPolicy": "Observe",
+                                            "shutdown": {"at": due}})  # fmt: skip
+        notebook(api, namespace, "bystander", {"instanceId": bystander, "managementPolicy": "Observe"})
+        wait_phase(api, namespace, "bystander", "Running", timeout=20)
+
+        def queued() -> list[str]:
+            return [n for n in ids if (status_of(api, namespace, n).get("lastAction") or {}).get("state") == "Queued"]
+
+        waiting = wait_for(lambda: queued() or None, timeout=30, what="a pass that queued the rest of the wave")
+        assert len(waiting) >= WAVE - 2 * PER_PASS  # at most two passes' worth could have gone out before this look
+        record = status_of(api, namespace, waiting[0])["lastAction"]
+        assert record["action"] == "stop" and "queued" in record["message"]
+        gauge = wait_for(lambda: metric(httpx.get(f"http://127.0.0.1:{port}/metrics").text,
+                                        "notebook_operator_actions_queued", namespace=namespace, provider="pai-dsw"),
+                         timeout=10, what="the queued gauge")  # fmt: skip
+        assert 0 < gauge < WAVE
+        # During the wave: a change made in the cloud is mirrored within the interval (and the listing's second).
+        fresh_cloud.admin.put(f"/instances/{bystander}/status", json={"status": "Stopped"}).raise_for_status()
+        changed = time.monotonic()
+        wait_phase(api, namespace, "bystander", "Stopped", timeout=INTERVAL_S + 3)
+        assert time.monotonic() - changed <= INTERVAL_S + 3
+        for name in ids:
+            status = wait_phase(api, namespace, name, "Stopped", timeout=60)
+            assert status["lastAction"]["state"] == "Succeeded"
+        wait_for(lambda: metric(httpx.get(f"http://127.0.0.1:{port}/metrics").text,
+                                "notebook_operator_actions_queued", namespace=namespace, provider="pai-dsw") == 0,
+                 timeout=3 * INTERVAL_S, what="an empty queue")  # fmt: skip
+    finally:
+        op.stop()
+    # Exactly once each, and never more in one pass than the pass may spend.
+    assert {name: fresh_cloud.stops(instance_id) for name, instance_id in ids.items()} == dict.fromkeys(ids, 1)
+    journal = fresh_cloud.admin.get("/journal", params={"route": "pai-dsw:StopInstances"}).json()["entries"]
+    sent = sorted(e["at"] for e in journal if e["instance"])
+    passes: list[list[float]] = []
+    for at in sent:  # a pass's stops go out within a second or two; passes are INTERVAL_S apart
+        if passes and at - passes[-1][0] < INTERVAL_S / 2:
+            passes[-1].append(at)
+        else:
+            passes.append([at])
+    assert len(passes) >= -(-WAVE // PER_PASS) and all(len(p) <= PER_PASS for p in passes), passes
