@@ -1,7 +1,8 @@
 """A wave of due stops larger than what one poll pass may spend: against the real API server and the emulator over
 HTTP. The pass sends what the account's rate limit allows within one poll interval (less the listing), the rest is
 queued in status and in a metric and drains in the next passes, every stop exactly once, while another
-notebook's out-of-band change is still mirrored within the interval."""
+notebook's out-of-band change is still mirrored within the interval. A spec pass meanwhile observes from the
+account's listing instead of a GET."""
 
 from __future__ import annotations
 
@@ -36,6 +37,7 @@ def test_a_wave_larger_than_a_pass_drains_in_turn_while_other_changes_are_mirror
         "spec": {"rateLimit": RATE, "pollIntervalSeconds": INTERVAL_S, "batchSize": 1}})  # fmt: skip
     ids = {f"w{k}": fresh_cloud.seed(cloud="pai-dsw", account=PAI_KEY[0], name=f"w{k}")["id"] for k in range(WAVE)}
     bystander = fresh_cloud.seed(cloud="pai-dsw", account=PAI_KEY[0], name="bystander")["id"]
+    adopted = fresh_cloud.seed(cloud="pai-dsw", account=PAI_KEY[0], name="adopted")["id"]
     port = free_port()
     args = ["--standalone", "--namespace", namespace, "--liveness", "", "--metrics-port", str(port)]
     op = OperatorProcess(args, operator_env, tmp_path / "operator.log")
@@ -48,6 +50,12 @@ def test_a_wave_larger_than_a_pass_drains_in_turn_while_other_changes_are_mirror
                                             "shutdown": {"at": due}})  # fmt: skip
         notebook(api, namespace, "bystander", {"instanceId": bystander, "managementPolicy": "Observe"})
         wait_phase(api, namespace, "bystander", "Running", timeout=20)
+        # A Manage notebook's spec pass observes from the account's fresh listing: no GET at the rate limit.
+        notebook(api, namespace, "adopted", {"instanceId": adopted})
+        wait_for(lambda: status_of(api, namespace, "adopted").get("observedGeneration") == 1, timeout=20,
+                 what="the adopted notebook's spec pass")  # fmt: skip
+        gets = fresh_cloud.admin.get("/journal", params={"route": "pai-dsw:GetInstance", "instance": adopted})
+        assert gets.json()["entries"] == []
 
         def queued() -> list[str]:
             return [n for n in ids if (status_of(api, namespace, n).get("lastAction") or {}).get("state") == "Queued"]
