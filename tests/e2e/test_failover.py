@@ -1,6 +1,7 @@
 """High availability as the chart runs it, under chaos: two replicas started with the argv `helm template`
 renders (identical but for local ports) as the chart's ServiceAccount, shutdown timers falling due while
-the cloud fails (503s, throttling, dropped connections, latency), while the API server is frozen for 20 s,
+the cloud fails (503s, throttling, dropped connections, latency) - six of them in the same second, stopped in
+batches - while the API server is frozen for 20 s,
 and while each replica in turn is SIGKILLed (the harness restarts it with the same argv, as a kubelet
 would), plus idle, busy and exempt notebooks under an IdleCullerPolicy.
 
@@ -37,7 +38,9 @@ FAULTS = {"errorRate": 0.15, "statusCode": 503, "throttleRate": 0.1, "retryAfter
           "latencyMs": 30, "seed": 7}  # fmt: skip
 # Seconds after both replicas run: what happens when. Each timer falls due in one of the hard moments.
 FAULTS_ON, FREEZE, FREEZE_S, KILL_1, KILL_2, FAULTS_OFF = 3, 22, 20, 55, 90, 115
-TIMERS = {"t-faults": 12, "t-frozen": 30, "t-takeover-1": KILL_1 + 2, "t-takeover-2": KILL_2 + 2, "t-late": 108}
+WAVE_AT, WAVE, BATCH = 45, 6, 4  # a wave: six timers due in the same second, under faults: batches of 4 and 2
+TIMERS = {"t-faults": 12, "t-frozen": 30, "t-takeover-1": KILL_1 + 2, "t-takeover-2": KILL_2 + 2, "t-late": 108,
+          **{f"t-wave-{k}": WAVE_AT for k in range(WAVE)}}  # fmt: skip
 
 
 @pytest.fixture
@@ -104,7 +107,7 @@ def test_two_replicas_fail_over_under_chaos_and_every_due_stop_happens_once(
     setup_account(api, namespace, cloud)
     client.CustomObjectsApi(api).patch_namespaced_custom_object(
         "cloudnotebooks.io", "v1alpha1", namespace, "providerconfigs", "pai",
-        {"spec": {"pollIntervalSeconds": 2, "rateLimit": 20}},
+        {"spec": {"pollIntervalSeconds": 2, "rateLimit": 20, "batchSize": BATCH}},
     )  # fmt: skip
     policy(api, namespace, "ml", "ml", cpuPercent=10, gpuPercent=10, idleMinutes=1, windowMinutes=1)
     for name, offset in TIMERS.items():
