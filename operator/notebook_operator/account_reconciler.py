@@ -28,6 +28,7 @@ from notebook_operator.reconcile.policies import over_running_cap
 from notebook_operator.registry import AccountState, Policies
 from notebook_operator.stop_batcher import DEFAULT_BATCH_SIZE, BatchStopper, StopBatcher
 from notebook_operator.times import now as utcnow
+from notebook_operator.times import parse_rfc3339
 
 logger = logging.getLogger(__name__)
 
@@ -39,6 +40,7 @@ class CycleResult:
     writes: int = 0
     refused: dict[str, str] = field(default_factory=dict)  # reads refused for permission, by operation
     queued: int = 0  # due actions left for the next pass
+    next_due: datetime | None = None  # the soonest shutdown still to come, as the statuses say
 
 
 class AccountReconciler:
@@ -120,6 +122,7 @@ class AccountReconciler:
         self.notebooks.prune({item.uid for item in tracked})
         self._listed = len(observed)
         self._count_notebooks(tracked, observed, now, budget.queued if budget is not None else set())
+        result.next_due = self._next_due(tracked, now)
         if budget is not None and budget.queued:
             result.queued = len(budget.queued)
             logger.info(
@@ -155,6 +158,17 @@ class AccountReconciler:
                 cost = self.notebooks.executor.cost(str(last.get("action")), item.instance_id)
                 queued.append(Waiting(item.uid, str(last.get("startedAt") or ""), cost))
         return ActionBudget(capacity(calls_per_interval, listing_calls), queued)
+
+    def _next_due(self, tracked: Sequence[Notebook], now: datetime) -> datetime | None:
+        """The soonest shutdown after `now` that a status announces (nextShutdownAt, or a warned pendingStop)."""
+        soonest: datetime | None = None
+        for item in tracked:
+            status = self.notebooks.status_of(item)
+            for text in (status.get("nextShutdownAt"), (status.get("pendingStop") or {}).get("at")):
+                at = parse_rfc3339(text) if text else None
+                if at is not None and at > now and (soonest is None or at < soonest):
+                    soonest = at
+        return soonest
 
     def _keep_listing(self, observed: dict[str, CloudInstance], started: datetime, fresh_until: float) -> None:
         """The complete listing, for the spec passes of the next interval (see AccountState.listed)."""

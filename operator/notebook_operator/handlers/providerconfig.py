@@ -123,6 +123,15 @@ async def _refuse(kube: Kube, notebooks: list[Notebook], account: str, now: date
         emit(notebook.ref, "Warning", NOT_ALLOWED, message)
 
 
+def _until_next_cycle(interval: float, elapsed: float, next_due: datetime | None, now: datetime) -> float:
+    """Seconds to wait: the rest of the interval, or less when a shutdown falls due before it ends - but never
+    less than half an interval after this cycle began, so timers cost at most one more listing per interval."""
+    wait = interval - elapsed
+    if next_due is not None:
+        wait = min(wait, max(interval / 2 - elapsed, (next_due - now).total_seconds()))
+    return max(0.1, wait)
+
+
 async def _poll(
     stopped: kopf.DaemonStopped,
     namespace: str | None,
@@ -159,6 +168,7 @@ async def _poll(
         generation = meta.get("generation")
         now = datetime.now(UTC)
         update: dict[str, Any] = {}
+        next_due: datetime | None = None
         state.notify, state.pricing = snapshot.notify, snapshot.pricing
         if isinstance(snapshot, ClusterProviderConfigSpec):
             state.namespace_selector = snapshot.namespace_selector
@@ -193,6 +203,7 @@ async def _poll(
                 await _refuse(kube, refused, name, now)
             interval = float(snapshot.poll_interval_seconds)
             result = await poller.cycle(tracked, now, snapshot.rate_limit * interval, interval)
+            next_due = result.next_due
             catch_up = first and operator.notebooks.changed_at > taken_at
             first = False
             metrics.POLL_SECONDS.labels(snapshot.provider).observe(asyncio.get_running_loop().time() - started)
@@ -246,7 +257,7 @@ async def _poll(
             continue  # objects kopf listed while the first cycle ran: mirror them now, not an interval later
         interval = float(snapshot.poll_interval_seconds)
         if ready:  # a fixed rate: a cycle starts every interval (at once after one longer than that)
-            await stopped.wait(max(0.1, interval - (time.monotonic() - taken_at)))
+            await stopped.wait(_until_next_cycle(interval, time.monotonic() - taken_at, next_due, datetime.now(UTC)))
         else:
             await stopped.wait(min(30.0, interval))
     metrics.ACCOUNT_GAUGES.drop(f"{namespace}/{name}" if namespace else name)
