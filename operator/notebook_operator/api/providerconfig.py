@@ -150,7 +150,14 @@ class AccountSpec(Model):
         default=30, ge=1, le=3600, description="Seconds between two listings of the whole account."
     )
     rate_limit: float = Field(
-        default=10.0, gt=0, le=1000, description="Most cloud API requests per second for this account."
+        default=10.0,
+        gt=0,
+        le=1000,
+        description=(
+            "Most cloud API requests per second for this account. A poll pass spends at most rateLimit x "
+            "pollIntervalSeconds (less the listing's calls) on actions; due actions beyond that wait for the next "
+            "pass (lastAction Queued)."
+        ),
     )
     batch_size: int = Field(
         default=50,
