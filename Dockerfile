@@ -18,8 +18,10 @@ LABEL org.opencontainers.image.title="notebook-operator" \
       org.opencontainers.image.description="Cloud notebook instances (PAI-DSW, ModelArts) as Kubernetes resources" \
       org.opencontainers.image.licenses="Apache-2.0" \
       org.opencontainers.image.source="https://github.com/notebook-operator/notebook-operator"
-RUN groupadd --system --gid 10001 operator \
- && useradd --system --uid 10001 --gid operator --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin operator
+# Not "operator": Debian's base-passwd already defines that group (gid 37), and groupadd stops there.
+RUN groupadd --system --gid 10001 notebook-operator \
+ && useradd --system --uid 10001 --gid notebook-operator --no-create-home --home-dir /nonexistent \
+      --shell /usr/sbin/nologin notebook-operator
 COPY --from=build /opt/notebook-operator /opt/notebook-operator
 ENV PATH=/opt/notebook-operator/bin:$PATH PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1
 USER 10001:10001
