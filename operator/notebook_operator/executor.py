@@ -63,7 +63,16 @@ class ActionExecutor:
             return 1.0 / stops.batch_size
         return 1.0
 
-    async def run(self, notebook: Notebook, order: Order, observed: CloudInstance | None, now: datetime) -> Outcome:
+    async def run(
+        self,
+        notebook: Notebook,
+        order: Order,
+        observed: CloudInstance | None,
+        now: datetime,
+        version: str | None = None,
+    ) -> Outcome:
+        """`version`: the resourceVersion the decision was made on (default: the notebook's as the watch gave it;
+        the reconciler passes its own last write's when the watch has not delivered that yet)."""
         if self.budget is not None and not self.budget.admit(
             notebook.uid, self.cost(order.kind, observed.id if observed else None, order.save_image)
         ):
@@ -78,7 +87,7 @@ class ActionExecutor:
                 notebook.namespace,
                 notebook.name,
                 {"lastAction": pending},
-                resource_version=notebook.resource_version or None,
+                resource_version=version or notebook.resource_version or None,
             )
         except StaleObject as e:
             logger.info("%s of %s/%s not sent: %s", order.kind, notebook.namespace, notebook.name, e)

@@ -114,7 +114,7 @@ class NotebookReconciler:
         cull: Upcoming | bool | None = False  # not assessed
         stopped = acted = False
         if planned.order is not None:
-            outcome = await self.executor.run(notebook, planned.order, observed, now)
+            outcome = await self.executor.run(notebook, planned.order, observed, now, version)
             if not outcome.claimed:
                 result.retry_after, result.retry_reason = 1.0, f"{planned.order.kind} not claimed"
                 return result
@@ -126,7 +126,7 @@ class NotebookReconciler:
             if spec_pass and acted and outcome.error is None:
                 observed = await self._observe_after(notebook, outcome, observed)
         elif observed is not None and self.assessor is not None:
-            assessed = await self._assess_idleness(notebook, {**status, **patch}, observed, now, snooze)
+            assessed = await self._assess_idleness(notebook, {**status, **patch}, observed, now, snooze, version)
             found, cull, stopped, acted = assessed
             patch.update(found)
         if outcome is None or outcome.error is None or observed is not None:  # a failed create has nothing to show
@@ -233,7 +233,13 @@ class NotebookReconciler:
                 result.retry_reason = f"{after.kind}: {after.reason}"
 
     async def _assess_idleness(
-        self, notebook: Notebook, status: dict[str, Any], observed: CloudInstance, now: datetime, snooze: Snooze
+        self,
+        notebook: Notebook,
+        status: dict[str, Any],
+        observed: CloudInstance,
+        now: datetime,
+        snooze: Snooze,
+        version: str | None,
     ) -> tuple[dict[str, Any], Upcoming | None, bool, bool]:
         """(status patch, the earliest cull with a warning lead, whether a cull stopped it, whether a cull was
         claimed and tried)."""
@@ -249,7 +255,7 @@ class NotebookReconciler:
         stopped = claimed = False
         if stop is not None and not stop_in_hand(status, observed, now):
             order = cull_order(stop, Capability.STOP_SAVE_IMAGE in self.provider.capabilities)
-            outcome = await self.executor.run(notebook, order, observed, now)
+            outcome = await self.executor.run(notebook, order, observed, now, version)
             claimed = outcome.claimed and not outcome.queued
             if outcome.claimed:  # not claimed: decided again in the next pass
                 patch.update(_recorded(status, outcome))

@@ -325,3 +325,28 @@ async def test_a_warning_is_told_once_when_the_watch_delivers_an_older_write_lat
     results = [await p.reconcile(notebook(warned), cloud(), NOW + timedelta(minutes=21)) for p in passes]
     assert [event for event, _ in captured.sent] == ["StopWarning"]
     assert [r.retry_after is not None for r in results] == [False, True]  # the loser looks again soon
+
+
+async def test_a_wave_beyond_a_pass_s_calls_is_queued_and_drains_longest_waiting_first() -> None:
+    """Each pass may spend one call on actions (3 calls per interval, less the listing's 2): the rest is queued in
+    lastAction, the queue's record keeps when it began (no rewrite while it waits), and what waited longest goes
+    first even when a newer due notebook is listed before it."""
+    account, kube = FakeAccount(cloud("i-4"), cloud("i-1"), cloud("i-2"), cloud("i-3")), FakeKube()
+    poller = AccountReconciler(account, kube, lambda *a: None)  # type: ignore[arg-type]
+
+    def due(k: int, at: str = "2026-11-25T11:30:00Z") -> Notebook:
+        manifest = {"instanceId": f"i-{k}", "managementPolicy": "Observe", "shutdown": {"at": at}}
+        return Notebook("ns", f"n{k}", f"uid-{k}", 1, spec_of(manifest), {}, resource_version="1")
+
+    wave = [due(1), due(2), due(3)]
+    first = await poller.cycle(wave, NOW, calls_per_interval=3)
+    assert account.calls == ["stop i-1"] and first.queued == 2
+    assert kube.status["n2"]["lastAction"]["state"] == "Queued"
+    queued_at = kube.status["n3"]["lastAction"]["startedAt"]
+    later = due(4, "2026-11-25T12:00:05Z")  # falls due after the others were queued; listed first
+    for k in range(1, 4):
+        await poller.cycle([later, *wave], NOW + timedelta(seconds=10 * k), calls_per_interval=3)
+    assert account.calls == ["stop i-1", "stop i-2", "stop i-3", "stop i-4"]
+    queued_records = [p["lastAction"] for name, p in kube.patches if name == "n3" and "lastAction" in p]
+    assert [r["state"] for r in queued_records] == ["Queued", "Pending", "Succeeded"]
+    assert queued_records[0]["startedAt"] == queued_at
