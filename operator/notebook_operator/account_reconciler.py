@@ -7,6 +7,7 @@ Cost per pass: ceil(N / page size) list calls and one PATCH per changed CR; no p
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 from collections import Counter
@@ -66,6 +67,7 @@ class AccountReconciler:
         self._phases: set[str] = set()
         self._running = 0  # running instances in the last listing
         self._listed = 0  # instances in the last listing
+        self._busy: dict[str, asyncio.Task[PassResult]] = {}  # passes still running, by notebook uid
 
     async def cycle(
         self, tracked: Sequence[Notebook], now: datetime | None = None, calls_per_interval: float | None = None,
@@ -77,10 +79,13 @@ class AccountReconciler:
 
         `calls_per_interval` (rate limit x poll interval): what the pass may spend, listing included; the actions
         that do not fit wait for the next pass (None: no bound). `interval_s`: how long spec passes may observe
-        from this listing."""
+        from this listing, and how long the cycle waits for its passes: those still acting then (claims, a batch,
+        their writes) finish in the background, and their notebooks sit out the next cycle, which starts on time
+        and mirrors every other notebook (0: wait for all)."""
         now = now or utcnow()
         started = time.monotonic()
-        items = [item for item in tracked if item.instance_id]
+        busy = set(self._busy)
+        items = [item for item in tracked if item.instance_id and item.uid not in busy]
         waiting: dict[str, list[Notebook]] = {}
         for item in items:
             waiting.setdefault(item.instance_id or "", []).append(item)
@@ -102,10 +107,17 @@ class AccountReconciler:
 
         passes: list[asyncio.Task[PassResult]] = []
         observed: dict[str, CloudInstance] = {}
+
+        def start(item: Notebook, instance: CloudInstance | None) -> asyncio.Task[PassResult]:
+            task = asyncio.create_task(one(item, instance))
+            self._busy[item.uid] = task
+            task.add_done_callback(functools.partial(self._done, item.uid))
+            return task
+
         try:
             async for instance in self.provider.list_instances():
                 observed[instance.id] = instance
-                passes += [asyncio.create_task(one(item, instance)) for item in waiting.pop(instance.id, [])]
+                passes += [start(item, instance) for item in waiting.pop(instance.id, [])]
         except BaseException:
             if self.stops is not None:  # the passes that will not run now: a waiting batch must not wait for them
                 for _ in range(sum(len(rest) for rest in waiting.values())):
@@ -114,11 +126,12 @@ class AccountReconciler:
             raise
         listed = time.monotonic()
         self._keep_listing(observed, now, listed + interval_s)
-        passes += [asyncio.create_task(one(item, None)) for rest in waiting.values() for item in rest]
+        passes += [start(item, None) for rest in waiting.values() for item in rest]
         result = CycleResult(listed=len(observed), tracked=len(tracked))
         self._count_phases(observed)
         self._running = sum(1 for i in observed.values() if i.phase == "Running")
-        result.writes = sum(1 for done in await asyncio.gather(*passes) if done.written)
+        finished = await self._wait(passes, started + interval_s if interval_s else None)
+        result.writes = sum(1 for done in finished if done.written)
         self.notebooks.prune({item.uid for item in tracked})
         self._listed = len(observed)
         self._count_notebooks(tracked, observed, now, budget.queued if budget is not None else set())
@@ -144,6 +157,25 @@ class AccountReconciler:
                 time.monotonic() - listed,
             )
         return result
+
+    def _done(self, uid: str, _: asyncio.Task[PassResult]) -> None:
+        self._busy.pop(uid, None)
+
+    async def _wait(self, passes: list[asyncio.Task[PassResult]], until: float | None) -> list[PassResult]:
+        """The results of the passes done by `until` (monotonic; None: all of them); the others go on."""
+        if not passes:
+            return []
+        timeout = None if until is None else max(0.0, until - time.monotonic())
+        done, running = await asyncio.wait(passes, timeout=timeout)
+        for task in running:
+            task.add_done_callback(_log_failure)
+        if running:
+            logger.info(
+                "%s: %d passes still acting go on past the interval; their notebooks sit out the next cycle",
+                self.provider.name,
+                len(running),
+            )
+        return [task.result() for task in passes if task in done]  # an unexpected error fails the cycle
 
     def _budget(self, items: Sequence[Notebook], calls_per_interval: float | None) -> ActionBudget | None:
         """This pass's calls for actions, with what waited longest in the queue served first."""
@@ -208,3 +240,9 @@ class AccountReconciler:
         for phase in self._phases | set(counts):  # phases gone from the account drop to 0
             metrics.INSTANCES.labels(self.provider.name, self.account, phase).set(counts.get(phase, 0))
         self._phases |= set(counts)
+
+
+def _log_failure(task: asyncio.Task[PassResult]) -> None:
+    """A pass that finished after its cycle returned: nobody awaits it, so its failure is logged here."""
+    if not task.cancelled() and task.exception() is not None:
+        logger.error("a notebook pass failed after its cycle", exc_info=task.exception())

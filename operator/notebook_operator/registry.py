@@ -4,6 +4,7 @@ events, shared through the operator state (kopf's memo)."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -34,6 +35,8 @@ class AccountState:
     namespace_selector: LabelSelector | None = None  # a ClusterProviderConfig's: who may use it
     # The last complete listing, by instance id, and until when (monotonic) a spec pass may observe from it
     # instead of a GET: N notebooks applied at once cost no N GETs at the rate limit.
+    # Set while Ready: spec passes that arrive before the first poll pass wait on it rather than retry.
+    became_ready: asyncio.Event = field(default_factory=asyncio.Event)
     listing: dict[str, CloudInstance] = field(default_factory=dict)
     listing_started: datetime | None = None  # wall clock, when the listing's first page was asked for
     listing_fresh_until: float = 0.0
@@ -54,6 +57,12 @@ class Accounts:
 
     def get(self, namespace: str, name: str) -> AccountState:
         return self.by_key.setdefault((namespace, name), AccountState())
+
+    async def wait_ready(self, namespace: str, name: str) -> None:
+        """Until the account is Ready; at once when it is, or when it is unknown."""
+        state = self.by_key.get((namespace, name))
+        if state is not None and not state.ready:
+            await state.became_ready.wait()
 
     def ready_provider(self, namespace: str, name: str) -> Provider:
         """The connected provider, or AccountNotReady saying why not."""

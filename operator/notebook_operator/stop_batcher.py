@@ -41,8 +41,8 @@ class StopBatcher:
         self._sending: set[asyncio.Task[None]] = set()
 
     def begin(self, passes: int) -> None:
-        """A cycle starts `passes` notebook passes; each ends with `leave()`."""
-        self._running = passes
+        """A cycle starts `passes` notebook passes; each ends with `leave()` (a cycle's passes may outlast it)."""
+        self._running += passes
 
     def leave(self) -> None:
         self._running -= 1

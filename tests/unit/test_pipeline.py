@@ -4,6 +4,7 @@ The same scenarios run against the real API server and the emulator in tests/int
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -350,3 +351,30 @@ async def test_a_wave_beyond_a_pass_s_calls_is_queued_and_drains_longest_waiting
     queued_records = [p["lastAction"] for name, p in kube.patches if name == "n3" and "lastAction" in p]
     assert [r["state"] for r in queued_records] == ["Queued", "Pending", "Succeeded"]
     assert queued_records[0]["startedAt"] == queued_at
+
+
+async def test_a_pass_still_acting_at_the_interval_s_end_goes_on_and_its_notebook_sits_out_the_next_cycle() -> None:
+    """The cycle waits for its passes only until the interval ends: a slow stop finishes in the background, the next
+    cycle starts on time and mirrors the other notebooks, and does not decide again for the one still acting."""
+    account, kube = FakeAccount(cloud("i-1"), cloud("i-2")), FakeKube()
+    release = asyncio.Event()
+    stop = account.stop_instance
+
+    async def slow_stop(instance_id: str, save_image: bool = False) -> None:
+        await release.wait()
+        await stop(instance_id, save_image)
+
+    account.stop_instance = slow_stop  # type: ignore[method-assign]
+    poller = AccountReconciler(account, kube, lambda *a: None)  # type: ignore[arg-type]
+    due = Notebook("ns", "due", "uid-due", 1, spec_of({**OBSERVED, **DUE}), {}, resource_version="1")
+    other = Notebook("ns", "other", "uid-other", 1, spec_of({"instanceId": "i-2", "managementPolicy": "Observe"}),
+                     {}, resource_version="1")  # fmt: skip
+    first = await poller.cycle([due, other], NOW, interval_s=0.2)
+    assert first.writes == 1  # the other one; the due one is still stopping
+    account.instances["i-2"] = cloud("i-2", "Stopped")  # changed in the cloud meanwhile
+    await poller.cycle([due, other], NOW + timedelta(seconds=10), interval_s=0.2)
+    assert kube.status["other"]["phase"] == "Stopped"
+    assert kube.status["due"]["lastAction"]["state"] == "Pending"
+    release.set()
+    await asyncio.sleep(0.05)
+    assert account.calls == ["stop i-1"] and kube.status["due"]["lastAction"]["state"] == "Succeeded"

@@ -3,6 +3,8 @@ delete in the cloud through the finalizer. Thin: the pipeline is notebook_reconc
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from typing import Any
 
@@ -24,6 +26,7 @@ from notebook_operator.times import now, parse_rfc3339
 logger = logging.getLogger(__name__)
 RESOURCE = (GROUP, VERSION, "notebookinstances")
 ACCOUNT_WAIT_S = 3.0
+ACCOUNT_READY_WAIT_S = 60.0
 
 
 def _notebook(body: kopf.Body) -> Notebook:
@@ -59,7 +62,12 @@ def needs_spec_pass(spec: kopf.Spec, status: kopf.Status, meta: kopf.Meta, **_: 
     return bool(status.get("observedGeneration") != meta.get("generation"))
 
 
-def _reconciler(state: OperatorState, notebook: Notebook) -> NotebookReconciler:
+async def _reconciler(state: OperatorState, notebook: Notebook) -> NotebookReconciler:
+    # Notebooks applied with their account, or at start-up: wait for its first poll pass here (a coroutine each)
+    # rather than in kopf's retries, which cost an API write per notebook per retry.
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(ACCOUNT_READY_WAIT_S):
+            await state.accounts.wait_ready(*notebook.account)
     try:
         provider = state.accounts.ready_provider(*notebook.account)
     except AccountNotReady as e:
@@ -81,7 +89,7 @@ async def reconcile_notebook(body: kopf.Body, memo: object, **_: Any) -> None:
     notebook = _notebook(body)
     logger.info("NotebookInstance %s/%s seen (generation %s)", notebook.namespace, notebook.name, notebook.generation)
     state = operator_state(memo)
-    reconciler = _reconciler(state, notebook)
+    reconciler = await _reconciler(state, notebook)
     last = notebook.status.get("lastAction") or {}
     listed = state.accounts.get(*notebook.account).listed(
         notebook.instance_id or "", parse_rfc3339(last.get("startedAt")) if last else None
@@ -107,7 +115,7 @@ def deletes_in_cloud(spec: kopf.Spec, **_: Any) -> bool:
 async def delete_notebook(body: kopf.Body, memo: object, **_: Any) -> None:
     notebook = _notebook(body)
     try:
-        gone = await _reconciler(operator_state(memo), notebook).finalize(notebook)
+        gone = await (await _reconciler(operator_state(memo), notebook)).finalize(notebook)
     except ProviderError as e:
         raise kopf.TemporaryError(f"delete: {e}", delay=30) from e
     if not gone:
