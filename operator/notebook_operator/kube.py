@@ -3,7 +3,6 @@ status patches of many objects from the poller, and reading credential Secrets."
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 from typing import Any
@@ -12,6 +11,7 @@ from kubernetes_asyncio import client, config
 from kubernetes_asyncio.client.exceptions import ApiException
 
 from notebook_operator.api.meta import GROUP, VERSION
+from notebook_operator.write_limiter import WriteLimiter
 
 PLURALS = {
     "NotebookInstance": "notebookinstances",
@@ -53,7 +53,7 @@ class Kube:
         self.api = api
         self.custom = client.CustomObjectsApi(api)
         self.core = client.CoreV1Api(api)
-        self._limit = asyncio.Semaphore(concurrency)
+        self._limit = WriteLimiter(concurrency)
 
     @classmethod
     async def connect(cls) -> Kube:
@@ -69,16 +69,22 @@ class Kube:
         await self.api.close()
 
     async def patch_status(
-        self, kind: str, namespace: str, name: str, status: dict[str, Any], resource_version: str | None = None
+        self,
+        kind: str,
+        namespace: str,
+        name: str,
+        status: dict[str, Any],
+        resource_version: str | None = None,
+        urgent: bool = False,
     ) -> str | None:
         """Merge-patch status: the object's new resourceVersion, None when the object is gone. With
         `resource_version` the write is conditional (the API server refuses it with 409 when the object changed
-        since): StaleObject."""
+        since): StaleObject. `urgent` writes go before the others waiting for a slot."""
         body: dict[str, Any] = {"status": status}
         if resource_version:
             body["metadata"] = {"resourceVersion": resource_version}
         merge = "application/merge-patch+json"
-        async with self._limit:
+        async with self._limit.slot(urgent):
             try:
                 if namespace:
                     written = await self.custom.patch_namespaced_custom_object_status(
@@ -132,7 +138,7 @@ class Kube:
         """A token of the TokenRequest API for a ServiceAccount: (token, expiry epoch seconds). ServiceAccountMissing
         when there is no such ServiceAccount, TokenRequestDenied when RBAC refuses (the message holds no token)."""
         body = {"spec": {"audiences": [audience], "expirationSeconds": seconds}}
-        async with self._limit:
+        async with self._limit.slot():
             try:
                 answer = await self.core.create_namespaced_service_account_token(
                     service_account,

@@ -159,7 +159,8 @@ class NotebookReconciler:
         # so nobody hears it twice. A pass that acted holds the object already (the action's conditional claim).
         condition = version if told.patch and not acted else None
         try:
-            result.written = await self._write(notebook, patch, condition)
+            # A pass that did not act goes before the claims and outcomes of a wave (mirroring stays prompt).
+            result.written = await self._write(notebook, patch, condition, urgent=not acted)
         except StaleObject as e:
             logger.info("%s/%s: not told, deciding again: %s", notebook.namespace, notebook.name, e)
             result.retry_after, result.retry_reason = 1.0, "status changed since this pass looked"
@@ -299,13 +300,15 @@ class NotebookReconciler:
         cost = cost_status(before, price, observed, now)
         return {} if cost is None else {"cost": {**{k: None for k in before if k not in cost}, **cost}}
 
-    async def _write(self, notebook: Notebook, patch: dict[str, Any], condition: str | None = None) -> bool:
+    async def _write(
+        self, notebook: Notebook, patch: dict[str, Any], condition: str | None = None, urgent: bool = False
+    ) -> bool:
         """Merge-patch the status (conditional on resourceVersion `condition` when given: StaleObject)."""
         if not patch:
             return False
         try:
             written = await self.kube.patch_status(
-                KIND, notebook.namespace, notebook.name, patch, resource_version=condition
+                KIND, notebook.namespace, notebook.name, patch, resource_version=condition, urgent=urgent
             )
         except StatusRejected as e:  # one object's bad status must not stop the account's pass
             logger.error("%s", e)

@@ -96,7 +96,7 @@ class FakeKube:
         self.patches: list[tuple[str, dict[str, Any]]] = []
 
     async def patch_status(self, kind: str, namespace: str, name: str, status: dict[str, Any],
-                           resource_version: str | None = None) -> str:  # fmt: skip
+                           resource_version: str | None = None, urgent: bool = False) -> str:  # fmt: skip
         if name in self.invalid:
             raise StatusRejected(f"{kind} {namespace}/{name}: status refused")
         if resource_version is not None and resource_version != str(self.versions.get(name, 1)):
