@@ -109,15 +109,17 @@ class CloudHTTP:
         json: Any = None,
         headers: dict[str, str] | None = None,
         idempotent: bool = True,
+        urgent: bool = False,
         sleep: Callable[[float], Any] = asyncio.sleep,
     ) -> httpx.Response:
-        """Send one API call; returns the successful response or raises a ProviderError."""
+        """Send one API call; returns the successful response or raises a ProviderError. `urgent` (a listing): it
+        takes the next token of the account's rate limit before the calls already waiting."""
         started = time.monotonic()
         deadline = started + self._retry.budget
         query = {k: _wire(v) for k, v in (params or {}).items() if v is not None}
         attempt = 0
         while True:
-            await self._bucket.acquire()
+            await self._bucket.acquire(urgent)
             call_started = time.monotonic()
             error: ProviderError
             try:

@@ -1,9 +1,14 @@
-"""A token bucket per cloud account: at most `rate` requests a second, bursts up to `burst`."""
+"""A token bucket per cloud account: at most `rate` requests a second, bursts up to `burst`.
+
+Waiters are served in arrival order, except that urgent ones (the listing) go before the others: a pass's
+actions may use the whole rate limit of an interval, and the next listing must not wait behind them.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import time
+from collections import deque
 
 
 class TokenBucket:
@@ -14,17 +19,39 @@ class TokenBucket:
         self.capacity = max(1.0, burst if burst is not None else rate)
         self._tokens = self.capacity
         self._updated = time.monotonic()
-        self._lock = asyncio.Lock()
+        self._urgent: deque[asyncio.Future[None]] = deque()
+        self._normal: deque[asyncio.Future[None]] = deque()
+        self._timer: asyncio.TimerHandle | None = None
 
     def _refill(self) -> None:
         now = time.monotonic()
         self._tokens = min(self.capacity, self._tokens + (now - self._updated) * self.rate)
         self._updated = now
 
-    async def acquire(self) -> None:
-        async with self._lock:  # FIFO: waiters are served in arrival order
-            self._refill()
-            if self._tokens < 1:
-                await asyncio.sleep((1 - self._tokens) / self.rate)
-                self._refill()
+    async def acquire(self, urgent: bool = False) -> None:
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        (self._urgent if urgent else self._normal).append(waiter)
+        if self._timer is None:
+            self._dispatch()
+        await waiter  # a cancelled waiter is skipped by _dispatch
+
+    def _next(self) -> asyncio.Future[None] | None:
+        for queue in (self._urgent, self._normal):
+            while queue:
+                waiter = queue.popleft()
+                if not waiter.done():
+                    return waiter
+        return None
+
+    def _dispatch(self) -> None:
+        self._timer = None
+        self._refill()
+        while self._tokens >= 1:
+            waiter = self._next()
+            if waiter is None:
+                return
             self._tokens -= 1
+            waiter.set_result(None)
+        if any(not w.done() for w in self._urgent) or any(not w.done() for w in self._normal):
+            delay = (1 - self._tokens) / self.rate
+            self._timer = asyncio.get_running_loop().call_later(delay, self._dispatch)

@@ -23,7 +23,7 @@ class DevEnvironClient:
             "limit": limit,
             "status": status,
         }
-        response = await self.http.call("ListDevInstances", "GET", self.base, params=params)
+        response = await self.http.call("ListDevInstances", "GET", self.base, params=params, urgent=True)
         return ListResponse.model_validate(response.json())
 
     async def action(self, instance_id: str, action: str) -> None:

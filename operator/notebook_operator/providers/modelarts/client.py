@@ -23,7 +23,8 @@ class ModelArtsClient:
     async def list_notebooks(self, offset: int, limit: int, filters: dict[str, Any]) -> ListResponse:
         """`offset` counts records, not pages; `limit` is 10, 20 or 50 (see provider.PAGE_SIZE)."""
         params = {"limit": limit, "offset": offset, "sort_key": "create_at", "sort_dir": "ASC", **filters}
-        return ListResponse.model_validate(await self._json("ListNotebooks", "GET", self.base, params=params))
+        answer = await self._json("ListNotebooks", "GET", self.base, params=params, urgent=True)
+        return ListResponse.model_validate(answer)
 
     async def show_notebook(self, notebook_id: str) -> dict[str, Any]:
         result: dict[str, Any] = await self._json("ShowNotebook", "GET", self._one(notebook_id))

@@ -28,7 +28,9 @@ class PaiClient:
         """The raw answer: callers keep each instance's dict as the CloudInstance's raw payload."""
         params = {"PageNumber": page_number, "PageSize": page_size, "SortBy": "GmtCreateTime", "Order": "ASC"}
         params.update(filters)
-        answer: dict[str, Any] = await self._call("ListInstances", "GET", f"{API}/instances", params=params)
+        answer: dict[str, Any] = await self._call(
+            "ListInstances", "GET", f"{API}/instances", params=params, urgent=True
+        )
         return answer
 
     async def get_instance(self, instance_id: str) -> dict[str, Any]:

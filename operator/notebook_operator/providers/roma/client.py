@@ -15,5 +15,5 @@ class RomaClient:
 
     async def list_instances(self, offset: int, limit: int, status: str | None) -> ListResponse:
         params = {"offset": offset, "limit": limit, "status": status}
-        response = await self.http.call("CheckRomaInstanceListV2", "GET", self.path, params=params)
+        response = await self.http.call("CheckRomaInstanceListV2", "GET", self.path, params=params, urgent=True)
         return ListResponse.model_validate(response.json())
