@@ -106,20 +106,21 @@ async def scenario(label: str, cloud: str, n: int, batch_size: int, interval: in
         seen_at: dict[str, float] = {}
 
         async def watcher() -> None:
-            w = watch.Watch()
-            async with w.stream(custom.list_namespaced_custom_object, GROUP, VERSION, namespace,
-                                "notebookinstances", timeout_seconds=1200) as stream:  # fmt: skip
-                async for event in stream:
-                    obj = event["object"]
-                    name = obj["metadata"]["name"]
-                    if (obj.get("status") or {}).get("phase") != "Stopped":
-                        continue
-                    if name in wave and name not in stopped_at:
-                        stopped_at[name] = time.time()
-                    elif name in changed_at and name not in seen_at:
-                        seen_at[name] = time.time()
-                    if len(stopped_at) == n and len(seen_at) == len(unrelated):
-                        return
+            while True:  # a watch the API server ends early is opened again (it starts with every object's state)
+                w = watch.Watch()
+                async with w.stream(custom.list_namespaced_custom_object, GROUP, VERSION, namespace,
+                                    "notebookinstances", timeout_seconds=1200) as stream:  # fmt: skip
+                    async for event in stream:
+                        obj = event["object"]
+                        name = obj["metadata"]["name"]
+                        if (obj.get("status") or {}).get("phase") != "Stopped":
+                            continue
+                        if name in wave and name not in stopped_at:
+                            stopped_at[name] = time.time()
+                        elif name in changed_at and name not in seen_at:
+                            seen_at[name] = time.time()
+                        if len(stopped_at) == n and len(seen_at) == len(unrelated):
+                            return
 
         watching = asyncio.create_task(watcher())
         stopped = "Stopped" if cloud == "pai-dsw" else "STOPPED"  # each cloud's own word (ModelArts: upper case)
