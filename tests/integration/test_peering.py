@@ -55,7 +55,8 @@ def test_a_named_peering_is_honoured(
     setup_account(api, namespace, emulator)
     notebook(api, namespace, "nb", {"template": TEMPLATE, "desiredState": "Running"})
     wait_phase(api, namespace, "nb", "Running", timeout=60)
-    assert replica.active()
+    # The reported role may lag kopf's own switch by peering.RECHECK_S (2 s); the spec pass can be quicker.
+    wait_for(replica.active, timeout=10, what="the replica reports itself active")
     assert len(keepalives(api, "team-a", namespace)) == 1  # its keep-alive is in the object it was told to use
 
 
