@@ -71,7 +71,7 @@ test-e2e: venv cluster-bins
 demo: venv cluster-bins
 	$(VENV)/bin/notebook-operator demo $(if $(KEEP),--keep,)
 
-# Benchmarks (not tests): tables of figures in bench-*.json. Needs wrk for the emulator load. About 50 minutes.
+# Benchmarks (not tests): tables of figures in bench-*.json. Needs wrk for the emulator load. About 90 minutes.
 bench: venv cluster-bins
 	$(PY) -m tests.bench.poll_bench --n 1000 --n 5000 --n 20000 --output bench-results.json
 	$(PY) -m tests.bench.takeover_bench --output bench-takeover-results.json
