@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections import deque
+
+from notebook_operator.waiters import UrgentFirst
 
 
 class TokenBucket:
@@ -19,8 +20,7 @@ class TokenBucket:
         self.capacity = max(1.0, burst if burst is not None else rate)
         self._tokens = self.capacity
         self._updated = time.monotonic()
-        self._urgent: deque[asyncio.Future[None]] = deque()
-        self._normal: deque[asyncio.Future[None]] = deque()
+        self._waiting = UrgentFirst()
         self._timer: asyncio.TimerHandle | None = None
 
     def _refill(self) -> None:
@@ -29,29 +29,17 @@ class TokenBucket:
         self._updated = now
 
     async def acquire(self, urgent: bool = False) -> None:
-        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        (self._urgent if urgent else self._normal).append(waiter)
+        waiter = self._waiting.join(urgent)
         if self._timer is None:
             self._dispatch()
         await waiter  # a cancelled waiter is skipped by _dispatch
 
-    def _next(self) -> asyncio.Future[None] | None:
-        for queue in (self._urgent, self._normal):
-            while queue:
-                waiter = queue.popleft()
-                if not waiter.done():
-                    return waiter
-        return None
-
     def _dispatch(self) -> None:
         self._timer = None
         self._refill()
-        while self._tokens >= 1:
-            waiter = self._next()
-            if waiter is None:
-                return
+        while self._tokens >= 1 and self._waiting:
+            self._waiting.wake_next()
             self._tokens -= 1
-            waiter.set_result(None)
-        if any(not w.done() for w in self._urgent) or any(not w.done() for w in self._normal):
+        if self._waiting:
             delay = (1 - self._tokens) / self.rate
             self._timer = asyncio.get_running_loop().call_later(delay, self._dispatch)
