@@ -88,12 +88,10 @@ async def _reconciler(state: OperatorState, notebook: Notebook) -> NotebookRecon
 async def reconcile_notebook(body: kopf.Body, memo: object, **_: Any) -> None:
     notebook = _notebook(body)
     logger.info("NotebookInstance %s/%s seen (generation %s)", notebook.namespace, notebook.name, notebook.generation)
-    state = operator_state(memo)
-    reconciler = await _reconciler(state, notebook)
+    reconciler = await _reconciler(operator_state(memo), notebook)
     last = notebook.status.get("lastAction") or {}
-    listed = state.accounts.get(*notebook.account).listed(
-        notebook.instance_id or "", parse_rfc3339(last.get("startedAt")) if last else None
-    )
+    assert reconciler.account is not None  # _reconciler gives it the notebook's account
+    listed = reconciler.account.listed(notebook.instance_id or "", parse_rfc3339(last.get("startedAt")))
     try:
         observed = listed or await reconciler.observe(notebook)
         result = await reconciler.reconcile(notebook, observed, now(), spec_pass=True)

@@ -166,6 +166,7 @@ async def _poll(
         except ValidationError as e:  # the CRD schema admits only valid specs: a CRD older than this operator?
             raise kopf.PermanentError(f"spec does not parse: {e}") from e
         generation = meta.get("generation")
+        interval = float(snapshot.poll_interval_seconds)
         now = datetime.now(UTC)
         update: dict[str, Any] = {}
         next_due: datetime | None = None
@@ -201,7 +202,6 @@ async def _poll(
                 refused = [n for n in tracked if not operator.namespaces.admits(selector, n.namespace)]
                 tracked = [n for n in tracked if operator.namespaces.admits(selector, n.namespace)]
                 await _refuse(kube, refused, name, now)
-            interval = float(snapshot.poll_interval_seconds)
             result = await poller.cycle(tracked, now, snapshot.rate_limit * interval, interval)
             next_due = result.next_due
             catch_up = first and operator.notebooks.changed_at > taken_at
@@ -256,7 +256,6 @@ async def _poll(
             current.update(update)
         if catch_up:
             continue  # objects kopf listed while the first cycle ran: mirror them now, not an interval later
-        interval = float(snapshot.poll_interval_seconds)
         if ready:  # a fixed rate: a cycle starts every interval (at once after one longer than that)
             await stopped.wait(_until_next_cycle(interval, time.monotonic() - taken_at, next_due, datetime.now(UTC)))
         else:
