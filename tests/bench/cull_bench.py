@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import sys
 import time
 from pathlib import Path
@@ -37,6 +36,7 @@ from tests.bench.harness import (
     local_setup,
     metric_by,
     pai_account,
+    report,
     rss_mb,
     start_operator,
 )
@@ -159,9 +159,7 @@ async def main_async(sizes: list[int], idle_minutes: int, interval: int, output:
         for n in sizes:
             print(f"bench: culling N={n} ...", file=sys.stderr, flush=True)
             results.append(await scenario(n, idle_minutes, interval, cluster, emulator, tmp, timeout_s))
-    output.write_text(json.dumps(results, indent=2) + "\n")
-    print(table(results))
-    print(f"\nwritten to {output}")
+    report(results, output, table(results))
     return 1 if any(r["wrong_stops"] for r in results) else 0
 
 

@@ -4,6 +4,7 @@ a namespace, the operator as a process, and reading its metrics and memory."""
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 import subprocess
 import sys
@@ -74,6 +75,13 @@ def metric_by(port: int, name: str, label: str) -> dict[str, int]:
         key = dict(re.findall(r'(\w+)="([^"]*)"', labels)).get(label, "")
         found[key] = found.get(key, 0) + int(float(value))
     return found
+
+
+def report(results: list[dict[str, Any]], output: Path, table: str) -> None:
+    """Write the results as JSON and print their table."""
+    output.write_text(json.dumps(results, indent=2) + "\n")
+    print(table)
+    print(f"\nwritten to {output}")
 
 
 def figures_table(results: list[dict[str, Any]], by: str, heading: str = "{}") -> str:

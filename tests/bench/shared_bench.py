@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import subprocess
 import sys
 import time
@@ -24,7 +23,7 @@ from kubernetes_asyncio import client as aclient
 from notebook_devtools import localcluster
 from notebook_devtools.localcluster import free_port
 from notebook_operator.api.meta import GROUP, VERSION
-from tests.bench.harness import api_client, bounded, figures_table, local_setup, rss_mb
+from tests.bench.harness import api_client, bounded, figures_table, local_setup, report, rss_mb
 from tests.emulator import PAI_KEY, Emulator
 
 PAGE = 100
@@ -123,9 +122,7 @@ async def main_async(n: int, spaces: int, interval: int, output: Path) -> int:
         for mode in ("shared", "per-namespace"):
             print(f"bench: {mode}, N={n} over {spaces} namespaces ...", file=sys.stderr, flush=True)
             results.append(await scenario(mode, n, spaces, interval, cluster, emulator, tmp))
-    output.write_text(json.dumps(results, indent=2) + "\n")
-    print(figures_table(results, "mode"))
-    print(f"\nwritten to {output}")
+    report(results, output, figures_table(results, "mode"))
     return 0
 
 

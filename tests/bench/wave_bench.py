@@ -30,7 +30,7 @@ from kubernetes_asyncio import watch
 from notebook_devtools import localcluster
 from notebook_devtools.localcluster import free_port
 from notebook_operator.api.meta import GROUP, VERSION
-from tests.bench.harness import api_client, bounded, figures_table, local_setup, metric, phases, start_operator
+from tests.bench.harness import api_client, bounded, figures_table, local_setup, metric, phases, report, start_operator
 from tests.emulator import HW_KEY, PAI_KEY, PROJECT, Emulator
 
 UNRELATED = 100
@@ -165,9 +165,7 @@ async def main_async(pai_n: int, modelarts_n: int, interval: int, output: Path, 
             print(f"bench: wave {label}, N={n} ...", file=sys.stderr, flush=True)
             results.append(await scenario(label, cloud, n, batch, interval, cluster, emulator, tmp))
             print(json.dumps(results[-1]), file=sys.stderr, flush=True)
-    output.write_text(json.dumps(results, indent=2) + "\n")
-    print(figures_table(results, "run"))
-    print(f"\nwritten to {output}")
+    report(results, output, figures_table(results, "run"))
     return 0
 
 
