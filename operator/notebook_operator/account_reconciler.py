@@ -134,8 +134,7 @@ class AccountReconciler:
         result.writes = sum(1 for done in finished if done.written)
         self.notebooks.prune({item.uid for item in tracked})
         self._listed = len(observed)
-        self._count_notebooks(tracked, observed, now, budget.queued if budget is not None else set())
-        result.next_due = self._next_due(tracked, now)
+        result.next_due = self._count_notebooks(tracked, observed, now, budget.queued if budget is not None else set())
         if budget is not None and budget.queued:
             result.queued = len(budget.queued)
             logger.info(
@@ -191,17 +190,6 @@ class AccountReconciler:
                 queued.append(Waiting(item.uid, str(last.get("startedAt") or ""), cost))
         return ActionBudget(capacity(calls_per_interval, listing_calls), queued)
 
-    def _next_due(self, tracked: Sequence[Notebook], now: datetime) -> datetime | None:
-        """The soonest shutdown after `now` that a status announces (nextShutdownAt, or a warned pendingStop)."""
-        soonest: datetime | None = None
-        for item in tracked:
-            status = self.notebooks.status_of(item)
-            for text in (status.get("nextShutdownAt"), (status.get("pendingStop") or {}).get("at")):
-                at = parse_rfc3339(text) if text else None
-                if at is not None and at > now and (soonest is None or at < soonest):
-                    soonest = at
-        return soonest
-
     def _keep_listing(self, observed: dict[str, CloudInstance], started: datetime, fresh_until: float) -> None:
         """The complete listing, for the spec passes of the next interval (see AccountState.listed)."""
         state = self.notebooks.account
@@ -210,18 +198,26 @@ class AccountReconciler:
 
     def _count_notebooks(
         self, tracked: Sequence[Notebook], observed: dict[str, CloudInstance], now: datetime, queued: set[str]
-    ) -> None:
+    ) -> datetime | None:
         """This account's share of the per-namespace gauges: notebooks by phase, price per hour of the
-        running ones, running ones past a policy's cap, and actions waiting for a later pass."""
+        running ones, running ones past a policy's cap, and actions waiting for a later pass. Returns, from the
+        same look at each status, the soonest shutdown after `now` one announces (nextShutdownAt, or a warned
+        pendingStop)."""
         phases: Counter[tuple[str, str]] = Counter()  # (namespace, phase)
         over_cap: Counter[str] = Counter()
         pending: Counter[str] = Counter()
         waiting: Counter[str] = Counter()
+        soonest: datetime | None = None
         for item in tracked:
             waiting[item.namespace] += 1 if item.uid in queued else 0
             instance = observed.get(item.instance_id or "")
             phases[(item.namespace, instance.phase if instance else "Unknown")] += 1
-            pending[item.namespace] += 1 if self.notebooks.status_of(item).get("pendingStop") else 0
+            status = self.notebooks.status_of(item)
+            pending[item.namespace] += 1 if status.get("pendingStop") else 0
+            for text in (status.get("nextShutdownAt"), (status.get("pendingStop") or {}).get("at")):
+                at = parse_rfc3339(text) if text else None
+                if at is not None and at > now and (soonest is None or at < soonest):
+                    soonest = at
             if (
                 instance is not None
                 and self.assessor is not None
@@ -234,6 +230,7 @@ class AccountReconciler:
         metrics.ACCOUNT_GAUGES.put(
             self.account, self.provider.name, dict(phases), dict(over_cap), dict(cost), dict(pending), dict(waiting)
         )
+        return soonest
 
     def _count_phases(self, observed: dict[str, CloudInstance]) -> None:
         counts: Counter[str] = Counter(instance.phase for instance in observed.values())

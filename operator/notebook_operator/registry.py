@@ -26,20 +26,27 @@ class AccountNotReady(LookupError):
 @dataclass
 class AccountState:
     provider: Provider | None = None
-    ready: bool = False
     reason: str = "Connecting"
     message: str = "not polled yet"
     fingerprint: str = ""  # spec + Secret resourceVersion the provider was built from
     notify: NotifySpec | None = None  # the default chat webhook of the account's notebooks
     pricing: Pricing | None = None  # prices per hour that override or fill in the cloud's
     namespace_selector: LabelSelector | None = None  # a ClusterProviderConfig's: who may use it
+    # Set while Ready (`ready`): spec passes that arrive before the first poll pass wait on it rather than retry.
+    became_ready: asyncio.Event = field(default_factory=asyncio.Event)
     # The last complete listing, by instance id, and until when (monotonic) a spec pass may observe from it
     # instead of a GET: N notebooks applied at once cost no N GETs at the rate limit.
-    # Set while Ready: spec passes that arrive before the first poll pass wait on it rather than retry.
-    became_ready: asyncio.Event = field(default_factory=asyncio.Event)
     listing: dict[str, CloudInstance] = field(default_factory=dict)
     listing_started: datetime | None = None  # wall clock, when the listing's first page was asked for
     listing_fresh_until: float = 0.0
+
+    @property
+    def ready(self) -> bool:
+        return self.became_ready.is_set()
+
+    @ready.setter
+    def ready(self, value: bool) -> None:
+        self.became_ready.set() if value else self.became_ready.clear()
 
     def listed(self, instance_id: str, acted_at: datetime | None) -> CloudInstance | None:
         """The instance as the last listing saw it, while that listing is younger than one poll interval and

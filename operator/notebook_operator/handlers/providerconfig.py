@@ -233,7 +233,6 @@ async def _poll(
             emit(ref, "Normal" if ready else "Warning", reason, message)
             logger.info("%s %s%s: %s: %s", kind, f"{namespace}/" if namespace else "", name, reason, message)
         state.ready, state.reason, state.message = ready, reason, message
-        state.became_ready.set() if ready else state.became_ready.clear()
         readiness.set(snapshot.provider, reason, ready)
         # A Ready account's counts change every cycle: only refusals are worth a condition write.
         shown = message if not ready else refusals
