@@ -1,4 +1,6 @@
+# syntax=docker/dockerfile:1
 # notebook-operator container image. Build: docker build -t notebook-operator:0.1.0 .
+# Without a Docker daemon: make image (buildah, on a Debian base made by mmdebstrap).
 # Two stages: dependencies are installed from PyPI, pinned by constraints.txt, into a virtualenv in the
 # build stage; the final stage copies only that virtualenv onto a slim Python and runs as a non-root user.
 ARG PYTHON_IMAGE=python:3.11.7-slim-bookworm
@@ -10,8 +12,12 @@ WORKDIR /src
 COPY constraints.txt pyproject.toml README.md ./
 COPY operator ./operator
 # Wheels only: no compiler in this stage either, and the same versions as the tests ran with.
-RUN /opt/notebook-operator/bin/pip install --only-binary=:all: -c constraints.txt . \
- && /opt/notebook-operator/bin/pip uninstall -y pip setuptools wheel
+# A build machine behind a TLS proxy passes its CA bundle as the secret `pipcert` (make image does): only this
+# step sees it, and no layer keeps it.
+RUN --mount=type=secret,id=pipcert \
+    if [ -f /run/secrets/pipcert ]; then export PIP_CERT=/run/secrets/pipcert; fi \
+ && /opt/notebook-operator/bin/pip install --only-binary=:all: -c constraints.txt . \
+ && /opt/notebook-operator/bin/pip uninstall -y pip setuptools
 
 FROM ${PYTHON_IMAGE}
 LABEL org.opencontainers.image.title="notebook-operator" \

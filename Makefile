@@ -11,12 +11,16 @@ PYTEST_ARGS ?=
 TEST_WORKERS ?= 8
 PARALLEL := -n $(TEST_WORKERS) --dist load --maxschedchunk 1
 
-.PHONY: help venv cluster-bins cluster cluster-down crds manifests lint test test-unit test-integration test-e2e demo \
-	bench clean
+.PHONY: help venv cluster-bins node-bins node-packages image node cluster cluster-down crds manifests lint test \
+	test-unit test-integration test-e2e demo bench clean
+# NODE=1: `make cluster` and `make demo` also run a node (containerd + kubelet): pods run, the chart installs for
+# real. Needs root and cgroups. NODE_TESTS=required (set by .ci/run) fails the node tests instead of skipping them.
+NODE ?=
+NODE_TESTS ?=
 
 help:
-	@echo "make demo | test | test-unit | test-integration | test-e2e | lint | crds | manifests | cluster |"
-	@echo "     cluster-down | bench | clean"
+	@echo "make demo [NODE=1] | test | test-unit | test-integration | test-e2e | lint | crds | manifests |"
+	@echo "     cluster [NODE=1] | node | image | cluster-down | bench | clean"
 
 # The virtualenv, with the exact versions of constraints.txt; rebuilt when either file changes.
 $(VENV)/.installed: pyproject.toml devtools/pyproject.toml constraints.txt
@@ -32,11 +36,27 @@ cluster-bins:
 	@hack/build-helm.sh $(BIN)
 	@hack/build-promtool.sh $(BIN)
 
-cluster: venv cluster-bins
-	$(PY) -m notebook_devtools.localcluster up --dir .cluster --bin-dir $(BIN)
+# A node's commands (kubelet, controllers, scheduler, kube-proxy, the sandbox's pause) from the same Go module.
+node-bins:
+	@hack/build-node.sh $(BIN)
+
+# containerd, runc, CNI plugins, iptables, buildah, mmdebstrap from Debian (installed when missing; versions printed).
+node-packages:
+	@hack/node-packages.sh
+
+# The Dockerfile built with buildah (no Docker daemon) and imported into the local node when one runs.
+image: node-packages
+	@hack/build-image.sh
+
+cluster: venv cluster-bins $(if $(NODE),node-bins node-packages,)
+	$(PY) -m notebook_devtools.localcluster up --dir .cluster --bin-dir $(BIN) $(if $(NODE),--node --image .cluster/image/image.tar,)
+
+# A node beside a running cluster (the API server is restarted with a node's flags if it lacks them).
+node: venv cluster-bins node-bins node-packages
+	$(PY) -m notebook_devtools.localcluster node --dir .cluster --bin-dir $(BIN) --image .cluster/image/image.tar
 
 cluster-down: venv
-	$(PY) -m notebook_devtools.localcluster down --dir .cluster
+	$(PY) -m notebook_devtools.localcluster down --dir .cluster --bin-dir $(BIN)
 
 crds: venv
 	$(VENV)/bin/notebook-operator crds --output crds

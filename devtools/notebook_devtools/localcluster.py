@@ -17,6 +17,7 @@ import signal
 import socket
 import ssl
 import subprocess
+import sys
 import time
 import urllib.request
 from dataclasses import asdict, dataclass
@@ -54,10 +55,17 @@ class LocalCluster:
     token: str
     etcd_pid: int
     apiserver_pid: int
+    # Set when the API server serves a node (`node.start`): the machine's address, which pods reach it by.
+    node_ip: str = ""
 
     @property
     def url(self) -> str:
         return f"https://127.0.0.1:{self.api_port}"
+
+    @property
+    def node_token(self) -> str:
+        """The kubelet's credential: user system:node:<name>, group system:nodes (for the Node authorizer)."""
+        return (self.workdir / "node-token").read_text(encoding="utf-8").strip()
 
     @property
     def kubeconfig(self) -> Path:
@@ -66,6 +74,11 @@ class LocalCluster:
     @property
     def ca_file(self) -> Path:
         return self.workdir / "certs" / "apiserver.crt"
+
+    @property
+    def kubelet_ca_file(self) -> Path:
+        """The CA of the API server's client certificate: the kubelet trusts it (node=True only)."""
+        return self.workdir / "certs" / "kubelet-ca.crt"
 
     def save(self) -> None:
         state = {k: str(v) if isinstance(v, Path) else v for k, v in asdict(self).items()}
@@ -180,15 +193,76 @@ def _write_kubeconfig(cluster: LocalCluster) -> None:
     cluster.kubeconfig.chmod(0o600)
 
 
-def start(bin_dir: Path, workdir: Path, timeout: float = 90.0) -> LocalCluster:
-    """Start etcd and kube-apiserver under workdir and wait until /readyz answers."""
+NODE_NAME = "local-node"
+SERVICE_CIDR = "10.96.0.0/16"
+SERVICE_IP = "10.96.0.1"  # the `kubernetes` Service: the first address of SERVICE_CIDR
+
+
+def host_ip() -> str:
+    """The machine's address on its default route: pods reach the API server (and the emulator) there."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.connect(("192.0.2.254", 9))  # no packet is sent: this only asks the kernel for the route's source
+        address: str = s.getsockname()[0]
+    return address
+
+
+def _kubelet_client_cert(workdir: Path) -> tuple[Path, Path, Path]:
+    """A CA the kubelet trusts, and the API server's client certificate from it (for logs, exec, port-forward)."""
+    certs = workdir / "certs"
+    ca_key, ca_crt = certs / "kubelet-ca.key", certs / "kubelet-ca.crt"
+    key, crt, csr = certs / "apiserver-kubelet-client.key", certs / "apiserver-kubelet-client.crt", certs / "client.csr"
+    if crt.exists():
+        return ca_crt, crt, key
+
+    def openssl(*args: str) -> None:
+        subprocess.run(["openssl", *args], check=True, capture_output=True)
+
+    openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(ca_key), "-out", str(ca_crt),
+            "-days", "365", "-subj", "/CN=notebook-operator-local-kubelet-ca")
+    openssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out", str(csr),
+            "-subj", "/O=system:masters/CN=kube-apiserver-kubelet-client")
+    openssl("x509", "-req", "-in", str(csr), "-CA", str(ca_crt), "-CAkey", str(ca_key), "-CAcreateserial",
+            "-out", str(crt), "-days", "365")
+    return ca_crt, crt, key
+
+
+def _serving_cert(workdir: Path, node_ip: str) -> tuple[Path, Path]:
+    """The API server's self-signed certificate for every name it is reached by: loopback, the machine's
+    address (the kubelet), the `kubernetes` Service's IP and names (pods). Its own generated one, once it
+    listens beyond loopback, is valid for the advertised address only."""
+    crt, key = workdir / "certs" / "apiserver.crt", workdir / "certs" / "apiserver.key"
+    names = [f"IP:{ip}" for ip in ("127.0.0.1", node_ip, SERVICE_IP)] + [
+        f"DNS:{name}" for name in ("localhost", "kubernetes", "kubernetes.default", "kubernetes.default.svc",
+                                   "kubernetes.default.svc.cluster.local")
+    ]  # fmt: skip
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out", str(crt),
+         "-days", "365", "-subj", "/CN=kube-apiserver", "-addext", "subjectAltName=" + ",".join(names)],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    return crt, key
+
+
+def start(bin_dir: Path, workdir: Path, timeout: float = 90.0, *, node: bool = False) -> LocalCluster:
+    """Start etcd and kube-apiserver under workdir and wait until /readyz answers.
+
+    With node=True the API server also serves a kubelet (notebook_devtools.node): it listens on every address
+    and advertises the machine's own (pods reach it through the `kubernetes` Service), authorizes kubelets with
+    the Node authorizer, and reaches them with a client certificate.
+    """
     for binary in ("etcd", "kube-apiserver"):
         if not (bin_dir / binary).exists():
             raise ClusterError(f"{bin_dir / binary} is missing: run `make cluster-bins` first")
     workdir.mkdir(parents=True, exist_ok=True)
     (workdir / "certs").mkdir(exist_ok=True)
-    token = secrets.token_hex(16)
-    (workdir / "tokens.csv").write_text(f'{token},{ADMIN_USER},admin-uid,"system:masters"\n', encoding="utf-8")
+    token, node_token = secrets.token_hex(16), secrets.token_hex(16)
+    (workdir / "tokens.csv").write_text(
+        f'{token},{ADMIN_USER},admin-uid,"system:masters"\n'
+        f'{node_token},system:node:{NODE_NAME},node-uid,"system:nodes"\n',
+        encoding="utf-8",
+    )
+    (workdir / "node-token").write_text(node_token, encoding="utf-8")
+    (workdir / "node-token").chmod(0o600)
     (workdir / "tokens.csv").chmod(0o600)
     sa_key, sa_pub = _service_account_keys(workdir)
     # Requests by service accounts are audited, so a test can see what an operator running as one did.
@@ -220,23 +294,36 @@ def start(bin_dir: Path, workdir: Path, timeout: float = 90.0) -> LocalCluster:
         stderr=subprocess.STDOUT,
         start_new_session=True,
     )
+    node_ip = host_ip() if node else ""
+    node_flags: list[str] = []
+    if node:
+        _, kubelet_client_crt, kubelet_client_key = _kubelet_client_cert(workdir)
+        serving_crt, serving_key = _serving_cert(workdir, node_ip)
+        node_flags = [
+            "--tls-cert-file", str(serving_crt),
+            "--tls-private-key-file", str(serving_key),
+            "--kubelet-client-certificate", str(kubelet_client_crt),
+            "--kubelet-client-key", str(kubelet_client_key),
+            "--enable-admission-plugins", "NodeRestriction",
+            "--kubelet-preferred-address-types", "InternalIP,Hostname",
+        ]  # fmt: skip
     apiserver = subprocess.Popen(
         [
             str(bin_dir / "kube-apiserver"),
             "--etcd-servers",
             f"http://127.0.0.1:{etcd_port}",
             "--bind-address",
-            "127.0.0.1",
+            "0.0.0.0" if node else "127.0.0.1",
             "--advertise-address",
-            "127.0.0.1",
+            node_ip or "127.0.0.1",
             "--secure-port",
             str(api_port),
             "--cert-dir",
             str(workdir / "certs"),
             "--service-cluster-ip-range",
-            "10.96.0.0/16",
+            SERVICE_CIDR,
             "--authorization-mode",
-            "RBAC",
+            "Node,RBAC" if node else "RBAC",
             "--token-auth-file",
             str(workdir / "tokens.csv"),
             "--service-account-issuer",
@@ -257,12 +344,13 @@ def start(bin_dir: Path, workdir: Path, timeout: float = 90.0) -> LocalCluster:
             "application/json",
             "--v",
             "1",
+            *node_flags,
         ],
         stdout=(logs / "kube-apiserver.log").open("wb"),
         stderr=subprocess.STDOUT,
         start_new_session=True,
     )
-    cluster = LocalCluster(workdir, api_port, etcd_port, token, etcd.pid, apiserver.pid)
+    cluster = LocalCluster(workdir, api_port, etcd_port, token, etcd.pid, apiserver.pid, node_ip)
     cluster.save()
     deadline = time.monotonic() + timeout
     while not cluster.is_ready():
@@ -282,28 +370,55 @@ def start(bin_dir: Path, workdir: Path, timeout: float = 90.0) -> LocalCluster:
 def main(argv: list[str] | None = None) -> int:
     import argparse
 
+    from notebook_devtools import node as local_node
+
     parser = argparse.ArgumentParser(prog="python -m notebook_devtools.localcluster")
-    parser.add_argument("action", choices=["up", "down", "status"])
+    parser.add_argument("action", choices=["up", "down", "status", "node"])
     parser.add_argument("--dir", default=".cluster", help="work directory (kubeconfig lands here)")
     parser.add_argument("--bin-dir", default=".cluster/bin", help="where etcd and kube-apiserver are")
+    parser.add_argument("--node", action="store_true", help="up: also start a node (containerd, kubelet, ...)")
+    parser.add_argument("--image", action="append", default=[], type=Path,
+                        help="a docker-archive to import into the node (repeatable; when the file exists)")
     args = parser.parse_args(argv)
     workdir = Path(args.dir).resolve()
+    bin_dir = Path(args.bin_dir).resolve()
+    node_dir = workdir / "node"
     existing = LocalCluster.load(workdir) if (workdir / "state.json").exists() else None
     if args.action == "down":
+        left = local_node.stop(node_dir, bin_dir)
+        if left:
+            print("local node stopped, but these are left:\n  " + "\n  ".join(left), file=sys.stderr)
         if existing:
             existing.stop()
             print("local cluster stopped")
-        return 0
-    if existing and existing.is_ready():
-        print(f"local cluster already running at {existing.url}; KUBECONFIG={existing.kubeconfig}")
-        return 0
+        return 1 if left else 0
+    want_node = args.node or args.action == "node"
+    if want_node:
+        try:
+            local_node.check_host(bin_dir)
+        except local_node.NodeUnavailable as exc:
+            print(f"no local node: {exc}", file=sys.stderr)
+            return 2
     if args.action == "status":
-        print("local cluster not running")
-        return 1
-    if existing:
-        existing.stop()
-    cluster = start(Path(args.bin_dir).resolve(), workdir)
-    print(f"local cluster ready at {cluster.url}\nexport KUBECONFIG={cluster.kubeconfig}")
+        running = existing is not None and existing.is_ready()
+        print(f"local cluster running at {existing.url}" if running and existing else "local cluster not running")
+        return 0 if running else 1
+    if existing and existing.is_ready() and (existing.node_ip or not want_node):
+        cluster = existing
+        print(f"local cluster already running at {existing.url}; KUBECONFIG={existing.kubeconfig}")
+    else:
+        if existing:  # not answering, or started without a node's flags: start again (etcd's data is kept)
+            existing.stop()
+        cluster = start(bin_dir, workdir, node=want_node)
+        print(f"local cluster ready at {cluster.url}\nexport KUBECONFIG={cluster.kubeconfig}")
+    if want_node and local_node.LocalNode.load(node_dir) is None:
+        versions = local_node.package_versions()
+        print("Debian packages: " + ", ".join(f"{k} {v}" for k, v in versions.items()))
+        began = time.monotonic()
+        images = [image.resolve() for image in args.image if image.exists()]
+        local_node.start(cluster, bin_dir, node_dir, images)
+        print(f"node {NODE_NAME} Ready in {time.monotonic() - began:.0f}s (images imported: "
+              f"{', '.join(str(i) for i in images) or 'none; make image imports the operator'})")
     return 0
 
 
