@@ -217,12 +217,48 @@ def _kubelet_client_cert(workdir: Path) -> tuple[Path, Path, Path]:
     def openssl(*args: str) -> None:
         subprocess.run(["openssl", *args], check=True, capture_output=True)
 
-    openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(ca_key), "-out", str(ca_crt),
-            "-days", "365", "-subj", "/CN=notebook-operator-local-kubelet-ca")
-    openssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out", str(csr),
-            "-subj", "/O=system:masters/CN=kube-apiserver-kubelet-client")
-    openssl("x509", "-req", "-in", str(csr), "-CA", str(ca_crt), "-CAkey", str(ca_key), "-CAcreateserial",
-            "-out", str(crt), "-days", "365")
+    openssl(
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        str(ca_key),
+        "-out",
+        str(ca_crt),
+        "-days",
+        "365",
+        "-subj",
+        "/CN=notebook-operator-local-kubelet-ca",
+    )
+    openssl(
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        str(key),
+        "-out",
+        str(csr),
+        "-subj",
+        "/O=system:masters/CN=kube-apiserver-kubelet-client",
+    )
+    openssl(
+        "x509",
+        "-req",
+        "-in",
+        str(csr),
+        "-CA",
+        str(ca_crt),
+        "-CAkey",
+        str(ca_key),
+        "-CAcreateserial",
+        "-out",
+        str(crt),
+        "-days",
+        "365",
+    )
     return ca_crt, crt, key
 
 
@@ -313,7 +349,8 @@ def start(bin_dir: Path, workdir: Path, timeout: float = 90.0, *, node: bool = F
             "--etcd-servers",
             f"http://127.0.0.1:{etcd_port}",
             "--bind-address",
-            "0.0.0.0" if node else "127.0.0.1",
+            # A node's pods reach the API server at the machine's address (through the `kubernetes` Service).
+            "0.0.0.0" if node else "127.0.0.1",  # noqa: S104
             "--advertise-address",
             node_ip or "127.0.0.1",
             "--secure-port",
@@ -377,8 +414,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dir", default=".cluster", help="work directory (kubeconfig lands here)")
     parser.add_argument("--bin-dir", default=".cluster/bin", help="where etcd and kube-apiserver are")
     parser.add_argument("--node", action="store_true", help="up: also start a node (containerd, kubelet, ...)")
-    parser.add_argument("--image", action="append", default=[], type=Path,
-                        help="a docker-archive to import into the node (repeatable; when the file exists)")
+    parser.add_argument(
+        "--image",
+        action="append",
+        default=[],
+        type=Path,
+        help="a docker-archive to import into the node (repeatable; when the file exists)",
+    )
     args = parser.parse_args(argv)
     workdir = Path(args.dir).resolve()
     bin_dir = Path(args.bin_dir).resolve()
@@ -417,8 +459,10 @@ def main(argv: list[str] | None = None) -> int:
         began = time.monotonic()
         images = [image.resolve() for image in args.image if image.exists()]
         local_node.start(cluster, bin_dir, node_dir, images)
-        print(f"node {NODE_NAME} Ready in {time.monotonic() - began:.0f}s (images imported: "
-              f"{', '.join(str(i) for i in images) or 'none; make image imports the operator'})")
+        print(
+            f"node {NODE_NAME} Ready in {time.monotonic() - began:.0f}s (images imported: "
+            f"{', '.join(str(i) for i in images) or 'none; make image imports the operator'})"
+        )
     return 0
 
 

@@ -112,7 +112,9 @@ def _kubeconfig(cluster: localcluster.LocalCluster, path: Path, user: str, token
     config = {
         "apiVersion": "v1",
         "kind": "Config",
-        "clusters": [{"name": "local", "cluster": {"server": cluster.url, "certificate-authority": str(cluster.ca_file)}}],
+        "clusters": [
+            {"name": "local", "cluster": {"server": cluster.url, "certificate-authority": str(cluster.ca_file)}}
+        ],
         "users": [{"name": user, "user": {"token": token}}],
         "contexts": [{"name": "local", "context": {"cluster": "local", "user": user}}],
         "current-context": "local",
@@ -315,7 +317,8 @@ def _start(
     )
     kubectl = [str(bin_dir / "kubectl"), "--kubeconfig", str(admin)]
 
-    node.pids["containerd"] = _spawn(workdir, "containerd", ["containerd", "--config", str(_containerd_config(workdir))])
+    containerd_config = _containerd_config(workdir)
+    node.pids["containerd"] = _spawn(workdir, "containerd", ["containerd", "--config", str(containerd_config)])
     node.save()
     _cni_config(workdir)
     _wait("containerd", lambda: node.ctr("version", check=False).returncode == 0, node, 30)
@@ -435,9 +438,9 @@ def _remove_chains() -> None:
         rules = subprocess.run([tool, "-t", table, "-S"], capture_output=True, text=True).stdout.splitlines()
         for rule in rules:
             words = shlex.split(rule)  # the CNI plugins' comments are quoted
-            if words[:1] == ["-A"] and not words[1].startswith(CHAIN_PREFIXES) and "-j" in words:
-                if words[words.index("-j") + 1].startswith(CHAIN_PREFIXES):
-                    subprocess.run([tool, "-t", table, "-D", *words[1:]], capture_output=True)
+            jumps_to_ours = "-j" in words and words[words.index("-j") + 1].startswith(CHAIN_PREFIXES)
+            if words[:1] == ["-A"] and not words[1].startswith(CHAIN_PREFIXES) and jumps_to_ours:
+                subprocess.run([tool, "-t", table, "-D", *words[1:]], capture_output=True)
         for chain in chains:
             subprocess.run([tool, "-t", table, "-F", chain], capture_output=True)
         for chain in chains:
