@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 
 import kopf
 
+from notebook_operator import startup_check
 from notebook_operator.account_connection import DEFAULT_TENANT_SERVICE_ACCOUNT, Tenancy
 from notebook_operator.kube import Kube
 from notebook_operator.peering import PeeringSetup, missing_peering
@@ -95,6 +96,11 @@ def run(options: RunOptions) -> int:
     import notebook_operator.handlers  # noqa: F401  (registers the handlers)
 
     clusterwide = options.all_namespaces or not options.namespaces
+    try:
+        asyncio.run(startup_check.check([] if clusterwide else options.namespaces))
+    except startup_check.StartupProblem as e:
+        print(f"notebook-operator: {e}", file=sys.stderr)
+        return 1
     setup = peering_setup(options, clusterwide)
     if setup.mandatory:
         problem = asyncio.run(_preflight(setup))
