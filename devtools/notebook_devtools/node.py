@@ -291,6 +291,8 @@ def start(
         raise NodeError("the API server was started without node=True: it does not advertise an address pods reach")
     if LocalNode.load(workdir):
         raise NodeError(f"a node already runs from {workdir}: make cluster-down first")
+    if Path(f"/sys/class/net/{BRIDGE}").exists():  # one node per machine: its bridge, ports and chains are fixed
+        raise NodeError(f"another local node runs on this machine (bridge {BRIDGE} exists): make cluster-down first")
     workdir.mkdir(parents=True, exist_ok=True)
     node = LocalNode(
         workdir=workdir,

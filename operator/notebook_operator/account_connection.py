@@ -67,6 +67,15 @@ def check_endpoints(spec: AccountSpec, allowed: AllowList) -> None:
                 raise EndpointNotAllowed(str(e)) from None
 
 
+def plain_http_allowed(endpoint: str | None, allowed: AllowList) -> bool:
+    """Plain http beyond loopback goes only to an origin the admin allowed by name (an http:// --allowed-endpoint,
+    e.g. the emulator on a node's network); the default allow list is https only."""
+    try:
+        return bool(endpoint) and allowed.allows(as_url(endpoint or ""))
+    except NotAllowed:
+        return False
+
+
 def token_source(namespace: str | None, spec: AccountSpec, kube: Kube, tenancy: Tenancy) -> TokenSource:
     """A ClusterProviderConfig (namespace None) uses the operator's own token; a ProviderConfig its namespace's
     identity ServiceAccount's, unless the admin turned ambient credentials on for namespaces."""
@@ -123,7 +132,15 @@ async def connect_account(
     if state.provider is not None:
         await state.provider.aclose()
         state.provider = None
-    account = Account(spec.provider, spec.region, credentials, spec.endpoint, spec.project_id, spec.rate_limit)
+    account = Account(
+        spec.provider,
+        spec.region,
+        credentials,
+        spec.endpoint,
+        spec.project_id,
+        spec.rate_limit,
+        plain_http_allowed(spec.endpoint, tenancy.allowed_endpoints),
+    )
     state.provider = connect(account, observer=metrics.observe_api_call)
     state.fingerprint = fingerprint
 

@@ -9,9 +9,11 @@ from typing import Any
 import httpx
 import pytest
 
+from notebook_operator.account_connection import plain_http_allowed
 from notebook_operator.providers import endpoints
 from notebook_operator.providers.credentials import CredentialsError, from_environment, from_secret_data
 from notebook_operator.providers.devenv.schemas import PHASES as DEVENV_PHASES
+from notebook_operator.providers.egress import AllowList, endpoint_allow_list
 from notebook_operator.providers.errors import (
     AuthFailed,
     Conflict,
@@ -175,6 +177,17 @@ def test_endpoint_allowed(url: str) -> None:
 def test_endpoint_refused(url: str) -> None:
     with pytest.raises(InvalidRequest):
         check_endpoint(url)
+
+
+def test_plain_http_beyond_loopback_only_where_the_admin_named_it() -> None:
+    allowed = AllowList.of([r"^http://192\.0\.2\.2:8765$"])
+    assert plain_http_allowed("http://192.0.2.2:8765", allowed)
+    assert check_endpoint("http://192.0.2.2:8765", plain_http=True) == "http://192.0.2.2:8765"
+    assert not plain_http_allowed("http://192.0.2.2:8766", allowed)
+    assert not plain_http_allowed("http://192.0.2.2:8765", endpoint_allow_list(()))  # the default: https only
+    assert not plain_http_allowed(None, allowed)
+    with pytest.raises(InvalidRequest):
+        check_endpoint("ftp://192.0.2.2:8765", plain_http=True)
 
 
 def test_backoff_is_full_jitter_and_capped() -> None:

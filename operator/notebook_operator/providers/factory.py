@@ -31,6 +31,7 @@ class Account:
     endpoint: str | None = None
     project_id: str | None = None
     rate_limit: float = 10.0
+    plain_http: bool = False  # the admin's --allowed-endpoint names this http endpoint (check_endpoint)
 
 
 def connect(
@@ -43,7 +44,8 @@ def connect(
     if account.provider not in PROVIDERS:
         raise InvalidRequest(f"unknown provider {account.provider!r}: one of {', '.join(PROVIDERS)}")
     endpoint = endpoints.resolve(account.provider, account.region, account.endpoint)
-    options = {"rate_limit": account.rate_limit, "retry": retry, "timeout": timeout, "observer": observer}
+    options = {"rate_limit": account.rate_limit, "retry": retry, "timeout": timeout, "observer": observer,
+               "plain_http": account.plain_http}  # fmt: skip
     if account.provider == "pai-dsw":
         http = CloudHTTP(account.provider, endpoint, AcsV3Auth(account.credentials), pai_errors, **options)  # type: ignore[arg-type]
         return PaiDswProvider(http)

@@ -50,8 +50,10 @@ def _no_observer(provider: str, operation: str, outcome: str, seconds: float) ->
     return None
 
 
-def check_endpoint(endpoint: str) -> str:
-    """Plain http is allowed only to loopback (the emulator); anything else must be https."""
+def check_endpoint(endpoint: str, plain_http: bool = False) -> str:
+    """Plain http is allowed only to loopback (the emulator), or where the admin allowed this http origin by name
+    (`plain_http`: the operator's --allowed-endpoint matches it, e.g. an emulator on the node's network);
+    anything else must be https."""
     parts = urlsplit(endpoint)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise InvalidRequest(f"endpoint {endpoint!r} must be an http(s) URL")
@@ -60,7 +62,7 @@ def check_endpoint(endpoint: str) -> str:
         loopback = host == "localhost"
         with contextlib.suppress(ValueError):  # a host name, not an address
             loopback = loopback or ipaddress.ip_address(host).is_loopback
-        if not loopback:
+        if not loopback and not plain_http:
             raise InvalidRequest(f"endpoint {endpoint!r}: plain http is only allowed to loopback; use https")
     return endpoint.rstrip("/")
 
@@ -78,9 +80,10 @@ class CloudHTTP:
         timeout: httpx.Timeout | None = None,
         observer: CallObserver | None = None,
         rng: random.Random | None = None,
+        plain_http: bool = False,
     ) -> None:
         self.provider = provider
-        self.endpoint = check_endpoint(endpoint)
+        self.endpoint = check_endpoint(endpoint, plain_http)
         self._map_error = map_error
         self._bucket = TokenBucket(rate_limit)
         self._retry = retry or RetryPolicy()
