@@ -260,7 +260,8 @@ def test_chart_installed_on_a_node_runs_fails_over_upgrades_and_uninstalls(node:
         before = {p["metadata"]["name"] for p in pods}
         rolled_at = time.time()
         roll_id = _adopt_with_timer(n, cloud, "t-roll", rolled_at + 12)
-        n.helm("upgrade", RELEASE, str(CHART), "--namespace", SYSTEM, *values, "--set-string", "podAnnotations.rollout=2")
+        n.helm("upgrade", RELEASE, str(CHART), "--namespace", SYSTEM, *values,
+               "--set-string", "podAnnotations.rollout=2")  # fmt: skip
         pods = _ready_pods(n, 2, exclude=before)
         wait_for(lambda: _phase(n, TEAM, "t-roll") == "Stopped", timeout=60, what="t-roll stopped")
         wait_for(lambda: len(_active(pods)) == 1, timeout=60, what="one active replica after the upgrade")
