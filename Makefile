@@ -17,6 +17,7 @@ PARALLEL := -n $(TEST_WORKERS) --dist load --maxschedchunk 1
 # real. Needs root and cgroups. NODE_TESTS=required (set by .ci/run) fails the node tests instead of skipping them.
 NODE ?=
 NODE_TESTS ?=
+ROOT := $(shell [ "$$(id -u)" = 0 ] && echo 1)
 
 help:
 	@echo "make demo [NODE=1] | test | test-unit | test-integration | test-e2e | lint | crds | manifests |"
@@ -37,7 +38,7 @@ cluster-bins:
 	@hack/build-promtool.sh $(BIN)
 
 # A node's commands (kubelet, controllers, scheduler, kube-proxy, the sandbox's pause) from the same Go module.
-node-bins:
+node-bins: cluster-bins
 	@hack/build-node.sh $(BIN)
 
 # containerd, runc, CNI plugins, iptables, buildah, mmdebstrap from Debian (installed when missing; versions printed).
@@ -72,10 +73,12 @@ lint: venv
 	$(VENV)/bin/mypy
 	$(VENV)/bin/lint-imports
 
-# The virtualenv (then lint) and the Go builds have nothing in common: they are made side by side.
+# The virtualenv (then lint, then the image) and the Go builds have nothing in common: they are made side by side.
+# As root, the node's binaries and the operator image are built too, for tests/e2e/test_installed.py; elsewhere
+# that test skips and says why (NODE_TESTS=required, as in CI, makes the skip a failure).
 test:
-	@$(MAKE) --no-print-directory -j2 lint cluster-bins
-	$(VENV)/bin/pytest $(PARALLEL) $(PYTEST_ARGS)
+	@$(MAKE) --no-print-directory -j2 lint cluster-bins $(if $(ROOT),node-bins image,)
+	NODE_TESTS=$(NODE_TESTS) $(VENV)/bin/pytest $(PARALLEL) $(PYTEST_ARGS)
 
 # One group at a time: unit (pure logic, no cluster), integration (API server + emulator + operator process),
 # e2e (the chart, HA, shards, keyless, the demo).
@@ -85,11 +88,11 @@ test-unit: venv
 test-integration: venv cluster-bins
 	$(VENV)/bin/pytest $(PARALLEL) tests/integration $(PYTEST_ARGS)
 
-test-e2e: venv cluster-bins
+test-e2e: venv cluster-bins $(if $(ROOT),node-bins image,)
 	$(VENV)/bin/pytest $(PARALLEL) tests/e2e $(PYTEST_ARGS)
 
-demo: venv cluster-bins
-	$(VENV)/bin/notebook-operator demo $(if $(KEEP),--keep,)
+demo: venv cluster-bins $(if $(NODE),node-bins image,)
+	$(VENV)/bin/notebook-operator demo $(if $(KEEP),--keep,) $(if $(NODE),--node,)
 
 # Benchmarks (not tests): tables of figures in bench-*.json. Needs wrk for the emulator load. About 90 minutes.
 bench: venv cluster-bins

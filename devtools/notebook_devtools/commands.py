@@ -75,6 +75,7 @@ def add_demo(sub: SubParsers) -> None:
     demo.add_argument("--bin-dir", default=".cluster/bin", help="where etcd and kube-apiserver are")
     demo.add_argument("--workdir", default=".cluster/demo")
     demo.add_argument("--keep", action="store_true", help="leave everything running and print how to reach it")
+    demo.add_argument("--node", action="store_true", help="run a node too: the operator is the chart's pod on it")
     demo.set_defaults(func=run_demo)
 
 
@@ -84,4 +85,4 @@ def run_demo(args: argparse.Namespace) -> int:
     workdir = Path(args.workdir).resolve()
     shutil.rmtree(workdir, ignore_errors=True)
     workdir.mkdir(parents=True)
-    return run(Path(args.bin_dir).resolve(), workdir, keep=args.keep)
+    return run(Path(args.bin_dir).resolve(), workdir, keep=args.keep, node=args.node)

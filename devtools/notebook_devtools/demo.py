@@ -3,7 +3,9 @@ sample resources - with a live table until the timed instances are stopped, then
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -189,14 +191,48 @@ def _seed(emulator: str, **spec: Any) -> str:
     return instance_id
 
 
-def run(bin_dir: Path, workdir: Path, keep: bool = False, timeout: float = 270) -> int:
+REPO = Path(__file__).resolve().parents[2]
+IMAGE_ARCHIVE = REPO / ".cluster" / "image" / "image.tar"
+RELEASE, RELEASE_NAMESPACE = "notebook-operator", "notebook-operator"
+
+
+def _start_node(bin_dir: Path, workdir: Path, cluster: localcluster.LocalCluster) -> None:
+    from notebook_devtools import node as local_node
+
+    if not IMAGE_ARCHIVE.exists():
+        raise RuntimeError(f"no operator image at {IMAGE_ARCHIVE}: make image (make demo NODE=1 does)")
+    print("notebook-operator demo: starting a node (containerd, kubelet, kube-proxy, scheduler) ...", flush=True)
+    # Where `localcluster down --dir <cluster>` finds it, as for `make cluster NODE=1`.
+    local_node.start(cluster, bin_dir, cluster.workdir / "node", [IMAGE_ARCHIVE])
+
+
+def _helm_install(bin_dir: Path, cluster: localcluster.LocalCluster, emulator: str) -> None:
+    """The chart, as a user installs it: the operator as a pod on the node, from the image `make image` built."""
+    allowed = json.dumps(["^" + re.escape(emulator) + "$"])  # the admin names the emulator: plain http to it is fine
+    result = subprocess.run(
+        [str(bin_dir / "helm"), "install", RELEASE, str(REPO / "charts" / "notebook-operator"), "--namespace",
+         RELEASE_NAMESPACE, "--create-namespace", "--kubeconfig", str(cluster.kubeconfig), "--wait", "--timeout",
+         "3m", "--set", "image.pullPolicy=Never", "--set", f"watchNamespaces={{{NAMESPACE}}}",
+         "--set-json", f"security.allowedEndpoints={allowed}"],
+        check=False, capture_output=True, text=True,
+    )  # fmt: skip
+    if result.returncode != 0:
+        raise RuntimeError(f"helm install failed: {result.stderr.strip()}")
+    print(f"chart installed: the operator runs as a pod in namespace {RELEASE_NAMESPACE} (kubectl get pods -A)")
+
+
+def run(bin_dir: Path, workdir: Path, keep: bool = False, timeout: float = 270, node: bool = False) -> int:
+    """node=True: the API server serves a real node, and the operator is the chart's pod on it."""
     started = time.monotonic()
     print(f"notebook-operator demo: starting a local API server in {workdir} ...", flush=True)
-    cluster = localcluster.start(bin_dir, workdir / "cluster")
+    cluster = localcluster.start(bin_dir, workdir / "cluster", node=node)
     procs: list[subprocess.Popen[bytes]] = []
     try:
+        if node:
+            _start_node(bin_dir, workdir, cluster)
         port = localcluster.free_port()
-        emulator = f"http://127.0.0.1:{port}"
+        # On a node the operator's pod reaches the emulator at the machine's address, not loopback.
+        emulator = f"http://{cluster.node_ip or '127.0.0.1'}:{port}"
         procs.append(
             _spawn(
                 [
@@ -204,6 +240,8 @@ def run(bin_dir: Path, workdir: Path, keep: bool = False, timeout: float = 270) 
                     "-m",
                     "notebook_operator",
                     "emulator",
+                    "--host",
+                    "0.0.0.0" if node else "127.0.0.1",  # noqa: S104 (pods reach it at the machine's address)
                     "--port",
                     str(port),
                     "--credential",
@@ -218,11 +256,14 @@ def run(bin_dir: Path, workdir: Path, keep: bool = False, timeout: float = 270) 
         )
         _wait_http(f"{emulator}/_emulator/health")
         api = config.new_client_from_config(config_file=str(cluster.kubeconfig))  # type: ignore[no-untyped-call]
-        ext = client.ApiextensionsV1Api(api)
-        for path in sorted((Path(__file__).resolve().parents[2] / "crds").glob("*.yaml")):
-            ext.create_custom_resource_definition(yaml.safe_load(path.read_text()))
-        time.sleep(2)
         client.CoreV1Api(api).create_namespace({"metadata": {"name": NAMESPACE}})  # type: ignore[arg-type]
+        if node:  # the chart installs the CRDs, then the operator's pod waits for the resources
+            _helm_install(bin_dir, cluster, emulator)
+        else:
+            ext = client.ApiextensionsV1Api(api)
+            for path in sorted((REPO / "crds").glob("*.yaml")):
+                ext.create_custom_resource_definition(yaml.safe_load(path.read_text()))
+            time.sleep(2)
         # Instances clicked together in the console, adopted by id: one only observed, one idle since it
         # started (the policy will stop it), one with a busy GPU behind an idle CPU (never stopped).
         pai = {"cloud": "pai-dsw", "account": PAI[0], "gpu": 1, "attrs": {"EcsSpec": "ecs.gn6i-c4g1.xlarge"}}
@@ -254,27 +295,31 @@ def run(bin_dir: Path, workdir: Path, keep: bool = False, timeout: float = 270) 
                 },
             )
         env = {**os.environ, "KUBECONFIG": str(cluster.kubeconfig)}
-        procs.append(
-            _spawn(
-                [
-                    sys.executable,
-                    "-m",
-                    "notebook_operator",
-                    "run",
-                    "--standalone",
-                    "-n",
-                    NAMESPACE,
-                    "--liveness",
-                    "",
-                    "--metrics-port",
-                    "0",
-                    # The emulator is on loopback: allowed for this namespace's ProviderConfigs by the admin (us).
-                    "--allowed-endpoint",
-                    localcluster.EMULATOR_ENDPOINTS,
-                ],
-                workdir / "operator.log",
-                env,
-            )
+        procs += (
+            []
+            if node
+            else [
+                _spawn(
+                    [
+                        sys.executable,
+                        "-m",
+                        "notebook_operator",
+                        "run",
+                        "--standalone",
+                        "-n",
+                        NAMESPACE,
+                        "--liveness",
+                        "",
+                        "--metrics-port",
+                        "0",
+                        # The emulator is on loopback: allowed for this namespace's ProviderConfigs by the admin (us).
+                        "--allowed-endpoint",
+                        localcluster.EMULATOR_ENDPOINTS,
+                    ],
+                    workdir / "operator.log",
+                    env,
+                )
+            ]
         )
         print(
             f"operator running; alice-gpu stops at {at}, bob-gpu one minute after it starts (warned a minute\n"
@@ -328,10 +373,11 @@ def run(bin_dir: Path, workdir: Path, keep: bool = False, timeout: float = 270) 
         ok = expected <= set(stopped) & settled
         if keep:
             pids = " ".join(str(p.pid) for p in procs)
+            down = f".venv/bin/python -m notebook_devtools.localcluster down --dir {workdir / 'cluster'}"
+            down += f" --bin-dir {bin_dir}"
             print(
                 f"\nleft running:\n  export KUBECONFIG={cluster.kubeconfig}\n  emulator: {emulator}\n"
-                f"  stop with: kill {pids}; .venv/bin/python -m notebook_devtools.localcluster down "
-                f"--dir {workdir / 'cluster'}"
+                f"  stop with: kill {pids}; {down}"
             )
         return 0 if ok else 1
     finally:
@@ -344,4 +390,10 @@ def run(bin_dir: Path, workdir: Path, keep: bool = False, timeout: float = 270) 
                     proc.wait(timeout=15)
                 except subprocess.TimeoutExpired:
                     proc.kill()
+            if node:
+                from notebook_devtools import node as local_node
+
+                left = local_node.stop(cluster.workdir / "node", bin_dir)
+                if left:
+                    print("the node left behind: " + "; ".join(left), file=sys.stderr)
             cluster.stop()
