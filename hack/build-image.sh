@@ -16,17 +16,22 @@ version=$(awk '$1 == "appVersion:" {gsub(/"/, "", $2); print $2}' "$root/charts/
 image=$repo:$version
 base=localhost/notebook-operator-python:bookworm
 packages=python3,python3-venv,python-is-python3,passwd,ca-certificates
+# No manuals, docs (but their copyright files) or translations: a runtime base, as the python slim images are.
+trim=(--dpkgopt=path-exclude=/usr/share/man/* --dpkgopt=path-exclude=/usr/share/doc/*
+      --dpkgopt=path-include=/usr/share/doc/*/copyright --dpkgopt=path-exclude=/usr/share/locale/*
+      --dpkgopt=path-exclude=/usr/share/info/*)
+recipe="$packages ${trim[*]}"
 
-# The base: made once (about 2 minutes), kept in buildah's store; remade when the package list changes.
-if [ "$(cat "$work/base.stamp" 2>/dev/null)" != "$packages" ] || ! buildah inspect --type image "$base" >/dev/null 2>&1; then
+# The base: made once (about 2 minutes), kept in buildah's store; remade when its recipe changes.
+if [ "$(cat "$work/base.stamp" 2>/dev/null)" != "$recipe" ] || ! buildah inspect --type image "$base" >/dev/null 2>&1; then
   echo "making the base $base with mmdebstrap (bookworm: $packages)..." >&2
-  mmdebstrap --quiet --variant=minbase --include="$packages" bookworm "$work/base.tar"
+  mmdebstrap --quiet --variant=minbase "${trim[@]}" --include="$packages" bookworm "$work/base.tar"
   ctr=$(buildah from scratch)
   buildah add --quiet "$ctr" "$work/base.tar" / >/dev/null
   buildah config --env PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin --cmd python3 "$ctr"
   buildah commit --quiet --rm "$ctr" "$base" >/dev/null
   rm -f "$work/base.tar"
-  echo "$packages" > "$work/base.stamp"
+  echo "$recipe" > "$work/base.stamp"
 fi
 
 # Where the build machine trusts a custom CA bundle (its pip reaches PyPI through a TLS proxy), the build stage
