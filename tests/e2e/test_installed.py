@@ -33,6 +33,7 @@ from notebook_devtools import localcluster
 from notebook_devtools import node as local_node
 from notebook_operator.api.meta import GROUP, VERSION
 from tests.e2e.test_failover import _stops
+from tests.e2e.test_keyless import _discovery
 from tests.emulator import Emulator, running_emulator
 from tests.kube import REPO, load_manifests, wait_for
 
@@ -177,15 +178,6 @@ def _mutations(cloud: Emulator, since: float) -> list[tuple[str, str]]:
     entries: list[dict[str, Any]] = cloud.admin.get("/journal").json()["entries"]
     return [(e["route"], e["instance"]) for e in entries
             if e["at"] > since and e["instance"] and any(word in e["route"] for word in MUTATIONS)]  # fmt: skip
-
-
-def _discovery(cluster: localcluster.LocalCluster, path: str) -> Any:
-    import ssl
-
-    context = ssl.create_default_context(cafile=str(cluster.ca_file))
-    request = urllib.request.Request(f"{cluster.url}{path}", headers={"Authorization": f"Bearer {cluster.token}"})
-    with urllib.request.urlopen(request, context=context, timeout=10) as answer:
-        return json.load(answer)
 
 
 @pytest.mark.slow(125)
