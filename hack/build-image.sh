@@ -52,8 +52,8 @@ buildah push --quiet "$image" "docker-archive:$work/image.tar:$image"
 size=$(buildah images --format '{{.Size}}' "$image" | head -n1)
 echo "image $image built in $(( $(date +%s) - start )) s: $size (archive $(du -h "$work/image.tar" | cut -f1))"
 
-sock=$root/.cluster/node/containerd/containerd.sock
-if [ -S "$sock" ]; then
+sock=$(cat "$root/.cluster/node/containerd.address" 2>/dev/null || true)
+if [ -n "$sock" ] && [ -S "$sock" ]; then
   ctr --address "$sock" -n k8s.io images import --no-unpack=false "$work/image.tar" >/dev/null
   echo "imported into the local node: helm install ... --set image.pullPolicy=Never"
 else

@@ -36,6 +36,7 @@ POD_SUBNET = "10.244.0.0/24"
 PAUSE_IMAGE = "localhost/notebook-operator-pause:1"
 CNI_BIN_DIR = Path("/usr/lib/cni")
 NETNS_DIR = Path("/run/netns")
+RUN_ROOT = Path("/run")
 IP_FORWARD = Path("/proc/sys/net/ipv4/ip_forward")
 NODE_BINARIES = ("kubelet", "kube-controller-manager", "kube-scheduler", "kube-proxy", "pause")
 # The order they stop in: nothing schedules or restarts pods while the runtime's containers are removed.
@@ -75,8 +76,14 @@ class LocalNode:
     ip_forward_before: str = "0"
 
     @property
+    def run_dir(self) -> Path:
+        """containerd's socket and state, the kubelet's root: short paths under /run, because unix sockets take
+        at most 107 bytes of path and a work directory (a clone's, pytest's) may be long. One per work directory."""
+        return RUN_ROOT / ("nbop-" + hashlib.sha256(str(self.workdir).encode()).hexdigest()[:10])
+
+    @property
     def containerd_socket(self) -> Path:
-        return self.workdir / "containerd" / "containerd.sock"
+        return self.run_dir / "containerd.sock"
 
     def save(self) -> None:
         state = {k: str(v) if isinstance(v, Path) else v for k, v in asdict(self).items()}
@@ -151,15 +158,16 @@ def pause_archive(bin_dir: Path, path: Path) -> Path:
     return path
 
 
-def _containerd_config(workdir: Path) -> Path:
+def _containerd_config(node: LocalNode) -> Path:
     cri = 'plugins."io.containerd.grpc.v1.cri"'
+    workdir = node.workdir
     return _write(
         workdir / "containerd" / "config.toml",
         f"""version = 2
 root = "{workdir}/containerd/root"
-state = "{workdir}/containerd/state"
+state = "{node.run_dir}/containerd-state"
 [grpc]
-  address = "{workdir}/containerd/containerd.sock"
+  address = "{node.containerd_socket}"
 [{cri}]
   sandbox_image = "{PAUSE_IMAGE}"
   # These machines drop CAP_SYS_RESOURCE: containerd must not give the sandbox a lower oom_score_adj.
@@ -195,7 +203,7 @@ def _cni_config(workdir: Path) -> None:
     _write(workdir / "cni" / "10-notebook-operator.conflist", json.dumps(conflist, indent=2))
 
 
-def _kubelet_config(cluster: localcluster.LocalCluster, workdir: Path) -> Path:
+def _kubelet_config(cluster: localcluster.LocalCluster, node: LocalNode) -> Path:
     config = {
         "apiVersion": "kubelet.config.k8s.io/v1beta1",
         "kind": "KubeletConfiguration",
@@ -205,7 +213,7 @@ def _kubelet_config(cluster: localcluster.LocalCluster, workdir: Path) -> Path:
             "x509": {"clientCAFile": str(cluster.kubelet_ca_file)},
         },
         "authorization": {"mode": "Webhook"},
-        "containerRuntimeEndpoint": f"unix://{workdir}/containerd/containerd.sock",
+        "containerRuntimeEndpoint": f"unix://{node.containerd_socket}",
         # cgroup v1 hierarchies here: kubelet 1.36 refuses them unless told.
         "cgroupDriver": "cgroupfs",
         "failCgroupV1": False,
@@ -221,7 +229,7 @@ def _kubelet_config(cluster: localcluster.LocalCluster, workdir: Path) -> Path:
         "imageGCHighThresholdPercent": 100,
         "imageGCLowThresholdPercent": 99,
     }
-    return _write(workdir / "kubelet" / "config.yaml", yaml.safe_dump(config))
+    return _write(node.workdir / "kubelet" / "config.yaml", yaml.safe_dump(config))
 
 
 def _spawn(workdir: Path, name: str, argv: list[str]) -> int:
@@ -319,7 +327,10 @@ def _start(
     )
     kubectl = [str(bin_dir / "kubectl"), "--kubeconfig", str(admin)]
 
-    containerd_config = _containerd_config(workdir)
+    node.run_dir.mkdir(mode=0o700, exist_ok=True)
+    # Where `make image` finds the socket to import into (hack/build-image.sh).
+    _write(workdir / "containerd.address", str(node.containerd_socket))
+    containerd_config = _containerd_config(node)
     node.pids["containerd"] = _spawn(workdir, "containerd", ["containerd", "--config", str(containerd_config)])
     node.save()
     _cni_config(workdir)
@@ -344,9 +355,9 @@ def _start(
         "--metrics-bind-address", "127.0.0.1:10249", "--healthz-bind-address", "127.0.0.1:10256", "--v=1",
     ])  # fmt: skip
     node.pids["kubelet"] = _spawn(workdir, "kubelet", [
-        str(bin_dir / "kubelet"), "--config", str(_kubelet_config(cluster, workdir)),
+        str(bin_dir / "kubelet"), "--config", str(_kubelet_config(cluster, node)),
         "--kubeconfig", str(kubelet_kubeconfig), "--hostname-override", localcluster.NODE_NAME,
-        "--node-ip", cluster.node_ip, "--root-dir", str(workdir / "kubelet"),
+        "--node-ip", cluster.node_ip, "--root-dir", str(node.run_dir / "kubelet"),
         "--cert-dir", str(workdir / "kubelet" / "pki"), "--v=1",
     ])  # fmt: skip
     node.save()
@@ -399,14 +410,14 @@ def _shim_pids(socket: Path) -> list[int]:
     return pids
 
 
-def _our_mounts(workdir: Path, netns: list[Path]) -> list[str]:
-    """Mount points under the node's work directory, or of its pods' network namespaces; deepest first."""
-    prefix = str(workdir) + "/"
+def _our_mounts(node: LocalNode, netns: list[Path]) -> list[str]:
+    """Mount points under the node's directories, or of its pods' network namespaces; deepest first."""
+    prefixes = (str(node.workdir) + "/", str(node.run_dir) + "/")
     names = {str(path) for path in netns}
     points = []
     for line in Path("/proc/self/mountinfo").read_text().splitlines():
         point = line.split()[4].replace("\\040", " ")
-        if point.startswith(prefix) or point in names:
+        if point.startswith(prefixes) or point in names:
             points.append(point)
     return sorted(set(points), key=lambda p: p.count("/"), reverse=True)
 
@@ -478,7 +489,7 @@ def stop(workdir: Path, bin_dir: Path | None = None) -> list[str]:
     for pid in _shim_pids(node.containerd_socket):
         _terminate(pid, timeout=5)
     netns = _new_netns(node)
-    for point in _our_mounts(workdir, netns):
+    for point in _our_mounts(node, netns):
         subprocess.run(["umount", "--lazy", point], capture_output=True)
     for path in netns:
         with contextlib.suppress(OSError):
@@ -492,6 +503,7 @@ def stop(workdir: Path, bin_dir: Path | None = None) -> list[str]:
     IP_FORWARD.write_text(node.ip_forward_before)
     left = leftovers(node)
     if not left:
+        shutil.rmtree(node.run_dir, ignore_errors=True)
         (workdir / "node.json").unlink()
     return left
 
@@ -501,7 +513,7 @@ def leftovers(node: LocalNode) -> list[str]:
     left = [f"process {name} (pid {pid})" for name, pid in node.pids.items() if _alive(pid)]
     left += [f"containerd-shim (pid {pid})" for pid in _shim_pids(node.containerd_socket)]
     netns = _new_netns(node)
-    left += [f"mount {point}" for point in _our_mounts(node.workdir, netns)]
+    left += [f"mount {point}" for point in _our_mounts(node, netns)]
     left += [f"network namespace {path.name}" for path in netns]
     if Path(f"/sys/class/net/{BRIDGE}").exists():
         left.append(f"bridge {BRIDGE}")
