@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import time
@@ -102,7 +103,8 @@ def node(tmp_path: Path) -> Iterator[Node]:
             _diagnose(installed)
         api.close()
     finally:
-        local_node.stop(tmp_path / "node", BIN)  # a no-op when the test stopped it itself
+        if not local_node.stop(tmp_path / "node", BIN):  # a no-op when the test stopped it itself
+            shutil.rmtree(tmp_path / "node", ignore_errors=True)  # the unpacked images: about 1 GB
         cluster.stop()
 
 
