@@ -209,6 +209,10 @@ def test_chart_installed_on_a_node_runs_fails_over_upgrades_and_uninstalls(node:
         pods = _ready_pods(n, 2)
         assert _service_endpoints(n) == {p["status"]["podIP"] for p in pods}
         wait_for(lambda: len(_active(pods)) == 1, timeout=60, what="one active replica")
+        (first_active,) = _active(pods)
+        # The replica's peering identity is its pod's name: the kubelet filled POD_NAME from the downward API.
+        wait_for(lambda: f"this replica ({first_active}/" in n.run("logs", "-n", SYSTEM, first_active).stdout,
+                 timeout=30, what="the active replica names itself by its pod")  # fmt: skip
         for pod in pods:  # as the chart declares them, read from the running containers
             uid, no_new_privs, root_options = _container_facts(n, pod["metadata"]["name"])
             assert uid != "0" and no_new_privs == "1" and root_options.split(",")[0] == "ro", (uid, root_options)
