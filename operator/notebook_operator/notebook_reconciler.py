@@ -167,6 +167,9 @@ class NotebookReconciler:
             return result
         if result.written or not told.patch:
             self.announcer.publish(notebook, told)
+        if result.written and patch.get("cloudReason"):  # once per distinct reason: the status remembers it
+            failed = {**status, **patch}.get("phase") == "Failed"
+            self.emit(notebook.ref, "Warning", "CloudFailed" if failed else "CloudReason", patch["cloudReason"])
         return result
 
     def status_of(self, notebook: Notebook) -> dict[str, Any]:

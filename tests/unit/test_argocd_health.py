@@ -77,7 +77,7 @@ def test_notebook_health(obj: dict[str, Any], expected: str) -> None:
 def test_degraded_says_why() -> None:
     assert health(notebook(SPEC, instance("Failed", "Failed", "quota exceeded"))) == (
         "Degraded",
-        "CloudInstanceFailed: quota exceeded",
+        "CloudFailed: quota exceeded",
     )
 
 

@@ -95,6 +95,22 @@ def test_modelarts_lease_translation() -> None:
     assert as_idle.shutdown_at is None and as_idle.idle_rule and as_idle.idle_rule.max_idle_minutes == 60
 
 
+def test_the_clouds_reasons_become_one_line() -> None:
+    pai = pai_instance(Instance.model_validate({"InstanceId": "dsw-1", "Status": "Failed", "ReasonCode": "NoStock",
+                                                "ReasonMessage": "out of stock"}))  # fmt: skip
+    assert pai.phase == "Failed" and pai.reason == "NoStock: out of stock"
+    assert pai_instance(Instance.model_validate({"InstanceId": "dsw-1", "Status": "Running", "ReasonCode": "",
+                                                 "ReasonMessage": ""})).reason is None  # fmt: skip
+    progress = [{"step": 1, "status": "COMPLETED", "description": "scheduled"},
+                {"step": 2, "status": "FAILED", "description": "image pull failed"}]  # fmt: skip
+    ma = modelarts_instance(Notebook.model_validate({"id": "n1", "status": "START_FAILED", "fail_reason": "",
+                                                     "action_progress": progress}))  # fmt: skip
+    assert ma.phase == "Failed" and ma.reason == "step 2 failed: image pull failed"
+    with_reason = Notebook.model_validate({"id": "n1", "status": "START_FAILED", "fail_reason": "quota exceeded",
+                                           "action_progress": progress})  # fmt: skip
+    assert modelarts_instance(with_reason).reason == "quota exceeded"
+
+
 def _response(status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> httpx.Response:
     return httpx.Response(status, json=body, headers=headers or {})
 

@@ -113,6 +113,20 @@ def test_mirror_records_final_running_time_on_stop() -> None:
     assert stopped["phase"] == "Stopped" and stopped["accumulatedRunningSeconds"] == 500
 
 
+def test_mirror_keeps_the_clouds_last_reason_and_ready_says_it() -> None:
+    failed = cloud("Failed", reason="InsufficientStock: " + "x" * 300)
+    patch = mirror(spec_of(ADOPTED), {}, failed, 1, NOW)
+    assert patch["cloudReason"] == ("InsufficientStock: " + "x" * 300)[:256]
+    ready = next(c for c in patch["conditions"] if c["type"] == "Ready")
+    assert (ready["status"], ready["reason"], ready["message"]) == ("False", "CloudFailed", patch["cloudReason"])
+    # Started again and running: the reason is the last one the cloud gave, until it gives another.
+    running = mirror(spec_of(ADOPTED), patch, cloud(), 1, NOW)
+    assert "cloudReason" not in running and running["phase"] == "Running"
+    assert mirror(spec_of(ADOPTED), {**patch, **running}, cloud("Failed", reason="Other"), 1, NOW)["cloudReason"] == (
+        "Other"
+    )
+
+
 def test_mirror_missing_instance() -> None:
     patch = mirror(spec_of(ADOPTED), {"phase": "Running", "instanceId": "dsw-1"}, None, 1, NOW)
     assert patch["phase"] == "Deleted"
@@ -127,7 +141,7 @@ def test_mirror_missing_instance() -> None:
         (with_(ADOPTED, desiredState="Running"), {}, cloud(), True, False, False, "Running"),
         (with_(ADOPTED, desiredState="Running"), {}, cloud("Stopped"), False, True, False, "Reconciling"),
         (ADOPTED, {}, cloud("Starting"), False, True, False, "Starting"),
-        (ADOPTED, {}, cloud("Failed", reason="ImagePullBackOff"), False, False, True, "CloudInstanceFailed"),
+        (ADOPTED, {}, cloud("Failed", reason="ImagePullBackOff"), False, False, True, "CloudFailed"),
         (with_(ADOPTED, desiredState="Running"), STOPPED_BY_TIMER, cloud("Stopped"), True, False, False,
          "StoppedByOperator"),
         (OBSERVED, {}, cloud("Stopped"), True, False, False, "Stopped"),

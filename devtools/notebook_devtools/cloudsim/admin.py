@@ -143,6 +143,19 @@ async def force_status(request: web.Request) -> web.Response:
     return web.json_response(summary(s, instance))
 
 
+@routes.post(P + "/instances/{id}/fail")
+async def fail(request: web.Request) -> web.Response:
+    """The instance's next start (or the one under way) fails with this reason and these events, in the cloud's
+    own failed state: {"reasonCode", "reasonMessage", "events": [...]}."""
+    s = sim(request)
+    instance = _found(request)
+    body = await json_body(request)
+    s.lifecycle.fail_next(
+        instance, str(body.get("reasonCode", "")), str(body.get("reasonMessage", "")), list(body.get("events") or [])
+    )
+    return web.json_response(summary(s, instance))
+
+
 @routes.get(f"{P}/faults")
 async def get_faults(request: web.Request) -> web.Response:
     faults = sim(request).faults

@@ -17,6 +17,14 @@ from notebook_devtools.cloudsim.store import Cloud, SimInstance, Store
 GONE = "__gone__"
 
 RUNNING: dict[Cloud, str] = {"pai-dsw": "Running", "modelarts": "RUNNING", "devenv": "RUNNING", "roma": "RUNNING"}
+# The status a failed start (or create) ends in: each cloud's own (the SDKs' status lists).
+FAILED: dict[tuple[Cloud, str], str] = {
+    ("pai-dsw", "create"): "Failed",
+    ("pai-dsw", "start"): "Failed",
+    ("modelarts", "create"): "CREATE_FAILED",
+    ("modelarts", "start"): "START_FAILED",
+    ("devenv", "start"): "START_FAILED",
+}
 
 STEPS: dict[tuple[Cloud, str], list[str]] = {
     ("pai-dsw", "create"): ["Creating", "EnvPreparing", "Running"],
@@ -85,6 +93,12 @@ class Lifecycle:
         """Start an operation: first status now, the rest on the delay schedule."""
         self.check(instance, operation)
         steps = STEPS[(instance.cloud, operation)]
+        failed = FAILED.get((instance.cloud, operation))
+        if failed:  # a new attempt: the last one's reason is history (GetLifecycle, events)
+            for key in ("ReasonCode", "ReasonMessage", "fail_reason", "action_progress"):
+                instance.attrs.pop(key, None)
+            if instance.attrs.get("fail_next"):  # it fails where it would have come up
+                steps = [*steps[:-1], failed]
         wall = time.time()
         instance.steps = [[status, wall + self.delay * (n + 1)] for n, status in enumerate(steps[1:])]
         self.set_status(instance, steps[0], reason or operation)
@@ -93,11 +107,39 @@ class Lifecycle:
         elif instance.id in self.store.instances:
             self.store.save(instance)
 
+    def fail_next(self, instance: SimInstance, code: str, message: str, events: list[str]) -> None:
+        """Make the next start fail with this reason and events; a start under way fails at once."""
+        instance.attrs["fail_next"] = {"code": code, "message": message, "events": events}
+        running = RUNNING[instance.cloud]
+        if instance.steps and instance.steps[-1][0] == running:
+            operation = "create" if instance.status in ("Creating", "CREATING") else "start"
+            instance.steps = []
+            self.set_status(instance, FAILED.get((instance.cloud, operation), "Failed"))
+        elif instance.id in self.store.instances:
+            self.store.save(instance)
+
+    def _failed(self, instance: SimInstance, now: float) -> str:
+        """The reason and events of a start that fails now, in the cloud's own fields."""
+        failure = instance.attrs.pop("fail_next")
+        code, message = failure["code"], failure["message"]
+        if instance.cloud == "pai-dsw":
+            instance.attrs["ReasonCode"], instance.attrs["ReasonMessage"] = code, message
+        else:  # ModelArts, DevEnviron: the reason, and the step that failed (JobProgress)
+            instance.attrs["fail_reason"] = message
+            instance.attrs["action_progress"] = [
+                {"step": 1, "status": "COMPLETED", "description": "resources allocated"},
+                {"step": 2, "status": "FAILED", "description": message},
+            ]
+        instance.events.extend(f"{iso(now)} {event}" for event in failure["events"])
+        return str(code or message)
+
     def set_status(self, instance: SimInstance, status: str, reason: str = "") -> None:
         now = self.clock.now()
         if status == GONE:
             self.store.remove(instance.id)
             return
+        if instance.attrs.get("fail_next") and status in FAILED.values():
+            reason = self._failed(instance, now)
         running = RUNNING[instance.cloud]
         if instance.status == running and status != running and instance.running_since is not None:
             instance.accumulated_ms += int((now - instance.running_since) * 1000)

@@ -76,7 +76,7 @@ def notebook_json(instance: SimInstance, lifecycle: Lifecycle) -> dict[str, Any]
         "workspace_id": str(a.get("workspace_id", "0")),
         "user_id": a.get("user_id", "0123456789abcdef0123456789abcdef"),
         "billing_items": ["STORAGE", "COMPUTE"],
-        "action_progress": [],
+        "action_progress": a.get("action_progress", []),
         "endpoints": [],
         "image": {
             "id": image_id,

@@ -17,6 +17,8 @@ CATEGORY = "cloudnotebooks"
 NAME_MAX = 253
 TEXT_MAX = 1024
 LIST_MAX = 64
+# What the cloud said about an instance (a failure's code and text), as kept in status and conditions.
+CLOUD_REASON_MAX = 256
 
 # A bounded string for map values and list items.
 Text = Annotated[str, Field(max_length=TEXT_MAX)]

@@ -9,6 +9,7 @@ from pydantic import ConfigDict, Field
 
 from notebook_operator.api.formats import CRON_PATTERN, DURATION_PATTERN, time_zone_rule
 from notebook_operator.api.meta import (
+    CLOUD_REASON_MAX,
     LIST_MAX,
     NAME_MAX,
     TEXT_MAX,
@@ -311,6 +312,11 @@ class NotebookInstanceStatus(StatusModel):
     next_shutdown_at: datetime | None = None
     next_shutdown_reason: str | None = Field(default=None, max_length=TEXT_MAX)
     stopped_by: str | None = Field(default=None, max_length=TEXT_MAX, description="Who stopped it last, and why.")
+    cloud_reason: str | None = Field(
+        default=None,
+        max_length=CLOUD_REASON_MAX,
+        description="The last reason the cloud gave for the instance's state (a failure's code and text).",
+    )
     idle: IdleStatus | None = None
     pending_stop: PendingStop | None = None
     snooze: SnoozeStatus | None = None

@@ -79,11 +79,17 @@ class CloudInstance(Frozen):
     labels: dict[str, str] = Field(default_factory=dict)
     idle_rule: IdleRule | None = None
     shutdown_at: datetime | None = None
-    reason: str | None = None
+    reason: str | None = None  # why the cloud says it is in this state (a failure's code and text), if it says
 
     @property
     def is_gpu(self) -> bool:
         return bool(self.resources.gpu)
+
+
+def cloud_reason(*parts: str | None) -> str | None:
+    """The cloud's reason as one line: its non-empty parts joined ("CODE: text")."""
+    text = ": ".join(p.strip() for p in parts if p and p.strip())
+    return text or None
 
 
 class ListFilter(Frozen):

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from notebook_operator.api.meta import CLOUD_REASON_MAX
 from notebook_operator.api.notebookinstance import NotebookInstanceSpec, ShutdownSpec
 from notebook_operator.providers.types import TRANSITIONAL_PHASES, CloudInstance
 from notebook_operator.reconcile.conditions import kstatus, same_conditions
@@ -76,6 +77,9 @@ def observed_fields(
     due = next_timer_stop(shutdown, observed.started_at, now, snoozed_until) if running else None
     fields["nextShutdownAt"] = rfc3339(due.at) if due else None
     fields["nextShutdownReason"] = due.reason if due else None
+    # The last reason the cloud gave stays until it gives another (a failure's cause outlives the retry).
+    if observed.reason:
+        fields["cloudReason"] = observed.reason[:CLOUD_REASON_MAX]
     return fields
 
 
@@ -96,9 +100,8 @@ def verdict(
         return Verdict(False, False, True, "InstanceNotFound", f"the cloud instance {instance_id} no longer exists")
     phase = observed.phase
     if phase == "Failed":
-        return Verdict(
-            False, False, True, "CloudInstanceFailed", observed.reason or f"cloud status {observed.cloud_status}"
-        )
+        message = (observed.reason or f"cloud status {observed.cloud_status}")[:CLOUD_REASON_MAX]
+        return Verdict(False, False, True, "CloudFailed", message)
     if phase in TRANSITIONAL_PHASES:
         return Verdict(False, True, False, phase, f"cloud status {observed.cloud_status}")
     wanted = desired_power(spec, status, generation)

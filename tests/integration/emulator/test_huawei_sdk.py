@@ -88,6 +88,22 @@ def test_notebook_lifecycle_round_trip(client: ModelArtsClient) -> None:
     assert gone.value.status_code == 404 and gone.value.error_code == "ModelArts.6404"
 
 
+def test_a_start_that_fails_says_why_in_the_sdk_shapes(client: ModelArtsClient, emulator: Emulator) -> None:
+    """The next start ends in START_FAILED with fail_reason and a FAILED step in action_progress (JobProgress)."""
+    notebook_id = create(client)
+    client.stop_notebook(StopNotebookRequest(id=notebook_id))
+    failure = {"reasonCode": "ModelArts.6404", "reasonMessage": "insufficient resources in the pool"}
+    emulator.admin.post(f"/instances/{notebook_id}/fail", json=failure).raise_for_status()
+    client.start_notebook(StartNotebookRequest(id=notebook_id))
+    shown = client.show_notebook(ShowNotebookRequest(id=notebook_id))
+    assert (shown.status, shown.fail_reason) == ("START_FAILED", "insufficient resources in the pool")
+    failed = [p for p in shown.action_progress if p.status == "FAILED"]
+    assert [(p.step, p.description) for p in failed] == [(2, "insufficient resources in the pool")]
+    client.start_notebook(StartNotebookRequest(id=notebook_id))  # a new attempt comes up; the reason is history
+    shown = client.show_notebook(ShowNotebookRequest(id=notebook_id))
+    assert (shown.status, shown.fail_reason, shown.action_progress) == ("RUNNING", "", [])
+
+
 def test_illegal_state_and_lease_range(client: ModelArtsClient) -> None:
     notebook_id = create(client)
     with pytest.raises(ClientRequestException) as running:

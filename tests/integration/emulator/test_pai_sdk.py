@@ -167,6 +167,37 @@ def test_events_and_lifecycle(client: Client) -> None:
     assert events.instance_id == instance_id and events.events == []
 
 
+def test_a_start_that_fails_says_why_in_the_sdk_shapes(client: Client, emulator: Emulator) -> None:
+    """POST /_emulator/instances/{id}/fail: the next start ends in Failed with ReasonCode/ReasonMessage (GetInstance,
+    ListInstances) and the events (GetInstanceEvents: strings), as the SDK's models read them."""
+    instance_id = create(client)
+    client.stop_instance(instance_id, dsw.StopInstanceRequest())
+    failure = {"reasonCode": "InsufficientStock", "reasonMessage": "ecs.gn6i-c4g1.xlarge is out of stock",
+               "events": ["ResourceAllocating: no stock of ecs.gn6i-c4g1.xlarge", "Instance start failed"]}  # fmt: skip
+    emulator.admin.post(f"/instances/{instance_id}/fail", json=failure).raise_for_status()
+    assert client.get_instance(instance_id, dsw.GetInstanceRequest()).body.status == "Stopped"  # only the next start
+    assert client.start_instance(instance_id).body.success
+    body = client.get_instance(instance_id, dsw.GetInstanceRequest()).body
+    assert (body.status, body.reason_code, body.reason_message) == (
+        "Failed",
+        "InsufficientStock",
+        "ecs.gn6i-c4g1.xlarge is out of stock",
+    )
+    (listed,) = [i for i in client.list_instances(dsw.ListInstancesRequest()).body.instances
+                 if i.instance_id == instance_id]  # fmt: skip
+    assert (listed.status, listed.reason_code) == ("Failed", "InsufficientStock")
+    events = client.get_instance_events(instance_id, dsw.GetInstanceEventsRequest(max_events_num=10)).body.events
+    assert [e.split(" ", 1)[1] for e in events] == failure["events"]
+    statuses = [
+        r.status for r in client.get_lifecycle(instance_id, dsw.GetLifecycleRequest(order="ASC")).body.lifecycle[0]
+    ]
+    assert statuses[-3:] == ["Starting", "EnvPreparing", "Failed"]
+    # The next start is a new attempt: it comes up, and the failure's reason is history.
+    assert client.start_instance(instance_id).body.success
+    body = client.get_instance(instance_id, dsw.GetInstanceRequest()).body
+    assert (body.status, body.reason_code) == ("Running", "")
+
+
 def test_idle_culler_crud(client: Client) -> None:
     instance_id = create(client)
     request = dsw.CreateIdleInstanceCullerRequest(

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pydantic import BaseModel, ConfigDict, Field
 
 from notebook_operator.api.notebookinstance import Phase
-from notebook_operator.providers.types import CloudInstance, IdleRule, Resources, URLs
+from notebook_operator.providers.types import CloudInstance, IdleRule, Resources, URLs, cloud_reason
 from notebook_operator.times import from_millis
 
 PROVIDER = "modelarts"
@@ -58,6 +58,14 @@ class Tag(Wire):
     value: str = ""
 
 
+class JobProgress(Wire):
+    """One step of what the notebook is doing (SDK JobProgress: WAITING, PROCESSING, FAILED, COMPLETED)."""
+
+    step: int | None = None
+    status: str = ""
+    description: str = ""
+
+
 class Notebook(Wire):
     id: str
     name: str = ""
@@ -66,6 +74,7 @@ class Notebook(Wire):
     flavor: str | None = None
     url: str | None = None
     fail_reason: str | None = None
+    action_progress: list[JobProgress] = Field(default_factory=list)
     image: Image | None = None
     lease: Lease | None = None
     custom_spec: CustomSpec | None = None
@@ -112,5 +121,13 @@ def to_cloud_instance(item: Notebook) -> CloudInstance:
         labels={t.key: t.value for t in item.tags},
         idle_rule=IdleRule(max_idle_minutes=int(lease.duration or 0) // 60000) if idle and lease else None,
         shutdown_at=from_millis(lease_end(lease)),
-        reason=item.fail_reason or None,
+        reason=cloud_reason(item.fail_reason) or _failed_step(item.action_progress),
     )
+
+
+def _failed_step(progress: list[JobProgress]) -> str | None:
+    failed = [p for p in progress if p.status == "FAILED"]
+    if not failed:
+        return None
+    step = failed[0]
+    return cloud_reason(f"step {step.step} failed" if step.step is not None else "a step failed", step.description)

@@ -20,7 +20,7 @@ from notebook_operator.providers.errors import (
     remote_text,
     status_text,
 )
-from notebook_operator.providers.types import CloudInstance, IdleRule, Resources, URLs
+from notebook_operator.providers.types import CloudInstance, IdleRule, Resources, URLs, cloud_reason
 from notebook_operator.times import parse_rfc3339
 
 PROVIDER = "pai-dsw"
@@ -91,6 +91,7 @@ class Instance(Wire):
     requested: RequestedResource | None = Field(alias="RequestedResource", default=None)
     culler: Culler | None = Field(alias="IdleInstanceCuller", default=None)
     timer: Timer | None = Field(alias="InstanceShutdownTimer", default=None)
+    reason_code: str | None = Field(alias="ReasonCode", default=None)
     reason_message: str | None = Field(alias="ReasonMessage", default=None)
 
 
@@ -139,7 +140,7 @@ def to_cloud_instance(item: Instance) -> CloudInstance:
             else None
         ),
         shutdown_at=parse_rfc3339(item.timer.due_time) if item.timer else None,
-        reason=item.reason_message or None,
+        reason=cloud_reason(item.reason_code, item.reason_message),
     )
 
 
