@@ -17,6 +17,7 @@ from typing import Any
 from notebook_operator import metrics
 from notebook_operator.action_budget import QUEUED
 from notebook_operator.announcer import Announcer
+from notebook_operator.cloud_events import CloudEvents
 from notebook_operator.executor import ActionExecutor, EventSink, Outcome
 from notebook_operator.idle_assessor import IdleAssessor
 from notebook_operator.kube import Kube, StaleObject, StatusRejected
@@ -69,6 +70,7 @@ class NotebookReconciler:
         self.executor = ActionExecutor(provider, kube, emit)
         self.assessor = assessor
         self.announcer = announcer or Announcer(emit)
+        self.cloud_events = CloudEvents(provider, emit)
         self.account = account
         # Price per hour of each running notebook (namespace, currency, price), by uid: the cost gauges.
         self.running_cost: dict[str, tuple[str, str, float]] = {}
@@ -167,9 +169,12 @@ class NotebookReconciler:
             return result
         if result.written or not told.patch:
             self.announcer.publish(notebook, told)
-        if result.written and patch.get("cloudReason"):  # once per distinct reason: the status remembers it
+        new_reason = bool(result.written and patch.get("cloudReason"))
+        if new_reason:  # once per distinct reason: the status remembers it
             failed = {**status, **patch}.get("phase") == "Failed"
             self.emit(notebook.ref, "Warning", "CloudFailed" if failed else "CloudReason", patch["cloudReason"])
+        if observed is not None:
+            await self.cloud_events.after_pass(notebook, {**status, **patch}, observed, new_reason, now)
         return result
 
     def status_of(self, notebook: Notebook) -> dict[str, Any]:

@@ -36,6 +36,24 @@ def test_a_start_that_fails_says_why_in_ready_status_and_one_event(
     assert ready["status"] == "False" and ready["message"] == REASON
     assert status_of(api, namespace, "no-stock")["cloudReason"] == REASON
     wait_for(lambda: events(api, namespace, "no-stock", "CloudFailed"), timeout=10, what="CloudFailed Event")
-    time.sleep(5 * POLL_S)  # more polls of the same failure: no second Event, no second start
+    # The cloud's own events of the failure (GetInstanceEvents), each an Event of its own, read once.
+    posted = wait_for(lambda: len(found := events(api, namespace, "no-stock", "CloudEvent")) == 2 and found,
+                      timeout=10, what="CloudEvent Events")  # fmt: skip
+    assert sorted(text.split(" ", 1)[1] for text in posted) == sorted(FAILURE["events"])
+    time.sleep(5 * POLL_S)  # more polls of the same failure: no second Event, no second read, no second start
     assert events(api, namespace, "no-stock", "CloudFailed") == [REASON]
-    assert fresh_cloud.calls().get("pai-dsw:StartInstance") == 1
+    assert len(events(api, namespace, "no-stock", "CloudEvent")) == 2
+    calls = fresh_cloud.calls()
+    assert (calls.get("pai-dsw:StartInstance"), calls.get("pai-dsw:GetInstanceEvents")) == (1, 1)
+
+
+def test_a_healthy_account_reads_no_events(
+    api: client.ApiClient, namespace: str, fresh_cloud: Emulator, operator: OperatorProcess
+) -> None:
+    seeded = fresh_cloud.seed(cloud="pai-dsw", account=PAI_KEY[0], name="fine")
+    setup_account(api, namespace, fresh_cloud)
+    notebook(api, namespace, "fine", {"instanceId": seeded["id"]})
+    wait_for(lambda: status_of(api, namespace, "fine").get("phase") == "Running", timeout=30, what="Running")
+    time.sleep(5 * POLL_S)
+    assert "pai-dsw:GetInstanceEvents" not in fresh_cloud.calls()
+    assert "cloudReason" not in status_of(api, namespace, "fine")

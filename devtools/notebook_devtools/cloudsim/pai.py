@@ -238,7 +238,10 @@ async def get_instance_metrics(request: web.Request) -> web.Response:
 async def get_instance_events(request: web.Request) -> web.Response:
     instance = lookup(request)
     limit = int(request.query.get("MaxEventsNum", 2000))
-    return ok(InstanceId=instance.id, Events=instance.events[-limit:])
+    start = parse_time(request.query["StartTime"]) if request.query.get("StartTime") else None
+    # Each event begins with its time (ISO 8601 UTC): those from StartTime on, the newest `limit`.
+    events = [e for e in instance.events if start is None or parse_time(e.split(" ", 1)[0]) >= start]
+    return ok(InstanceId=instance.id, Events=events[-limit:])
 
 
 @routes.get(PREFIX + "/instances/{InstanceId}/lifecycle", name="pai-dsw:GetLifecycle")

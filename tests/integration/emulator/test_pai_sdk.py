@@ -188,6 +188,8 @@ def test_a_start_that_fails_says_why_in_the_sdk_shapes(client: Client, emulator:
     assert (listed.status, listed.reason_code) == ("Failed", "InsufficientStock")
     events = client.get_instance_events(instance_id, dsw.GetInstanceEventsRequest(max_events_num=10)).body.events
     assert [e.split(" ", 1)[1] for e in events] == failure["events"]
+    later = dsw.GetInstanceEventsRequest(start_time="2999-01-01T00:00:00Z", max_events_num=10)
+    assert client.get_instance_events(instance_id, later).body.events == []  # StartTime: only events from then on
     statuses = [
         r.status for r in client.get_lifecycle(instance_id, dsw.GetLifecycleRequest(order="ASC")).body.lifecycle[0]
     ]

@@ -62,6 +62,11 @@ class PaiClient:
         )
         return answer
 
+    async def get_events(self, instance_id: str, start: str, limit: int) -> list[str]:
+        params = {"StartTime": start, "MaxEventsNum": limit}
+        answer = await self._call("GetInstanceEvents", "GET", f"{_path(instance_id)}/events", params=params)
+        return [str(event) for event in answer.get("Events") or []]
+
     async def get_metrics(self, instance_id: str, metric: str, start: str, end: str) -> list[dict[str, Any]]:
         path = f"{API}/instance/{quote(instance_id, safe='')}/metrics"
         params = {"MetricType": metric, "StartTime": start, "EndTime": end, "TimeStep": "1"}

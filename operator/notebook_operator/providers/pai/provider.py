@@ -248,6 +248,9 @@ class PaiDswProvider(UnsupportedByDefault):
         except NotFound:
             await self.client.get_instance(instance_id)
 
+    async def instance_events(self, instance_id: str, since: datetime, limit: int) -> list[str]:
+        return await self.client.get_events(instance_id, rfc3339(since), limit)
+
     async def get_shutdown_timer(self, instance_id: str) -> datetime | None:
         try:
             answer = await self.client.get_timer(instance_id)
