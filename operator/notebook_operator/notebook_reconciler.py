@@ -33,6 +33,7 @@ from notebook_operator.reconcile.notebook import KIND, Notebook
 from notebook_operator.reconcile.pending import TIMER, Snooze, Upcoming, policy_by, read_snooze
 from notebook_operator.reconcile.plan import Order, cull_order, plan
 from notebook_operator.registry import AccountState
+from notebook_operator.start_times import StartTimes
 
 logger = logging.getLogger(__name__)
 
@@ -71,6 +72,7 @@ class NotebookReconciler:
         self.assessor = assessor
         self.announcer = announcer or Announcer(emit)
         self.cloud_events = CloudEvents(provider, emit)
+        self.start_times = StartTimes(provider)
         self.account = account
         # Price per hour of each running notebook (namespace, currency, price), by uid: the cost gauges.
         self.running_cost: dict[str, tuple[str, str, float]] = {}
@@ -106,6 +108,7 @@ class NotebookReconciler:
         self, notebook: Notebook, observed: CloudInstance | None, now: datetime, spec_pass: bool
     ) -> PassResult:
         status, version = self._view(notebook)
+        observed = await self.start_times.exact(notebook, status, observed)
         result = PassResult()
         patch: dict[str, Any] = {}
         snooze = read_snooze(notebook.annotations, status.get("snooze"), now)

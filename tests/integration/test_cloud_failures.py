@@ -1,4 +1,5 @@
-"""What the cloud says about a failure reaches Kubernetes: the Ready condition, status.cloudReason, one Event.
+"""What the cloud knows reaches Kubernetes: a failure's reason (the Ready condition, status.cloudReason, one Event,
+the cloud's own events) and the exact time an instance became Running (GetLifecycle), which afterRunning counts from.
 
 The emulator's /fail makes the next start end in the cloud's own failed state, with its ReasonCode and
 ReasonMessage (the shapes tests/integration/emulator/test_pai_sdk.py checks with the official SDK). Cap: 1 minute.
@@ -7,6 +8,7 @@ ReasonMessage (the shapes tests/integration/emulator/test_pai_sdk.py checks with
 from __future__ import annotations
 
 import time
+from datetime import UTC, datetime, timedelta
 
 from kubernetes import client
 
@@ -56,4 +58,25 @@ def test_a_healthy_account_reads_no_events(
     wait_for(lambda: status_of(api, namespace, "fine").get("phase") == "Running", timeout=30, what="Running")
     time.sleep(5 * POLL_S)
     assert "pai-dsw:GetInstanceEvents" not in fresh_cloud.calls()
+    assert "pai-dsw:GetLifecycle" not in fresh_cloud.calls()  # no afterRunning timer: the listing's estimate will do
     assert "cloudReason" not in status_of(api, namespace, "fine")
+    assert status_of(api, namespace, "fine")["startedAtSource"] == "GmtModifiedTime"
+
+
+def test_after_running_counts_from_the_lifecycle_not_the_last_modification(
+    api: client.ApiClient, namespace: str, fresh_cloud: Emulator, operator: OperatorProcess
+) -> None:
+    """Running for 50 s per GetLifecycle, but modified just now (GmtModifiedTime, the listing's estimate): a 1m
+    afterRunning timer falls due 10 s from now, not 60 s from now. The lifecycle is read once for this start."""
+    seeded = fresh_cloud.seed(cloud="pai-dsw", account=PAI_KEY[0], name="long-running", runningForSeconds=50)
+    began = datetime.now(UTC)
+    setup_account(api, namespace, fresh_cloud)
+    notebook(api, namespace, "long-running", {"instanceId": seeded["id"], "shutdown": {"afterRunning": "1m"}})
+    status = wait_for(lambda: (s := status_of(api, namespace, "long-running")).get("startedAtSource") == "GetLifecycle"
+                      and s, timeout=30, what="startedAt from GetLifecycle")  # fmt: skip
+    started = datetime.fromisoformat(status["startedAt"])
+    assert abs((started - (began - timedelta(seconds=50))).total_seconds()) <= 3, status["startedAt"]
+    assert datetime.fromisoformat(status["nextShutdownAt"]) == started + timedelta(minutes=1)
+    wait_for(lambda: status_of(api, namespace, "long-running").get("phase") == "Stopped", timeout=30, what="stopped")
+    assert datetime.now(UTC) < began + timedelta(seconds=45)  # the estimate would have stopped it after 60 s
+    assert fresh_cloud.calls().get("pai-dsw:GetLifecycle") == 1

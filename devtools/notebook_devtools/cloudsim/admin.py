@@ -86,6 +86,11 @@ def _seed(s: Sim, spec: dict[str, Any]) -> SimInstance:
         instance.utilization.append([now - 1e-3, dict(spec["utilization"])])
     s.store.put(instance)
     s.lifecycle.set_status(instance, status, "seeded")
+    ago = float(spec.get("runningForSeconds") or 0)
+    if ago and instance.running_since is not None:  # running for that long already, modified (seeded) just now
+        instance.running_since = instance.intervals[-1][0] = now - ago
+        instance.lifecycle[-1]["GmtCreateTime"] = iso(now - ago)
+        s.store.save(instance)
     return instance
 
 

@@ -94,7 +94,8 @@ class Lifecycle:
         self.check(instance, operation)
         steps = STEPS[(instance.cloud, operation)]
         failed = FAILED.get((instance.cloud, operation))
-        if failed:  # a new attempt: the last one's reason is history (GetLifecycle, events)
+        if failed:  # a new attempt, a new session: the last one's reason is history (GetLifecycle, events)
+            instance.session += 1
             for key in ("ReasonCode", "ReasonMessage", "fail_reason", "action_progress"):
                 instance.attrs.pop(key, None)
             if instance.attrs.get("fail_next"):  # it fails where it would have come up
@@ -156,8 +157,9 @@ class Lifecycle:
         if instance.lifecycle:
             instance.lifecycle[-1]["GmtEndTime"] = iso(now)
         instance.lifecycle.append(
-            {"Status": status, "ReasonCode": reason, "ReasonMessage": reason, "GmtCreateTime": iso(now)}
-        )
+            {"Status": status, "ReasonCode": reason, "ReasonMessage": reason, "GmtCreateTime": iso(now),
+             "session": instance.session}
+        )  # fmt: skip
         del instance.lifecycle[:-100]
         instance.status = status
         instance.modified_at = now

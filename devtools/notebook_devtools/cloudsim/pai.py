@@ -247,12 +247,17 @@ async def get_instance_events(request: web.Request) -> web.Response:
 @routes.get(PREFIX + "/instances/{InstanceId}/lifecycle", name="pai-dsw:GetLifecycle")
 async def get_lifecycle(request: web.Request) -> web.Response:
     instance = lookup(request)
-    records = list(instance.lifecycle)
+    # Sessions ("from startup to failure or shutdown", SDK GetLifecycleRequest), each a list of its records;
+    # Limit counts sessions. Order applies to both.
+    sessions: dict[int, list[dict[str, Any]]] = {}
+    for record in instance.lifecycle:
+        wire = {k: v for k, v in record.items() if k != "session"}
+        sessions.setdefault(int(record.get("session", 0)), []).append(wire)
+    grouped = [sessions[k] for k in sorted(sessions)]
     if request.query.get("Order", "DESC").upper() == "DESC":
-        records.reverse()
-    limit = int(request.query.get("Limit", 100))
-    records = records[:limit]
-    return ok(Lifecycle=[records], TotalCount=len(records))
+        grouped = [list(reversed(records)) for records in reversed(grouped)]
+    grouped = grouped[: int(request.query.get("Limit", 100))]
+    return ok(Lifecycle=grouped, TotalCount=len(sessions))
 
 
 @routes.post(PREFIX + "/instances/{InstanceId}/idleinstanceculler", name="pai-dsw:CreateIdleInstanceCuller")

@@ -41,6 +41,8 @@ class SimInstance:
     snapshots: list[dict[str, Any]] = field(default_factory=list)
     events: list[str] = field(default_factory=list)
     lifecycle: list[dict[str, Any]] = field(default_factory=list)
+    # GetLifecycle's session: "from startup to failure or shutdown" (SDK); each create or start begins one
+    session: int = 0
     client_token: str | None = None
 
     def level(self, at: float) -> dict[str, float]:

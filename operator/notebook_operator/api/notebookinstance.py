@@ -308,6 +308,13 @@ class NotebookInstanceStatus(StatusModel):
     instance_type: str | None = Field(default=None, max_length=128)
     created_at: datetime | None = None
     started_at: datetime | None = None
+    started_at_source: str | None = Field(
+        default=None,
+        max_length=64,
+        description="What startedAt was taken from: GetLifecycle (PAI-DSW, exact; read once per start for "
+        "notebooks with an afterRunning timer), GmtModifiedTime (PAI-DSW's estimate: any modification moves it "
+        "later), lease.create_at (ModelArts). An estimate errs late, so a timer fires later, never earlier.",
+    )
     accumulated_running_seconds: int | None = None
     next_shutdown_at: datetime | None = None
     next_shutdown_reason: str | None = Field(default=None, max_length=TEXT_MAX)

@@ -74,6 +74,7 @@ class CloudInstance(Frozen):
     resources: Resources = Resources()
     created_at: datetime | None = None
     started_at: datetime | None = None
+    started_at_source: str | None = None  # what started_at was taken from (the cloud's field or API)
     accumulated_running_seconds: int | None = None
     urls: URLs = URLs()
     labels: dict[str, str] = Field(default_factory=dict)

@@ -67,6 +67,7 @@ def observed_fields(
         "instanceType": observed.instance_type,
         "createdAt": rfc3339(observed.created_at) if observed.created_at else None,
         "startedAt": rfc3339(observed.started_at) if observed.started_at else None,
+        "startedAtSource": observed.started_at_source if observed.started_at else None,
     }
     # The running total grows every second; it is written when the run ends, not on every poll.
     if observed.phase == "Running" and previous.get("phase") == "Running":

@@ -190,10 +190,9 @@ def test_a_start_that_fails_says_why_in_the_sdk_shapes(client: Client, emulator:
     assert [e.split(" ", 1)[1] for e in events] == failure["events"]
     later = dsw.GetInstanceEventsRequest(start_time="2999-01-01T00:00:00Z", max_events_num=10)
     assert client.get_instance_events(instance_id, later).body.events == []  # StartTime: only events from then on
-    statuses = [
-        r.status for r in client.get_lifecycle(instance_id, dsw.GetLifecycleRequest(order="ASC")).body.lifecycle[0]
-    ]
-    assert statuses[-3:] == ["Starting", "EnvPreparing", "Failed"]
+    # GetLifecycle: the newest session (Limit counts sessions), newest record first.
+    newest = client.get_lifecycle(instance_id, dsw.GetLifecycleRequest(order="DESC", limit=1)).body.lifecycle
+    assert [[record.status for record in session] for session in newest] == [["Failed", "EnvPreparing", "Starting"]]
     # The next start is a new attempt: it comes up, and the failure's reason is history.
     assert client.start_instance(instance_id).body.success
     body = client.get_instance(instance_id, dsw.GetInstanceRequest()).body

@@ -117,6 +117,7 @@ def to_cloud_instance(item: Notebook) -> CloudInstance:
         ),
         # A start resets the lease: its create_at is when the notebook last started.
         started_at=from_millis(lease.create_at) if running and lease else None,
+        started_at_source="lease.create_at" if running and lease and lease.create_at else None,
         urls=URLs(jupyter_lab=item.url or None),
         labels={t.key: t.value for t in item.tags},
         idle_rule=IdleRule(max_idle_minutes=int(lease.duration or 0) // 60000) if idle and lease else None,

@@ -62,6 +62,13 @@ class PaiClient:
         )
         return answer
 
+    async def get_newest_session(self, instance_id: str) -> list[dict[str, Any]]:
+        """GetLifecycle's newest session ("from startup to failure or shutdown"): its records."""
+        params = {"Order": "DESC", "Limit": 1}
+        answer = await self._call("GetLifecycle", "GET", f"{_path(instance_id)}/lifecycle", params=params)
+        sessions = answer.get("Lifecycle") or []
+        return [dict(record) for record in sessions[0]] if sessions else []
+
     async def get_events(self, instance_id: str, start: str, limit: int) -> list[str]:
         params = {"StartTime": start, "MaxEventsNum": limit}
         answer = await self._call("GetInstanceEvents", "GET", f"{_path(instance_id)}/events", params=params)

@@ -248,6 +248,11 @@ class PaiDswProvider(UnsupportedByDefault):
         except NotFound:
             await self.client.get_instance(instance_id)
 
+    async def running_since(self, instance_id: str) -> datetime | None:
+        records = await self.client.get_newest_session(instance_id)
+        times = [parse_rfc3339(r.get("GmtCreateTime")) for r in records if r.get("Status") == "Running"]
+        return max((t for t in times if t is not None), default=None)
+
     async def instance_events(self, instance_id: str, since: datetime, limit: int) -> list[str]:
         return await self.client.get_events(instance_id, rfc3339(since), limit)
 

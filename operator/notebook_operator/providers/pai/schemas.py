@@ -126,6 +126,7 @@ def to_cloud_instance(item: Instance) -> CloudInstance:
         created_at=parse_rfc3339(item.created),
         # Status changes touch GmtModifiedTime: for a Running instance it is when it became Running.
         started_at=parse_rfc3339(item.modified) if running else None,
+        started_at_source="GmtModifiedTime" if running and item.modified else None,
         accumulated_running_seconds=item.accumulated_ms // 1000 if item.accumulated_ms is not None else None,
         urls=URLs(
             jupyter_lab=item.jupyterlab_url or None,
