@@ -6,7 +6,7 @@
   kubectl notebook stop NAME      spec.desiredState: Stopped
   kubectl notebook snooze NAME 2h keep it running: the cloudnotebooks.io/keep-running-until annotation (off: remove)
   kubectl notebook open NAME      the JupyterLab URL
-  kubectl notebook why NAME       conditions, last action, pending stop and the idle clock in plain words
+  kubectl notebook why NAME       conditions, the cloud's reason and events, last action, pending stop, idle clock
 
 Standard flags: -n/--namespace, -A/--all-namespaces, --context, --kubeconfig.
 """
@@ -145,8 +145,9 @@ def cmd_snooze(api: client.CustomObjectsApi, namespace: str, args: argparse.Name
     return 0
 
 
-def explain(item: Mapping[str, Any], at: datetime) -> list[str]:
-    """What `why` prints: plain sentences from the status."""
+def explain(item: Mapping[str, Any], at: datetime, cloud_events: Sequence[str] = ()) -> list[str]:
+    """What `why` prints: plain sentences from the status, and the cloud's own words (its reason and the
+    notebook's recent CloudFailed / CloudEvent Events, oldest first)."""
     status = item.get("status") or {}
     name = item["metadata"]["name"]
     lines = [
@@ -164,6 +165,14 @@ def explain(item: Mapping[str, Any], at: datetime) -> list[str]:
                 f"  {condition['type']}={condition.get('status')}: {condition.get('reason', '')}"
                 + (f" - {condition['message']}" if condition.get("message") else "")
             )
+    if status.get("cloudReason"):
+        lines.append(f"  the cloud says: {status['cloudReason']}")
+    for said in cloud_events:
+        lines.append(f"    {said}")
+    if status.get("phase") == "Running" and status.get("startedAt"):
+        source = f", from {status['startedAtSource']}" if status.get("startedAtSource") else ""
+        since = ago(parse_rfc3339(status["startedAt"]), at)
+        lines.append(f"  running since {since} ago ({status['startedAt']}{source})")
     last = status.get("lastAction") or {}
     if last:
         when = ago(parse_rfc3339(last.get("startedAt")), at)
@@ -208,8 +217,22 @@ def explain(item: Mapping[str, Any], at: datetime) -> list[str]:
     return lines
 
 
+CLOUD_EVENT_REASONS = ("CloudFailed", "CloudEvent")
+RECENT_CLOUD_EVENTS = 5
+
+
+def _cloud_events(api: client.CustomObjectsApi, namespace: str, name: str) -> list[str]:
+    """The notebook's recent Events that carry the cloud's words, oldest first."""
+    found = client.CoreV1Api(api.api_client).list_namespaced_event(
+        namespace, field_selector=f"involvedObject.name={name},involvedObject.kind=NotebookInstance"
+    )
+    ours = [e for e in found.items if e.reason in CLOUD_EVENT_REASONS]
+    ours.sort(key=lambda e: str(e.last_timestamp or e.event_time or e.metadata.creation_timestamp))
+    return [f"{e.reason}: {e.message}" for e in ours[-RECENT_CLOUD_EVENTS:]]
+
+
 def cmd_why(api: client.CustomObjectsApi, namespace: str, args: argparse.Namespace) -> int:
-    print("\n".join(explain(_get(api, namespace, args.name), now())))
+    print("\n".join(explain(_get(api, namespace, args.name), now(), _cloud_events(api, namespace, args.name))))
     return 0
 
 

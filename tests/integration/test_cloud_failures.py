@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import time
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 from kubernetes import client
 
 from tests.emulator import PAI_KEY, Emulator
 from tests.integration.test_culling import events
+from tests.integration.test_kubectl_plugin import kubectl_notebook
 from tests.integration.test_reconcile import POLL_S, condition, notebook, setup_account, status_of
 from tests.kube import wait_for
 from tests.operator_process import OperatorProcess
@@ -24,7 +26,7 @@ REASON = "InsufficientStock: ecs.gn6i-c4g1.xlarge is out of stock in cn-hangzhou
 
 
 def test_a_start_that_fails_says_why_in_ready_status_and_one_event(
-    api: client.ApiClient, namespace: str, fresh_cloud: Emulator, operator: OperatorProcess
+    api: client.ApiClient, namespace: str, fresh_cloud: Emulator, operator: OperatorProcess, kubeconfig: Path
 ) -> None:
     seeded = fresh_cloud.seed(cloud="pai-dsw", account=PAI_KEY[0], name="no-stock", gpu=1, status="Stopped")
     fresh_cloud.admin.post(f"/instances/{seeded['id']}/fail", json=FAILURE).raise_for_status()
@@ -47,6 +49,14 @@ def test_a_start_that_fails_says_why_in_ready_status_and_one_event(
     assert len(events(api, namespace, "no-stock", "CloudEvent")) == 2
     calls = fresh_cloud.calls()
     assert (calls.get("pai-dsw:StartInstance"), calls.get("pai-dsw:GetInstanceEvents")) == (1, 1)
+    # `kubectl notebook why` says it in the cloud's words: its reason, then its events.
+    why = kubectl_notebook(kubeconfig, "why", "no-stock", "-n", namespace)
+    assert why.returncode == 0, why.stderr
+    assert f"Ready=False: CloudFailed - {REASON}" in why.stdout
+    assert f"the cloud says: {REASON}" in why.stdout
+    assert f"CloudFailed: {REASON}" in why.stdout
+    assert all("CloudEvent: " in line for line in why.stdout.splitlines() if "ResourceAllocating: no stock" in line)
+    assert "Instance start failed" in why.stdout
 
 
 def test_a_healthy_account_reads_no_events(
