@@ -28,6 +28,11 @@ PAI = ("LTAI-demo", "demo-pai-secret")
 HUAWEI = ("HWAK-demo", "demo-huawei-secret")
 PROJECT = "0a1b2c3d4e5f60718293a4b5c6d7e8f9"
 MODELARTS_PRICES = {"modelarts.vm.cpu.2u": 1.2}  # CNY per hour, illustrative
+NO_STOCK = {
+    "reasonCode": "InsufficientStock",
+    "reasonMessage": "ecs.gn6i-c4g1.xlarge is out of stock in cn-hangzhou",
+    "events": ["ResourceAllocating: no stock of ecs.gn6i-c4g1.xlarge in cn-hangzhou", "Instance start failed"],
+}
 
 
 def _spawn(args: list[str], log: Path, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
@@ -265,7 +270,8 @@ def run(bin_dir: Path, workdir: Path, keep: bool = False, timeout: float = 270, 
                 ext.create_custom_resource_definition(yaml.safe_load(path.read_text()))
             time.sleep(2)
         # Instances clicked together in the console, adopted by id: one only observed, one idle since it
-        # started (the policy will stop it), one with a busy GPU behind an idle CPU (never stopped).
+        # started (the policy will stop it), one with a busy GPU behind an idle CPU (never stopped), and a
+        # stopped one asked to run that cannot start: its GPU type is out of stock, and the cloud says so.
         pai = {"cloud": "pai-dsw", "account": PAI[0], "gpu": 1, "attrs": {"EcsSpec": "ecs.gn6i-c4g1.xlarge"}}
         adopted = {
             "legacy-console": (_seed(emulator, name="legacy-console", **pai), {"managementPolicy": "Observe"}, {}),
@@ -280,6 +286,9 @@ def run(bin_dir: Path, workdir: Path, keep: bool = False, timeout: float = 270, 
                 {"team": "demo"},
             ),
         }
+        no_stock = _seed(emulator, name="frank-no-stock", status="Stopped", **pai)
+        httpx.post(f"{emulator}/_emulator/instances/{no_stock}/fail", json=NO_STOCK).raise_for_status()
+        adopted["frank-no-stock"] = (no_stock, {"desiredState": "Running"}, {})
         at = (datetime.now(UTC) + timedelta(seconds=25)).strftime("%Y-%m-%dT%H:%M:%SZ")
         for obj in _resources(emulator, at):
             _apply(api, obj)
@@ -356,7 +365,10 @@ def run(bin_dir: Path, workdir: Path, keep: bool = False, timeout: float = 270, 
         print("summary:")
         for line in view.money_lines(policy, items, sorted(stopped), team=len(items)):
             print(line)
-        print(f"  instances mirrored: {len(items)} (3 created, 3 adopted)")
+        print(f"  instances mirrored: {len(items)} (3 created, {len(adopted)} adopted)")
+        failed = [f"{i['metadata']['name']} ({i['status'].get('cloudReason', 'no reason given')})"
+                  for i in items if (i.get("status") or {}).get("phase") == "Failed"]  # fmt: skip
+        print(f"  failed to start: {', '.join(failed) or 'none'}")
         print(f"  stopped on their shutdown timers: {', '.join(timers) or 'none'}")
         print(f"  culled when idle: {', '.join(culled) or 'none'}")
         print(f"  still running: {', '.join(running) or 'none'}")

@@ -23,7 +23,10 @@ def test_demo_runs_and_cleans_up(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     summary = result.stdout.split("summary:")[-1]
     lines = {line.strip().split(": ")[0]: line.strip() for line in summary.splitlines() if ": " in line}
-    assert lines["instances mirrored"] == "instances mirrored: 6 (3 created, 3 adopted)", summary
+    assert lines["instances mirrored"] == "instances mirrored: 7 (3 created, 4 adopted)", summary
+    assert lines["failed to start"] == (
+        "failed to start: frank-no-stock (InsufficientStock: ecs.gn6i-c4g1.xlarge is out of stock in cn-hangzhou)"
+    ), summary
     assert lines["stopped on their shutdown timers"].endswith(": alice-gpu, bob-gpu"), summary
     assert lines["culled when idle"].endswith(": dave-idle-gpu"), summary
     # busy GPU behind an idle CPU, ModelArts (no metrics), unmatched
@@ -34,7 +37,7 @@ def test_demo_runs_and_cleans_up(tmp_path: Path) -> None:
     assert lines["saved so far by culling"].split(" (")[0].endswith(" CNY"), summary
     # dave-idle-gpu, alice-gpu, bob-gpu: three ecs.gn6i-c4g1.xlarge at the emulator's ListEcsSpecs price
     assert lines["stopped notebooks were costing"].endswith(": 35.25 CNY/h"), summary
-    assert lines["projected per month for a team of 6"].endswith(": 10,857 CNY"), summary  # 35.25 x 14 h x 22 days
+    assert lines["projected per month for a team of 7"].endswith(": 10,857 CNY"), summary  # 35.25 x 14 h x 22 days
     before = result.stdout.split("summary:")[0]
     frames = before.split("operator running;")[1]  # the first line names the (long) work dir
     wide = [line for line in frames.splitlines() if len(line) > 120]
