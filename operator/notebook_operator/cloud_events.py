@@ -59,13 +59,20 @@ class _Read:
 
 
 class CloudEvents:
-    def __init__(self, provider: Provider, emit: EventSink) -> None:
-        self.provider = provider
-        self.emit = emit
+    """One per account (AccountState): poll passes and spec passes share what was read and posted."""
+
+    def __init__(self) -> None:
         self._reads: OrderedDict[str, _Read] = OrderedDict()  # by the notebook's uid
 
     async def after_pass(
-        self, notebook: Notebook, status: Mapping[str, Any], observed: CloudInstance, new_reason: bool, now: datetime
+        self,
+        provider: Provider,
+        emit: EventSink,
+        notebook: Notebook,
+        status: Mapping[str, Any],
+        observed: CloudInstance,
+        new_reason: bool,
+        now: datetime,
     ) -> int:
         """Read and post the cloud's events when worth it; returns how many Events were posted."""
         read = self._reads.get(notebook.uid)
@@ -73,7 +80,7 @@ class CloudEvents:
             return 0
         since = read.at - timedelta(minutes=1) if read else now - LOOK_BACK
         try:
-            found = await self.provider.instance_events(observed.id, since, MAX_EVENTS)
+            found = await provider.instance_events(observed.id, since, MAX_EVENTS)
         except ProviderError as e:  # Unsupported included: the condition and cloudReason still say why
             logger.info("%s/%s: cloud events not read: %s", notebook.namespace, notebook.name, e)
             found = []
@@ -86,7 +93,7 @@ class CloudEvents:
         new = [text for text in found if text not in read.seen][-MAX_EVENTS:]
         for text in new:
             read.seen[text] = None
-            self.emit(notebook.ref, "Warning", "CloudEvent", text[:CLOUD_REASON_MAX])
+            emit(notebook.ref, "Warning", "CloudEvent", text[:CLOUD_REASON_MAX])
         while len(read.seen) > SEEN_PER_NOTEBOOK:
             read.seen.popitem(last=False)
         return len(new)

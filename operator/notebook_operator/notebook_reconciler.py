@@ -71,9 +71,10 @@ class NotebookReconciler:
         self.executor = ActionExecutor(provider, kube, emit)
         self.assessor = assessor
         self.announcer = announcer or Announcer(emit)
-        self.cloud_events = CloudEvents(provider, emit)
-        self.start_times = StartTimes(provider)
         self.account = account
+        # Shared with the account's other passes when there is an account (always, but in unit tests).
+        self.start_times = account.start_times if account else StartTimes()
+        self.cloud_events = account.cloud_events if account else CloudEvents()
         # Price per hour of each running notebook (namespace, currency, price), by uid: the cost gauges.
         self.running_cost: dict[str, tuple[str, str, float]] = {}
         # What this reconciler wrote that the watch had not delivered when it looked again, by the object's uid.
@@ -108,7 +109,7 @@ class NotebookReconciler:
         self, notebook: Notebook, observed: CloudInstance | None, now: datetime, spec_pass: bool
     ) -> PassResult:
         status, version = self._view(notebook)
-        observed = await self.start_times.exact(notebook, status, observed)
+        observed = await self.start_times.exact(self.provider, notebook, status, observed)
         result = PassResult()
         patch: dict[str, Any] = {}
         snooze = read_snooze(notebook.annotations, status.get("snooze"), now)
@@ -177,7 +178,8 @@ class NotebookReconciler:
             failed = {**status, **patch}.get("phase") == "Failed"
             self.emit(notebook.ref, "Warning", "CloudFailed" if failed else "CloudReason", patch["cloudReason"])
         if observed is not None:
-            await self.cloud_events.after_pass(notebook, {**status, **patch}, observed, new_reason, now)
+            merged = {**status, **patch}
+            await self.cloud_events.after_pass(self.provider, self.emit, notebook, merged, observed, new_reason, now)
         return result
 
     def status_of(self, notebook: Notebook) -> dict[str, Any]:

@@ -13,10 +13,12 @@ from datetime import datetime, timedelta
 from notebook_operator.api.meta import LabelSelector
 from notebook_operator.api.notify import NotifySpec
 from notebook_operator.api.providerconfig import Pricing
+from notebook_operator.cloud_events import CloudEvents
 from notebook_operator.providers.base import Provider
 from notebook_operator.providers.types import CloudInstance
 from notebook_operator.reconcile.notebook import Notebook
 from notebook_operator.reconcile.policies import Policy, selects
+from notebook_operator.start_times import StartTimes
 
 
 class AccountNotReady(LookupError):
@@ -32,6 +34,9 @@ class AccountState:
     notify: NotifySpec | None = None  # the default chat webhook of the account's notebooks
     pricing: Pricing | None = None  # prices per hour that override or fill in the cloud's
     namespace_selector: LabelSelector | None = None  # a ClusterProviderConfig's: who may use it
+    # What its notebooks' passes (poll and spec alike) read of the cloud once and remember.
+    start_times: StartTimes = field(default_factory=StartTimes)
+    cloud_events: CloudEvents = field(default_factory=CloudEvents)
     # Set while Ready (`ready`): spec passes that arrive before the first poll pass wait on it rather than retry.
     became_ready: asyncio.Event = field(default_factory=asyncio.Event)
     # The last complete listing, by instance id, and until when (monotonic) a spec pass may observe from it

@@ -9,6 +9,7 @@ adopting thousands of running instances costs no call each.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Mapping
 from datetime import datetime, timedelta
@@ -28,12 +29,16 @@ SLACK = timedelta(seconds=60)
 
 
 class StartTimes:
-    def __init__(self, provider: Provider) -> None:
-        self.provider = provider
-        self._covered: dict[str, datetime] = {}  # by uid: the estimate the last lifecycle read (or reuse) covered
+    """One per account (AccountState): poll passes and spec passes share what was read."""
+
+    def __init__(self) -> None:
+        # By uid: (the estimate a lifecycle read covered, the exact start it gave). A pass of the same start reuses
+        # it even before its status write is seen; two passes at once share one read.
+        self._covered: dict[str, tuple[datetime, datetime]] = {}
+        self._reading: dict[str, asyncio.Future[datetime | None]] = {}
 
     async def exact(
-        self, notebook: Notebook, status: Mapping[str, Any], observed: CloudInstance | None
+        self, provider: Provider, notebook: Notebook, status: Mapping[str, Any], observed: CloudInstance | None
     ) -> CloudInstance | None:
         """`observed` with its started_at from the lifecycle when it matters and the cloud says (else as it is)."""
         if observed is None or observed.phase != "Running" or observed.started_at is None:
@@ -43,23 +48,40 @@ class StartTimes:
         if shutdown is None or not shutdown.after_running:
             return observed
         estimate = observed.started_at
+        covered = self._covered.get(notebook.uid)
+        if covered is not None and covered[0] == estimate:
+            return observed.model_copy(update={"started_at": covered[1], "started_at_source": LIFECYCLE})
         known = None
         if status.get("phase") == "Running" and status.get("startedAtSource") == LIFECYCLE:
             known = parse_rfc3339(status.get("startedAt"))
-        covered = self._covered.get(notebook.uid)
-        # Reused while the estimate has not moved since it was covered (after a restart of the operator: while it
-        # is no later than the known start, so a stop and start while the operator was away is read again).
-        if known is not None and (estimate == covered or (covered is None and estimate <= known + SLACK)):
-            self._covered[notebook.uid] = estimate
+        # After a restart of the operator: the status's start, while the estimate is no later than it (a stop and
+        # start while the operator was away moves the estimate, and is read again).
+        if covered is None and known is not None and estimate <= known + SLACK:
+            self._covered[notebook.uid] = (estimate, known)
             return observed.model_copy(update={"started_at": known, "started_at_source": LIFECYCLE})
-        try:
-            exact = await self.provider.running_since(observed.id)
-        except Unsupported:
-            return observed
-        except ProviderError as e:  # the estimate errs late (a timer fires later, never earlier): fine for a pass
-            logger.info("%s/%s: lifecycle not read: %s", notebook.namespace, notebook.name, e)
-            return observed
+        exact = await self._read(provider, notebook, observed.id)
         if exact is None:
             return observed
-        self._covered[notebook.uid] = estimate
+        self._covered[notebook.uid] = (estimate, exact)
         return observed.model_copy(update={"started_at": exact, "started_at_source": LIFECYCLE})
+
+    async def _read(self, provider: Provider, notebook: Notebook, instance_id: str) -> datetime | None:
+        pending = self._reading.get(notebook.uid)
+        if pending is not None:
+            return await asyncio.shield(pending)
+        future: asyncio.Future[datetime | None] = asyncio.get_running_loop().create_future()
+        self._reading[notebook.uid] = future
+        try:
+            exact = await provider.running_since(instance_id)
+        except Unsupported:
+            exact = None
+        except ProviderError as e:  # the estimate errs late (a timer fires later, never earlier): fine for a pass
+            logger.info("%s/%s: lifecycle not read: %s", notebook.namespace, notebook.name, e)
+            exact = None
+        except BaseException:  # cancelled: whoever waits on this read falls back to the estimate
+            future.set_result(None)
+            raise
+        finally:
+            del self._reading[notebook.uid]
+        future.set_result(exact)
+        return exact
