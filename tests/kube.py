@@ -67,3 +67,25 @@ def wait_for(check: Callable[[], T | None], timeout: float = 30.0, interval: flo
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout}s waiting for {what or check}")
         time.sleep(interval)
+
+
+def delete_cluster_provider_config(api: client.ApiClient, name: str, timeout: float = 15.0) -> None:
+    """Delete a ClusterProviderConfig and wait until it is gone, while the test's operator still runs to release
+    its finalizer. Killed first, it would leave the object Terminating on this worker's API server, and the next
+    test's operator (another release, another identity) would be the one to release it."""
+    custom = client.CustomObjectsApi(api)
+    try:
+        custom.delete_cluster_custom_object(GROUP, VERSION, "clusterproviderconfigs", name)
+    except client.ApiException as e:
+        if e.status != 404:
+            raise
+        return
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            custom.get_cluster_custom_object(GROUP, VERSION, "clusterproviderconfigs", name)
+        except client.ApiException as e:
+            if e.status == 404:
+                return
+            raise
+        time.sleep(0.2)

@@ -26,7 +26,7 @@ from notebook_operator.api.meta import GROUP, VERSION
 from tests.e2e.test_chart import ALLOW_EMULATOR, CHART, TENANT_ACCOUNT, render, service_account_kubeconfig
 from tests.emulator import Emulator, running_emulator
 from tests.integration.test_reconcile import notebook, status_of, wait_phase
-from tests.kube import get, wait_for
+from tests.kube import delete_cluster_provider_config, get, wait_for
 from tests.operator_process import OperatorProcess
 
 WALL_CAP_S = 180
@@ -147,8 +147,8 @@ def test_keyless_operator_reconciles_with_refreshed_credentials_and_reports_refu
                                  for e in client.CoreV1Api(api).list_namespaced_event(namespace).items),
                      timeout=10, what="IdentityRefused Event")  # fmt: skip
         finally:
+            delete_cluster_provider_config(api, shared)  # before the kill: its operator releases the finalizer
             operator.kill()
-            custom.delete_cluster_custom_object(GROUP, VERSION, "clusterproviderconfigs", shared)
     secrets = client.CoreV1Api(api).list_namespaced_secret(namespace).items
     assert not [s for s in secrets if s.type == "Opaque"]  # no static key anywhere
     log = (tmp_path / "op.log").read_text()

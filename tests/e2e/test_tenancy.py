@@ -43,7 +43,7 @@ from tests.e2e.test_chart import CHART, TENANT_ACCOUNT, render, service_account_
 from tests.e2e.test_keyless import _discovery, _token
 from tests.emulator import PAI_KEY, running_emulator
 from tests.integration.test_reconcile import status_of, wait_phase
-from tests.kube import get, wait_for
+from tests.kube import delete_cluster_provider_config, get, wait_for
 from tests.operator_process import OperatorProcess
 
 WALL_CAP_S = 240
@@ -306,8 +306,8 @@ def test_no_namespace_borrows_the_operators_identity_files_or_network_position(
             ]
             assert sum(float(line.rsplit(" ", 1)[1]) for line in blocked) == 4, blocked
         finally:
+            delete_cluster_provider_config(api, shared)  # before the kill: its operator releases the finalizer
             operator.kill()
-            custom.delete_cluster_custom_object(GROUP, VERSION, "clusterproviderconfigs", shared)
             subprocess.run([helm, "uninstall", RELEASE, "--namespace", ops, "--kubeconfig", str(kubeconfig)],
                            capture_output=True, check=False)  # fmt: skip
             for listener in listeners:

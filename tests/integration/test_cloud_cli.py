@@ -13,6 +13,7 @@ from kubernetes import client
 
 from notebook_operator.api.meta import GROUP, VERSION
 from tests.emulator import HW_KEY, PAI_KEY, PROJECT, Emulator
+from tests.kube import delete_cluster_provider_config
 
 
 def cli(emulator: Emulator, *args: str) -> subprocess.CompletedProcess[str]:
@@ -176,4 +177,4 @@ def test_cloud_check_from_a_provider_config_or_a_cluster_provider_config(
         bad = subprocess.run([*base, "--from", "secret/pai"], env=env, capture_output=True, text=True, timeout=120)
         assert bad.returncode == 2 and "providerconfig/NAME" in bad.stderr
     finally:
-        client.CustomObjectsApi(api).delete_cluster_custom_object(GROUP, VERSION, "clusterproviderconfigs", name)
+        delete_cluster_provider_config(api, name)
