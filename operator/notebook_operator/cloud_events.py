@@ -18,7 +18,7 @@ from notebook_operator.api.meta import CLOUD_REASON_MAX
 from notebook_operator.executor import EventSink
 from notebook_operator.providers.base import Provider
 from notebook_operator.providers.errors import ProviderError
-from notebook_operator.providers.types import TRANSITIONAL_PHASES, CloudInstance
+from notebook_operator.providers.types import TRANSITIONAL_PHASES, CloudInstance, one_line
 from notebook_operator.reconcile.notebook import Notebook
 from notebook_operator.times import parse_rfc3339
 
@@ -93,7 +93,7 @@ class CloudEvents:
         new = [text for text in found if text not in read.seen][-MAX_EVENTS:]
         for text in new:
             read.seen[text] = None
-            emit(notebook.ref, "Warning", "CloudEvent", text[:CLOUD_REASON_MAX])
+            emit(notebook.ref, "Warning", "CloudEvent", one_line(text)[:CLOUD_REASON_MAX])
         while len(read.seen) > SEEN_PER_NOTEBOOK:
             read.seen.popitem(last=False)
         return len(new)

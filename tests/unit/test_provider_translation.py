@@ -99,6 +99,9 @@ def test_the_clouds_reasons_become_one_line() -> None:
     pai = pai_instance(Instance.model_validate({"InstanceId": "dsw-1", "Status": "Failed", "ReasonCode": "NoStock",
                                                 "ReasonMessage": "out of stock"}))  # fmt: skip
     assert pai.phase == "Failed" and pai.reason == "NoStock: out of stock"
+    messy = pai_instance(Instance.model_validate({"InstanceId": "dsw-1", "Status": "Failed", "ReasonCode": " NoStock\n",
+                                                  "ReasonMessage": "out of\r\nstock\x1b[31m \t here"}))  # fmt: skip
+    assert messy.reason == "NoStock: out of stock [31m here"  # one line, no control characters
     assert pai_instance(Instance.model_validate({"InstanceId": "dsw-1", "Status": "Running", "ReasonCode": "",
                                                  "ReasonMessage": ""})).reason is None  # fmt: skip
     progress = [{"step": 1, "status": "COMPLETED", "description": "scheduled"},

@@ -87,9 +87,14 @@ class CloudInstance(Frozen):
         return bool(self.resources.gpu)
 
 
+def one_line(text: str) -> str:
+    """A remote text as it may appear in a status, a condition or an Event: one line, no control characters."""
+    return " ".join("".join(c if c.isprintable() else " " for c in text).split())
+
+
 def cloud_reason(*parts: str | None) -> str | None:
     """The cloud's reason as one line: its non-empty parts joined ("CODE: text")."""
-    text = ": ".join(p.strip() for p in parts if p and p.strip())
+    text = ": ".join(one_line(p) for p in parts if p and one_line(p))
     return text or None
 
 
