@@ -7,23 +7,16 @@ out=${1:-$root/.cluster/bin}
 mod=$root/hack/kube
 mkdir -p "$out"
 out=$(cd "$out" && pwd)
-stamp=$(cat "$mod/go.mod" "$mod/go.sum" "$mod/etcd/main.go" "$0" | sha256sum | cut -d' ' -f1)
+stamp=$(cat "$mod/go.mod" "$mod/go.sum" "$mod/etcd/main.go" "$0" "$root/hack/kube-ldflags.sh" | sha256sum | cut -d' ' -f1)
 if [ -f "$out/.stamp" ] && [ "$(cat "$out/.stamp")" = "$stamp" ] \
    && [ -x "$out/etcd" ] && [ -x "$out/kube-apiserver" ] && [ -x "$out/kubectl" ]; then
   exit 0
 fi
 command -v go >/dev/null || { echo "Go is needed to build the local cluster (https://go.dev/dl)" >&2; exit 1; }
-kver=$(awk '$1 == "k8s.io/kubernetes" {print $2}' "$mod/go.mod" | head -n1)
-major=$(echo "$kver" | sed -E 's/^v([0-9]+)\..*/\1/')
-minor=$(echo "$kver" | sed -E 's/^v[0-9]+\.([0-9]+)\..*/\1/')
-ldflags="-s -w"
-for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
-  ldflags="$ldflags -X $pkg.gitVersion=$kver -X $pkg.gitMajor=$major -X $pkg.gitMinor=$minor"
-  ldflags="$ldflags -X $pkg.gitTreeState=clean -X $pkg.buildDate=1970-01-01T00:00:00Z"
-done
+. "$root/hack/kube-ldflags.sh"
 echo "building etcd, kube-apiserver and kubectl $kver from the Go module proxy (first time: 10-25 min)..." >&2
 cd "$mod"
-GOFLAGS=-mod=readonly go build -trimpath -ldflags "$ldflags" -o "$out/" \
+GOFLAGS=-mod=readonly go build -trimpath -ldflags "$kube_ldflags" -o "$out/" \
   ./etcd k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kubectl
 echo "$stamp" > "$out/.stamp"
 "$out/kubectl" version --client >&2

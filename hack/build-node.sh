@@ -8,7 +8,7 @@ out=${1:-$root/.cluster/bin}
 mod=$root/hack/kube
 mkdir -p "$out"
 out=$(cd "$out" && pwd)
-stamp=$(cat "$mod/go.mod" "$mod/go.sum" "$mod/pause/main.go" "$0" | sha256sum | cut -d' ' -f1)
+stamp=$(cat "$mod/go.mod" "$mod/go.sum" "$mod/pause/main.go" "$0" "$root/hack/kube-ldflags.sh" | sha256sum | cut -d' ' -f1)
 bins="kubelet kube-controller-manager kube-scheduler kube-proxy pause"
 fresh=1
 for b in $bins; do [ -x "$out/$b" ] || fresh=0; done
@@ -16,17 +16,10 @@ if [ "$fresh" = 1 ] && [ -f "$out/.node-stamp" ] && [ "$(cat "$out/.node-stamp")
   exit 0
 fi
 command -v go >/dev/null || { echo "Go is needed to build the local node (https://go.dev/dl)" >&2; exit 1; }
-kver=$(awk '$1 == "k8s.io/kubernetes" {print $2}' "$mod/go.mod" | head -n1)
-major=$(echo "$kver" | sed -E 's/^v([0-9]+)\..*/\1/')
-minor=$(echo "$kver" | sed -E 's/^v[0-9]+\.([0-9]+)\..*/\1/')
-ldflags="-s -w"
-for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
-  ldflags="$ldflags -X $pkg.gitVersion=$kver -X $pkg.gitMajor=$major -X $pkg.gitMinor=$minor"
-  ldflags="$ldflags -X $pkg.gitTreeState=clean -X $pkg.buildDate=1970-01-01T00:00:00Z"
-done
+. "$root/hack/kube-ldflags.sh"
 echo "building kubelet, kube-controller-manager, kube-scheduler, kube-proxy $kver (first time: about 2 min more)..." >&2
 cd "$mod"
-GOFLAGS=-mod=readonly go build -trimpath -ldflags "$ldflags" -o "$out/" \
+GOFLAGS=-mod=readonly go build -trimpath -ldflags "$kube_ldflags" -o "$out/" \
   k8s.io/kubernetes/cmd/kubelet k8s.io/kubernetes/cmd/kube-controller-manager \
   k8s.io/kubernetes/cmd/kube-scheduler k8s.io/kubernetes/cmd/kube-proxy
 # The sandbox image runs FROM scratch: a static binary, no libc.
