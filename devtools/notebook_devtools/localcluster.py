@@ -95,7 +95,7 @@ class LocalCluster:
 
     def stop(self, timeout: float = 15.0) -> None:
         for pid in (self.apiserver_pid, self.etcd_pid):
-            _terminate(pid, timeout)
+            terminate(pid, timeout)
         state = self.workdir / "state.json"
         if state.exists():
             state.unlink()
@@ -128,22 +128,27 @@ def free_port() -> int:
     raise ClusterError(f"no free port in {PORT_RANGE_ENV}={spec}")
 
 
-def _terminate(pid: int, timeout: float) -> None:
+def alive(pid: int) -> bool:
+    """Whether the process still runs (a child of ours that has exited is reaped here)."""
+    with contextlib.suppress(ChildProcessError):  # not our child: its disappearance is all there is to see
+        reaped, _ = os.waitpid(pid, os.WNOHANG)
+        if reaped:
+            return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def terminate(pid: int, timeout: float = 15.0) -> None:
+    """SIGTERM, then SIGKILL if it is still there after `timeout` seconds."""
     try:
         os.kill(pid, signal.SIGTERM)
     except ProcessLookupError:
         return
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            reaped, _ = os.waitpid(pid, os.WNOHANG)
-            if reaped:
-                return
-        except ChildProcessError:  # not our child: poll for its disappearance instead
-            try:
-                os.kill(pid, 0)
-            except ProcessLookupError:
-                return
+    while alive(pid) and time.monotonic() < deadline:
         time.sleep(0.1)
     with contextlib.suppress(ProcessLookupError):
         os.kill(pid, signal.SIGKILL)
@@ -171,8 +176,14 @@ def _service_account_keys(workdir: Path) -> tuple[Path, Path]:
     return key, pub
 
 
-def _write_kubeconfig(cluster: LocalCluster) -> None:
-    ca = cluster.ca_file.read_bytes()
+def write_kubeconfig(
+    cluster: LocalCluster, path: Path, user: str, token: str, *, server: str | None = None, namespace: str | None = None
+) -> Path:
+    """A kubeconfig for this cluster (its CA inline) with one user's bearer token: the admin's, the kubelet's, a
+    ServiceAccount's. `server` overrides the address (a test's unanswering one)."""
+    context: dict[str, str] = {"cluster": "local", "user": user}
+    if namespace:
+        context["namespace"] = namespace
     config = {
         "apiVersion": "v1",
         "kind": "Config",
@@ -180,17 +191,19 @@ def _write_kubeconfig(cluster: LocalCluster) -> None:
             {
                 "name": "local",
                 "cluster": {
-                    "server": cluster.url,
-                    "certificate-authority-data": base64.b64encode(ca).decode(),
+                    "server": server or cluster.url,
+                    "certificate-authority-data": base64.b64encode(cluster.ca_file.read_bytes()).decode(),
                 },
             }
         ],
-        "users": [{"name": ADMIN_USER, "user": {"token": cluster.token}}],
-        "contexts": [{"name": "local", "context": {"cluster": "local", "user": ADMIN_USER, "namespace": "default"}}],
+        "users": [{"name": user, "user": {"token": token}}],
+        "contexts": [{"name": "local", "context": context}],
         "current-context": "local",
     }
-    cluster.kubeconfig.write_text(yaml.safe_dump(config), encoding="utf-8")
-    cluster.kubeconfig.chmod(0o600)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(yaml.safe_dump(config), encoding="utf-8")
+    path.chmod(0o600)
+    return path
 
 
 NODE_NAME = "local-node"
@@ -206,13 +219,14 @@ def host_ip() -> str:
     return address
 
 
-def _kubelet_client_cert(workdir: Path) -> tuple[Path, Path, Path]:
-    """A CA the kubelet trusts, and the API server's client certificate from it (for logs, exec, port-forward)."""
+def _kubelet_client_cert(workdir: Path) -> tuple[Path, Path]:
+    """A CA the kubelet trusts (LocalCluster.kubelet_ca_file), and the API server's client certificate and key from
+    it (for logs, exec, port-forward)."""
     certs = workdir / "certs"
     ca_key, ca_crt = certs / "kubelet-ca.key", certs / "kubelet-ca.crt"
     key, crt, csr = certs / "apiserver-kubelet-client.key", certs / "apiserver-kubelet-client.crt", certs / "client.csr"
     if crt.exists():
-        return ca_crt, crt, key
+        return crt, key
 
     def openssl(*args: str) -> None:
         subprocess.run(["openssl", *args], check=True, capture_output=True)
@@ -259,7 +273,7 @@ def _kubelet_client_cert(workdir: Path) -> tuple[Path, Path, Path]:
         "-days",
         "365",
     )
-    return ca_crt, crt, key
+    return crt, key
 
 
 def _serving_cert(workdir: Path, node_ip: str) -> tuple[Path, Path]:
@@ -333,7 +347,7 @@ def start(bin_dir: Path, workdir: Path, timeout: float = 90.0, *, node: bool = F
     node_ip = host_ip() if node else ""
     node_flags: list[str] = []
     if node:
-        _, kubelet_client_crt, kubelet_client_key = _kubelet_client_cert(workdir)
+        kubelet_client_crt, kubelet_client_key = _kubelet_client_cert(workdir)
         serving_crt, serving_key = _serving_cert(workdir, node_ip)
         node_flags = [
             "--tls-cert-file", str(serving_crt),
@@ -400,7 +414,7 @@ def start(bin_dir: Path, workdir: Path, timeout: float = 90.0, *, node: bool = F
             cluster.stop()
             raise ClusterError(f"kube-apiserver not ready after {timeout:.0f}s; logs in {logs}")
         time.sleep(0.3)
-    _write_kubeconfig(cluster)
+    write_kubeconfig(cluster, cluster.kubeconfig, ADMIN_USER, cluster.token, namespace="default")
     return cluster
 
 

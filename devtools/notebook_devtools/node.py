@@ -20,10 +20,10 @@ import json
 import os
 import shlex
 import shutil
-import signal
 import subprocess
 import tarfile
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -112,21 +112,6 @@ class LocalNode:
 def _write(path: Path, text: str) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text, encoding="utf-8")
-    return path
-
-
-def _kubeconfig(cluster: localcluster.LocalCluster, path: Path, user: str, token: str) -> Path:
-    config = {
-        "apiVersion": "v1",
-        "kind": "Config",
-        "clusters": [
-            {"name": "local", "cluster": {"server": cluster.url, "certificate-authority": str(cluster.ca_file)}}
-        ],
-        "users": [{"name": user, "user": {"token": token}}],
-        "contexts": [{"name": "local", "context": {"cluster": "local", "user": user}}],
-        "current-context": "local",
-    }
-    _write(path, yaml.safe_dump(config)).chmod(0o600)
     return path
 
 
@@ -241,29 +226,16 @@ def _spawn(workdir: Path, name: str, argv: list[str]) -> int:
     return process.pid
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    with contextlib.suppress(ChildProcessError):
-        reaped, _ = os.waitpid(pid, os.WNOHANG)
-        if reaped:
-            return False
-    return True
-
-
 def _log_tail(workdir: Path, name: str) -> str:
     path = workdir / "logs" / f"{name}.log"
     return path.read_text(errors="replace")[-1500:] if path.exists() else ""
 
 
-def _wait(what: str, ready: object, node: LocalNode, timeout: float) -> None:
-    assert callable(ready)
+def _wait(what: str, ready: Callable[[], bool], node: LocalNode, timeout: float) -> None:
     deadline = time.monotonic() + timeout
     while not ready():
         for name, pid in node.pids.items():
-            if not _alive(pid):
+            if not localcluster.alive(pid):
                 raise NodeError(f"{name} exited while waiting for {what}:\n{_log_tail(node.workdir, name)}")
         if time.monotonic() > deadline:
             raise NodeError(f"{what} not after {timeout:.0f}s; logs in {node.workdir / 'logs'}")
@@ -321,8 +293,8 @@ def _start(
 ) -> None:
     workdir = node.workdir
     IP_FORWARD.write_text("1")  # pod traffic is routed through this machine
-    admin = _kubeconfig(cluster, workdir / "admin.kubeconfig", localcluster.ADMIN_USER, cluster.token)
-    kubelet_kubeconfig = _kubeconfig(
+    admin = localcluster.write_kubeconfig(cluster, workdir / "admin.kubeconfig", localcluster.ADMIN_USER, cluster.token)
+    kubelet_kubeconfig = localcluster.write_kubeconfig(
         cluster, workdir / "kubelet.kubeconfig", f"system:node:{localcluster.NODE_NAME}", cluster.node_token
     )
     kubectl = [str(bin_dir / "kubectl"), "--kubeconfig", str(admin)]
@@ -365,16 +337,6 @@ def _start(
 
 
 # --- teardown -----------------------------------------------------------------------------------------------
-
-
-def _terminate(pid: int, timeout: float = 15.0) -> None:
-    with contextlib.suppress(ProcessLookupError):
-        os.kill(pid, signal.SIGTERM)
-    deadline = time.monotonic() + timeout
-    while _alive(pid) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    with contextlib.suppress(ProcessLookupError):
-        os.kill(pid, signal.SIGKILL)
 
 
 def _remove_containers(node: LocalNode) -> None:
@@ -480,14 +442,14 @@ def stop(workdir: Path, bin_dir: Path | None = None) -> list[str]:
         return []
     for name in COMPONENTS[:3]:  # controllers, scheduler, kubelet: nothing restarts a pod from here on
         if name in node.pids:
-            _terminate(node.pids[name])
-    if "containerd" in node.pids and _alive(node.pids["containerd"]):
+            localcluster.terminate(node.pids[name])
+    if "containerd" in node.pids and localcluster.alive(node.pids["containerd"]):
         _remove_containers(node)
     for name in COMPONENTS[3:]:
         if name in node.pids:
-            _terminate(node.pids[name])
+            localcluster.terminate(node.pids[name])
     for pid in _shim_pids(node.containerd_socket):
-        _terminate(pid, timeout=5)
+        localcluster.terminate(pid, timeout=5)
     netns = _new_netns(node)
     for point in _our_mounts(node, netns):
         subprocess.run(["umount", "--lazy", point], capture_output=True)
@@ -495,9 +457,8 @@ def stop(workdir: Path, bin_dir: Path | None = None) -> list[str]:
         with contextlib.suppress(OSError):
             path.unlink()
     subprocess.run(["ip", "link", "delete", BRIDGE], capture_output=True)
-    proxy = (bin_dir or Path()) / "kube-proxy"
-    if bin_dir and proxy.exists():  # its own cleanup knows every chain and rule it made
-        subprocess.run([str(proxy), "--cleanup"], capture_output=True, timeout=60)
+    if bin_dir and (bin_dir / "kube-proxy").exists():  # its own cleanup knows every chain and rule it made
+        subprocess.run([str(bin_dir / "kube-proxy"), "--cleanup"], capture_output=True, timeout=60)
     _remove_chains()
     _remove_pod_cgroups()
     IP_FORWARD.write_text(node.ip_forward_before)
@@ -510,7 +471,7 @@ def stop(workdir: Path, bin_dir: Path | None = None) -> list[str]:
 
 def leftovers(node: LocalNode) -> list[str]:
     """What of the node is still on the machine (empty after a clean stop): processes, mounts, netns, links, chains."""
-    left = [f"process {name} (pid {pid})" for name, pid in node.pids.items() if _alive(pid)]
+    left = [f"process {name} (pid {pid})" for name, pid in node.pids.items() if localcluster.alive(pid)]
     left += [f"containerd-shim (pid {pid})" for pid in _shim_pids(node.containerd_socket)]
     netns = _new_netns(node)
     left += [f"mount {point}" for point in _our_mounts(node, netns)]

@@ -198,14 +198,7 @@ def service_account_kubeconfig(api: client.ApiClient, cluster: localcluster.Loca
     request = client.CoreV1Api(api).create_namespaced_service_account_token(
         account, namespace, {"spec": {"audiences": ["https://kubernetes.default.svc.cluster.local"],
                                       "expirationSeconds": 3600}})  # fmt: skip
-    path.write_text(yaml.safe_dump({
-        "apiVersion": "v1", "kind": "Config", "current-context": "sa",
-        "clusters": [{"name": "local",
-                      "cluster": {"server": cluster.url, "certificate-authority": str(cluster.ca_file)}}],
-        "users": [{"name": account, "user": {"token": request.status.token}}],
-        "contexts": [{"name": "sa", "context": {"cluster": "local", "user": account, "namespace": namespace}}],
-    }))  # fmt: skip
-    return path
+    return localcluster.write_kubeconfig(cluster, path, account, request.status.token, namespace=namespace)
 
 
 def granted(rules: list[dict[str, Any]]) -> set[tuple[str, str, str]]:

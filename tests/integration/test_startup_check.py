@@ -12,7 +12,6 @@ import sys
 import time
 from pathlib import Path
 
-import yaml
 from kubernetes import client
 
 from notebook_devtools import localcluster
@@ -38,17 +37,6 @@ def one_line(stderr: str) -> str:
     return lines[0]
 
 
-def kubeconfig_for(cluster: localcluster.LocalCluster, path: Path, token: str, server: str | None = None) -> Path:
-    path.write_text(yaml.safe_dump({
-        "apiVersion": "v1", "kind": "Config", "current-context": "c",
-        "clusters": [{"name": "c", "cluster": {"server": server or cluster.url,
-                                               "certificate-authority": str(cluster.ca_file)}}],
-        "users": [{"name": "u", "user": {"token": token}}],
-        "contexts": [{"name": "c", "context": {"cluster": "c", "user": "u"}}],
-    }))  # fmt: skip
-    return path
-
-
 def test_missing_kubeconfig(operator_env: dict[str, str], tmp_path: Path) -> None:
     code, stderr, took = run_operator(operator_env, "--kubeconfig", str(tmp_path / "nonexistent"))
     line = one_line(stderr)
@@ -69,7 +57,7 @@ def test_api_server_that_does_not_answer(
     operator_env: dict[str, str], local_cluster: localcluster.LocalCluster, tmp_path: Path
 ) -> None:
     closed = f"https://127.0.0.1:{localcluster.free_port()}"  # nothing listens there
-    path = kubeconfig_for(local_cluster, tmp_path / "dead", local_cluster.token, server=closed)
+    path = localcluster.write_kubeconfig(local_cluster, tmp_path / "dead", "admin", local_cluster.token, server=closed)
     code, stderr, took = run_operator(operator_env, "--kubeconfig", str(path))
     line = one_line(stderr)
     assert code != 0 and took < MAX_S
@@ -79,7 +67,7 @@ def test_api_server_that_does_not_answer(
 def test_credentials_the_api_server_refuses(
     operator_env: dict[str, str], local_cluster: localcluster.LocalCluster, tmp_path: Path
 ) -> None:
-    path = kubeconfig_for(local_cluster, tmp_path / "bad-token", "not-a-valid-token")
+    path = localcluster.write_kubeconfig(local_cluster, tmp_path / "bad-token", "nobody", "not-a-valid-token")
     code, stderr, took = run_operator(operator_env, "--kubeconfig", str(path))
     line = one_line(stderr)
     assert code != 0 and took < MAX_S
@@ -94,7 +82,7 @@ def test_rbac_that_refuses_the_watch(
     core = client.CoreV1Api(api)
     core.create_namespaced_service_account(namespace, {"metadata": {"name": "powerless"}})
     token = core.create_namespaced_service_account_token("powerless", namespace, {"spec": {"expirationSeconds": 600}})
-    path = kubeconfig_for(local_cluster, tmp_path / "sa", token.status.token)
+    path = localcluster.write_kubeconfig(local_cluster, tmp_path / "sa", "powerless", token.status.token)
     code, stderr, took = run_operator(operator_env, "--kubeconfig", str(path), "--namespace", namespace)
     line = one_line(stderr)
     assert code != 0 and took < MAX_S
