@@ -173,12 +173,12 @@ class NotebookReconciler:
             return result
         if result.written or not told.patch:
             self.announcer.publish(notebook, told)
+        merged = {**status, **patch}
         new_reason = bool(result.written and patch.get("cloudReason"))
         if new_reason:  # once per distinct reason: the status remembers it
-            failed = {**status, **patch}.get("phase") == "Failed"
+            failed = merged.get("phase") == "Failed"
             self.emit(notebook.ref, "Warning", "CloudFailed" if failed else "CloudReason", patch["cloudReason"])
         if observed is not None:
-            merged = {**status, **patch}
             await self.cloud_events.after_pass(self.provider, self.emit, notebook, merged, observed, new_reason, now)
         return result
 

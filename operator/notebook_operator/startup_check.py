@@ -13,11 +13,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import aiohttp
-from kubernetes_asyncio import client, config
+from kubernetes_asyncio import client
 from kubernetes_asyncio.client.exceptions import ApiException
 from kubernetes_asyncio.config.config_exception import ConfigException
 
 from notebook_operator.api.meta import GROUP, VERSION
+from notebook_operator.kube import Kube
 
 SERVICE_ACCOUNT_TOKEN = Path("/var/run/secrets/kubernetes.io/serviceaccount/token")
 DEADLINE_S = 25.0  # all checks together; an unanswering API server is retried until then
@@ -76,18 +77,15 @@ def credentials(environ: dict[str, str], home: Path) -> Credentials:
 
 
 async def _connect(creds: Credentials) -> client.ApiClient:
-    configuration = client.Configuration()
+    """The client `run` will use (Kube.connect: the same choice of credentials), or why it cannot be made."""
     try:
-        if creds.in_cluster:
-            config.load_incluster_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
-        else:
-            await config.load_kube_config(config_file=creds.kubeconfig, client_configuration=configuration)
+        kube = await Kube.connect()
     except (ConfigException, OSError, ValueError, KeyError, TypeError) as e:
         where = "the in-cluster ServiceAccount" if creds.in_cluster else f"the kubeconfig {creds.kubeconfig}"
         raise StartupProblem(
             f"{where} is not usable ({_first_line(e)}): check its clusters, users and current-context"
         ) from None
-    return client.ApiClient(configuration)
+    return kube.api
 
 
 def _first_line(e: BaseException) -> str:
@@ -170,9 +168,9 @@ async def _who(api: client.ApiClient) -> str:
         return "this identity"
 
 
-async def check(namespaces: list[str], environ: dict[str, str] | None = None, home: Path | None = None) -> None:
+async def check(namespaces: list[str]) -> None:
     """Raise StartupProblem with the first thing that keeps the operator from working."""
-    creds = credentials(dict(os.environ if environ is None else environ), home or Path.home())
+    creds = credentials(dict(os.environ), Path.home())
     api = await _connect(creds)
     try:
         deadline = asyncio.get_running_loop().time() + DEADLINE_S
