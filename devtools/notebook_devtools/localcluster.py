@@ -107,25 +107,37 @@ class LocalCluster:
 PORT_RANGE_ENV = "NOTEBOOK_DEVTOOLS_PORT_RANGE"
 
 
+# Ports this process has handed out: one that was chosen but not yet bound (etcd's, then the API server's) is
+# not handed out again.
+_handed_out: set[int] = set()
+
+
 def free_port() -> int:
-    """A loopback port nothing listens on now (in $NOTEBOOK_DEVTOOLS_PORT_RANGE when it is set)."""
+    """A port nothing listens on, on any address, and not handed out before by this process.
+
+    In $NOTEBOOK_DEVTOOLS_PORT_RANGE when it is set. The check binds every address (0.0.0.0): a listener on the
+    machine's own address (the node test's emulator, an API server a node's pods reach) also takes the port.
+    """
     spec = os.environ.get(PORT_RANGE_ENV)
-    if not spec:
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-            s.bind(("127.0.0.1", 0))
-            port: int = s.getsockname()[1]
-            return port
-    low, high = (int(part) for part in spec.split("-", 1))
-    candidates = list(range(low, high + 1))
-    random.SystemRandom().shuffle(candidates)  # two processes of one worker rarely try the same port at the same moment
+    if spec:
+        low, high = (int(part) for part in spec.split("-", 1))
+        candidates = list(range(low, high + 1))
+        random.SystemRandom().shuffle(candidates)  # two processes of one worker rarely try one port at one moment
+    else:
+        candidates = [0] * 64  # the kernel picks
     for candidate in candidates:
+        if candidate in _handed_out:
+            continue
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
             try:
-                s.bind(("127.0.0.1", candidate))
+                s.bind(("0.0.0.0", candidate))  # noqa: S104 (only probes; closed at once)
             except OSError:
                 continue
-            return candidate
-    raise ClusterError(f"no free port in {PORT_RANGE_ENV}={spec}")
+            port: int = s.getsockname()[1]
+        if port not in _handed_out:
+            _handed_out.add(port)
+            return port
+    raise ClusterError(f"no free port in {PORT_RANGE_ENV}={spec}" if spec else "no free port")
 
 
 def alive(pid: int) -> bool:
