@@ -35,6 +35,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
             namespaced_ambient_credentials=args.namespaced_ambient_credentials,
             allowed_endpoints=args.allowed_endpoint or [],
             allowed_webhooks=args.allowed_webhook or [],
+            cluster_id=args.cluster_id or "",
         )
     )
 
@@ -46,6 +47,18 @@ def _regex(text: str) -> str:
         re.compile(text)
     except re.error as e:
         raise argparse.ArgumentTypeError(f"not a regular expression: {e}") from None
+    return text
+
+
+def _cluster_id(text: str) -> str:
+    import re
+
+    from notebook_operator.api.tags import TAG_VALUE_MAX, TAG_VALUE_PATTERN
+
+    if not text or len(text) > TAG_VALUE_MAX or not re.fullmatch(TAG_VALUE_PATTERN, text):
+        raise argparse.ArgumentTypeError(
+            f"a tag value: 1 to {TAG_VALUE_MAX} letters, digits, spaces and _ . : / = + - @"
+        )
     return text
 
 
@@ -202,6 +215,12 @@ def build_parser() -> argparse.ArgumentParser:
         type=_regex,
         metavar="REGEX",
         help="webhooks allowed although not https to a public address, matched against scheme://host:port (repeatable)",
+    )
+    run.add_argument(
+        "--cluster-id",
+        type=_cluster_id,
+        help="this cluster's name in the ownership tags of the instances it manages (default: the uid of the "
+        "kube-system namespace)",
     )
     run.add_argument("--log-format", choices=["full", "json"], default="full")
     run.add_argument("-v", "--verbose", action="store_true")

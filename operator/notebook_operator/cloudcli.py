@@ -18,6 +18,7 @@ from notebook_operator.providers.credentials import from_environment
 from notebook_operator.providers.errors import ProviderError
 from notebook_operator.providers.factory import Account, connect
 from notebook_operator.providers.types import CloudInstance, ListFilter
+from notebook_operator.reconcile.ownership import owner_of
 from notebook_operator.times import rfc3339
 
 HUAWEI_PROJECT_ENV = "HUAWEICLOUD_SDK_PROJECT_ID"
@@ -78,10 +79,12 @@ def render(instances: list[CloudInstance], output: str) -> str:
         return json.dumps([summary(i) for i in instances], indent=2)
     if output == "yaml":
         return yaml.safe_dump([summary(i) for i in instances], sort_keys=False)
-    rows = [["ID", "NAME", "STATUS", "PHASE", "TYPE", "GPU", "CREATED"]]
+    rows = [["ID", "NAME", "STATUS", "PHASE", "TYPE", "GPU", "CREATED", "OWNER"]]
     for i in instances:
         created = rfc3339(i.created_at) if i.created_at else ""
-        rows.append([i.id, i.name, i.cloud_status, i.phase, i.instance_type or "", str(i.resources.gpu or 0), created])
+        owner = owner_of(i.labels) or ""  # cluster/namespace/name, from the ownership tags
+        row = [i.id, i.name, i.cloud_status, i.phase, i.instance_type or "", str(i.resources.gpu or 0), created, owner]
+        rows.append(row)
     widths = [max(len(row[c]) for row in rows) for c in range(len(rows[0]))]
     return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip() for row in rows)
 

@@ -25,7 +25,7 @@ from notebook_operator.providers.errors import (
     PermissionDenied,
     ProviderError,
 )
-from notebook_operator.providers.types import CloudInstance, CreateSpec, UpdateSpec
+from notebook_operator.providers.types import Capability, CloudInstance, CreateSpec, UpdateSpec
 from notebook_operator.reconcile.decide import template_drift
 from notebook_operator.reconcile.notebook import KIND, Notebook, action_record
 from notebook_operator.reconcile.plan import Order
@@ -55,6 +55,7 @@ class ActionExecutor:
         self.emit = emit
         self.stops: StopBatcher | None = None  # a poll pass's batched stops (clouds with a batch call)
         self.budget: ActionBudget | None = None  # a poll pass's calls for actions
+        self.create_tags: Callable[[Notebook], dict[str, str]] = lambda _: {}  # tags a create sets at once
 
     def cost(self, kind: str, instance_id: str | None, save_image: bool = False) -> float:
         """The calls an action takes: a batched stop shares one with the others of its batch."""
@@ -110,6 +111,8 @@ class ActionExecutor:
             outcome.patch["stoppedBy"] = None
         if outcome.instance_id:
             outcome.patch["instanceId"] = outcome.instance_id
+            if self._tags_at_create(notebook):  # the operator's keys from the start: it removes them when undeclared
+                outcome.patch["ownedTags"] = self._tags_at_create(notebook)
         self.emit(notebook.ref, "Normal", order.success_event, order.reason)
         logger.info(
             "%s %s/%s (%s): %s",
@@ -124,7 +127,11 @@ class ActionExecutor:
     async def _call(self, notebook: Notebook, order: Order, observed: CloudInstance | None) -> str | None:
         """The cloud call; the new instance's id for a create."""
         if order.kind == "create":
-            return await self.provider.create_instance(create_spec(notebook.spec, notebook.uid))
+            spec = create_spec(notebook.spec, notebook.uid)
+            tags = self._tags_at_create(notebook)
+            if tags:
+                spec = spec.model_copy(update={"labels": {**spec.labels, **tags}})
+            return await self.provider.create_instance(spec)
         assert observed is not None
         if order.kind == "start":
             await self.provider.start_instance(observed.id)
@@ -137,6 +144,12 @@ class ActionExecutor:
             changes = UpdateSpec(instance_type=drift.get("instanceType"), image=drift.get("image"))
             await self.provider.update_instance(observed.id, changes)
         return None
+
+    def _tags_at_create(self, notebook: Notebook) -> dict[str, str]:
+        """The tags a create sends (PAI-DSW CreateInstance Labels); ModelArts' create takes none."""
+        if Capability.TAGS_AT_CREATE not in self.provider.capabilities:
+            return {}
+        return self.create_tags(notebook)
 
     def _queued(self, notebook: Notebook, order: Order, now: datetime) -> Outcome:
         """Recorded, not claimed: the record says since when it waits (kept by the reconciler while it waits), and

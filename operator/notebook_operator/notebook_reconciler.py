@@ -17,6 +17,7 @@ from typing import Any
 from notebook_operator import metrics
 from notebook_operator.action_budget import QUEUED
 from notebook_operator.announcer import Announcer
+from notebook_operator.api.notebookinstance import TAKE_OWNERSHIP_ANNOTATION
 from notebook_operator.cloud_events import CloudEvents
 from notebook_operator.executor import ActionExecutor, EventSink, Outcome
 from notebook_operator.idle_assessor import IdleAssessor
@@ -28,10 +29,11 @@ from notebook_operator.reconcile.conditions import kstatus
 from notebook_operator.reconcile.cost import cost_status, price_of
 from notebook_operator.reconcile.culling import culled, idle_patch
 from notebook_operator.reconcile.decide import WAIT_S, settled, stop_in_hand
-from notebook_operator.reconcile.mirror import mirror
+from notebook_operator.reconcile.mirror import OWNED_ELSEWHERE, mirror
 from notebook_operator.reconcile.notebook import KIND, Notebook
+from notebook_operator.reconcile.ownership import desired_tags, owned_elsewhere, ownership_tags, tag_changes
 from notebook_operator.reconcile.pending import TIMER, Snooze, Upcoming, policy_by, read_snooze
-from notebook_operator.reconcile.plan import Order, cull_order, plan
+from notebook_operator.reconcile.plan import Order, Plan, cull_order, plan
 from notebook_operator.registry import AccountState
 from notebook_operator.start_times import StartTimes
 
@@ -81,6 +83,11 @@ class NotebookReconciler:
         # Applied only while the registry shows a version these writes were made over, so it never hides a
         # newer write by anyone.
         self._unseen: dict[str, Unseen] = {}
+        self._tag_errors: dict[str, str] = {}  # the last tag write's error, by uid: an Event once per error
+        # A PAI-DSW create carries the tags at once (CreateInstance Labels); ModelArts gets them in the next pass.
+        self.executor.create_tags = lambda notebook: desired_tags(
+            self._ownership(notebook) or {}, self.account.default_tags if self.account else {}, notebook.spec.tags
+        )
 
     async def observe(self, notebook: Notebook, instance_id: str | None = None) -> CloudInstance | None:
         """One GET: by instance id, else (a managed template not created yet, or created by a pass that died
@@ -116,6 +123,9 @@ class NotebookReconciler:
         shutdown = notebook.spec.shutdown
         timer_until = snooze.until(shutdown.max_snooze_hours) if shutdown else None
         planned = plan(notebook.spec, status, observed, notebook.generation, now, spec_pass, timer_until)
+        refused = self._owned_elsewhere(notebook, observed)
+        if refused is not None:  # nothing is sent for an instance another cluster or NotebookInstance manages
+            planned = Plan(None, planned.action)
         outcome: Outcome | None = None
         cull: Upcoming | bool | None = False  # not assessed
         stopped = acted = False
@@ -131,12 +141,14 @@ class NotebookReconciler:
                 stopped = self._stop_told(notebook, planned.order, outcome, observed, now, TIMER)
             if spec_pass and acted and outcome.error is None:
                 observed = await self._observe_after(notebook, outcome, observed)
-        elif observed is not None and self.assessor is not None:
+        elif observed is not None and self.assessor is not None and refused is None:
             assessed = await self._assess_idleness(notebook, {**status, **patch}, observed, now, snooze, version)
             found, cull, stopped, acted = assessed
             patch.update(found)
+        if observed is not None and refused is None and not acted:
+            patch.update(await self._tagged(notebook, {**status, **patch}, observed))
         if outcome is None or outcome.error is None or observed is not None:  # a failed create has nothing to show
-            patch.update(self._mirrored(notebook, {**status, **patch}, observed, now, timer_until))
+            patch.update(self._mirrored(notebook, {**status, **patch}, observed, now, timer_until, refused))
         patch.update(await self._costed(notebook, {**status, **patch}, observed, now))
         told = self.announcer.step(notebook, {**status, **patch}, observed, now, snooze, cull, stopped)
         patch.update(told.patch)
@@ -156,14 +168,17 @@ class NotebookReconciler:
         if observed is None and "phase" in patch and notebook.instance_id:
             self.emit(notebook.ref, "Warning", "InstanceNotFound", f"cloud instance {notebook.instance_id} disappeared")
         if spec_pass:
-            self._spec_pass_verdict(notebook, {**status, **patch}, observed, planned.action.requeue_after, result)
+            # Refused: nothing to look again for until the annotation says to take it (a poll pass sees that).
+            requeue_after = None if refused is not None else planned.action.requeue_after
+            self._spec_pass_verdict(notebook, {**status, **patch}, observed, requeue_after, result)
             if result.retry_after is None and status.get("observedGeneration") != notebook.generation:
                 patch["observedGeneration"] = notebook.generation  # this generation's work is done
         # What is told (a warning, its withdrawal, a snooze note) is written before anyone hears of it, and
         # written only over the version this pass decided from: a second pass or replica deciding from the
         # same view, or from a view older than this reconciler's own last write, loses here and decides again,
         # so nobody hears it twice. A pass that acted holds the object already (the action's conditional claim).
-        condition = version if told.patch and not acted else None
+        newly_refused = refused is not None and not _says(status, OWNED_ELSEWHERE)  # its Event, too, is told once
+        condition = version if (told.patch or newly_refused) and not acted else None
         try:
             # A pass that did not act goes before the claims and outcomes of a wave (mirroring stays prompt).
             result.written = await self._write(notebook, patch, condition, urgent=not acted)
@@ -174,6 +189,8 @@ class NotebookReconciler:
         if result.written or not told.patch:
             self.announcer.publish(notebook, told)
         merged = {**status, **patch}
+        if newly_refused and result.written:
+            self.emit(notebook.ref, "Warning", OWNED_ELSEWHERE, refused)
         new_reason = bool(result.written and patch.get("cloudReason"))
         if new_reason:  # once per distinct reason: the status remembers it
             failed = merged.get("phase") == "Failed"
@@ -215,12 +232,62 @@ class NotebookReconciler:
         observed: CloudInstance | None,
         now: datetime,
         timer_until: datetime | None,
+        refused: str | None = None,
     ) -> dict[str, Any]:
-        mirrored = mirror(notebook.spec, status, observed, notebook.generation, now, timer_until)
+        mirrored = mirror(notebook.spec, status, observed, notebook.generation, now, timer_until, refused)
         if notebook.managed:
             # A spec pass sets observedGeneration of managed objects once their spec was acted on (below).
             mirrored.pop("observedGeneration", None)
         return mirrored
+
+    def _ownership(self, notebook: Notebook) -> dict[str, str] | None:
+        """The ownership tags this notebook's instance carries (None: no cluster id, so no ownership)."""
+        if self.account is None or not self.account.cluster_id:
+            return None
+        return ownership_tags(self.account.cluster_id, notebook.namespace, notebook.name)
+
+    def _owned_elsewhere(self, notebook: Notebook, observed: CloudInstance | None) -> str | None:
+        """Why a Manage notebook may not touch its instance (its tags name another owner), unless told to take
+        it; Observe never writes, so it never asks."""
+        ours = self._ownership(notebook)
+        if ours is None or observed is None or not notebook.managed:
+            return None
+        if notebook.annotations.get(TAKE_OWNERSHIP_ANNOTATION, "").lower() == "true":
+            return None
+        return owned_elsewhere(observed.labels, ours)
+
+    async def _tagged(self, notebook: Notebook, status: dict[str, Any], observed: CloudInstance) -> dict[str, Any]:
+        """Keep the instance's tags as declared (ownership, the account's defaults, spec.tags); nothing is sent
+        while they are. Observe never writes tags."""
+        ours = self._ownership(notebook)
+        tags_supported = Capability.TAGS in self.provider.capabilities
+        if ours is None or not notebook.managed or not tags_supported or observed.phase in ("Deleting", "Deleted"):
+            return {}
+        assert self.account is not None
+        desired = desired_tags(ours, self.account.default_tags, notebook.spec.tags)
+        # status.ownedTags: what the operator set, key by key. Written only by merging keys in (and removing the
+        # ones it removed from the cloud), so a pass reading an older status never forgets a key another set.
+        owned = {k: v for k, v in (status.get("ownedTags") or {}).items() if v is not None}
+        unrecorded = {k: v for k, v in desired.items() if owned.get(k) != v}
+        changes = tag_changes(desired, observed.labels, list(owned))
+        if not changes:
+            return {"ownedTags": {**owned, **unrecorded}} if unrecorded else {}
+        budget = self.executor.budget
+        if budget is not None and not budget.admit(notebook.uid, 1.0):
+            return {}  # a later poll pass: tags never crowd out stops
+        if unrecorded:  # recorded before the call: a pass that reads the status meanwhile knows they are ours
+            await self._write(notebook, {"ownedTags": {**owned, **unrecorded}})
+        try:
+            await self.provider.set_tags(observed.id, changes.put, changes.remove)
+        except ProviderError as e:
+            if self._tag_errors.get(notebook.uid) != str(e):  # told once per distinct error, retried each pass
+                self._tag_errors[notebook.uid] = str(e)
+                self.emit(notebook.ref, "Warning", "TagsFailed", f"cloud tags not updated: {e}")
+            return {}
+        self._tag_errors.pop(notebook.uid, None)
+        changed = ", ".join([*(f"{k}={v}" for k, v in sorted(changes.put.items())), *(f"-{k}" for k in changes.remove)])
+        self.emit(notebook.ref, "Normal", "Tagged", f"cloud tags updated: {changed}"[:1024])
+        return {"ownedTags": {**owned, **desired, **dict.fromkeys(changes.remove)}}
 
     def _spec_pass_verdict(
         self,
@@ -342,6 +409,8 @@ class NotebookReconciler:
             del self._unseen[uid]
         for uid in set(self.running_cost) - keep:
             del self.running_cost[uid]
+        for uid in set(self._tag_errors) - keep:
+            del self._tag_errors[uid]
 
     async def finalize(self, notebook: Notebook) -> bool:
         """Delete the cloud instance of a resource being deleted: True once it is gone."""
@@ -361,6 +430,11 @@ class NotebookReconciler:
             metrics.ACTIONS.labels(notebook.namespace, "delete", "failed").inc()
             raise
         return False
+
+
+def _says(status: dict[str, Any], reason: str) -> bool:
+    """Whether the status' Ready condition already gives this reason."""
+    return any(c.get("type") == "Ready" and c.get("reason") == reason for c in status.get("conditions") or [])
 
 
 def _recorded(status: dict[str, Any], outcome: Outcome) -> dict[str, Any]:

@@ -34,6 +34,8 @@ class AccountState:
     notify: NotifySpec | None = None  # the default chat webhook of the account's notebooks
     pricing: Pricing | None = None  # prices per hour that override or fill in the cloud's
     namespace_selector: LabelSelector | None = None  # a ClusterProviderConfig's: who may use it
+    default_tags: dict[str, str] = field(default_factory=dict)  # spec.defaultTags: on every instance it manages
+    cluster_id: str = ""  # this cluster, as ownership tags name it ("": no ownership tags, no ownership check)
     # What its notebooks' passes (poll and spec alike) read of the cloud once and remember.
     start_times: StartTimes = field(default_factory=StartTimes)
     cloud_events: CloudEvents = field(default_factory=CloudEvents)

@@ -43,6 +43,7 @@ class RunOptions:
     namespaced_ambient_credentials: bool = False
     allowed_endpoints: list[str] = field(default_factory=list)
     allowed_webhooks: list[str] = field(default_factory=list)
+    cluster_id: str = ""  # "": the kube-system namespace's uid
 
 
 class _QuietBookkeeping(logging.Filter):
@@ -97,7 +98,7 @@ def run(options: RunOptions) -> int:
 
     clusterwide = options.all_namespaces or not options.namespaces
     try:
-        asyncio.run(startup_check.check([] if clusterwide else options.namespaces))
+        cluster_id = asyncio.run(startup_check.check([] if clusterwide else options.namespaces, options.cluster_id))
     except startup_check.StartupProblem as e:
         print(f"notebook-operator: {e}", file=sys.stderr)
         return 1
@@ -121,7 +122,7 @@ def run(options: RunOptions) -> int:
         required = "required" if setup.mandatory else "if its CRDs exist"
         peering = f"peering {setup.name} ({required}, identity {setup.identity}, priority {setup.priority}, "
         peering += f"lifetime {setup.lifetime}s)"
-    logger.info("starting notebook-operator: %s, %s", where, peering)
+    logger.info("starting notebook-operator: %s, %s, cluster id %s", where, peering, cluster_id)
     # kopf installs SIGINT/SIGTERM handlers itself and returns once every task has stopped.
     kopf.run(
         settings=settings,
@@ -135,6 +136,7 @@ def run(options: RunOptions) -> int:
                 endpoint_allow_list(options.allowed_endpoints),
             ),
             allowed_webhooks=AllowList.of(options.allowed_webhooks),
+            cluster_id=cluster_id,
         ),
         identity=setup.identity,  # type: ignore[arg-type]
         standalone=options.standalone,

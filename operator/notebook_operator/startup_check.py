@@ -168,8 +168,22 @@ async def _who(api: client.ApiClient) -> str:
         return "this identity"
 
 
-async def check(namespaces: list[str]) -> None:
-    """Raise StartupProblem with the first thing that keeps the operator from working."""
+async def _kube_system_uid(api: client.ApiClient) -> str:
+    try:
+        namespace = await client.CoreV1Api(api).read_namespace("kube-system", _request_timeout=REQUEST_TIMEOUT_S)
+    except ApiException as e:
+        if e.status in (401, 403, 404):
+            raise StartupProblem(
+                f"cannot read the namespace kube-system for the cluster id of ownership tags (HTTP {e.status}): "
+                "grant get on it (the chart does) or pass --cluster-id (chart value clusterId)"
+            ) from None
+        raise
+    return str(namespace.metadata.uid)
+
+
+async def check(namespaces: list[str], cluster_id: str = "") -> str:
+    """Raise StartupProblem with the first thing that keeps the operator from working; else the cluster id the
+    ownership tags name (`cluster_id` when given, else the kube-system namespace's uid)."""
     creds = credentials(dict(os.environ), Path.home())
     api = await _connect(creds)
     try:
@@ -178,6 +192,7 @@ async def check(namespaces: list[str]) -> None:
         async with asyncio.timeout_at(deadline + REQUEST_TIMEOUT_S):
             await _crds_installed(api)
             await _rbac_allows(api, namespaces)
+            return cluster_id or await _kube_system_uid(api)
     except TimeoutError:
         raise StartupProblem(f"the API server at {api.configuration.host} answers too slowly to start") from None
     except (ApiException, OSError, aiohttp.ClientError) as e:

@@ -28,6 +28,7 @@ class OperatorState:
     namespaces: Namespaces = field(default_factory=Namespaces)
     tenancy: Tenancy = field(default_factory=Tenancy)
     allowed_webhooks: AllowList = field(default_factory=lambda: AllowList(()))
+    cluster_id: str = ""  # what ownership tags call this cluster ("": no ownership tags)
     _kube: Kube | None = None
     _role: Role | None = None
     _notifier: Notifier | None = None

@@ -76,8 +76,9 @@ def test_two_releases_with_disjoint_namespaces_each_reconcile_only_their_own(
         touched = {e["objectRef"]["namespace"] for e in events if e["objectRef"].get("namespace")}
         assert touched == {namespace}, f"{user} touched {touched}"
         # Cluster-scoped: only reading ClusterProviderConfigs and namespace labels (for their namespaceSelector), and
-        # the start-up check asking the API server what it may do (a SelfSubjectAccessReview: anyone may).
+        # the start-up check asking the API server what it may do (a SelfSubjectAccessReview: anyone may) and
+        # reading the kube-system namespace (its uid is the cluster id of ownership tags).
         cluster = {(e["objectRef"]["resource"], e["verb"]) for e in events if not e["objectRef"].get("namespace")}
         reads = {(r, v) for r in ("clusterproviderconfigs", "namespaces") for v in ("list", "watch")}
-        assert cluster <= reads | {("selfsubjectaccessreviews", "create")}, cluster
+        assert cluster <= reads | {("selfsubjectaccessreviews", "create"), ("namespaces", "get")}, cluster
     assert time.monotonic() - began < WALL_CAP_S

@@ -299,6 +299,39 @@ async def stop_notebook(request: web.Request) -> web.Response:
     return web.json_response(notebook_json(instance, s.lifecycle))
 
 
+def _tms_tags(body: dict[str, Any], need_value: bool) -> list[dict[str, Any]]:
+    tags = body.get("tags")
+    if not isinstance(tags, list) or not tags or not all(isinstance(t, dict) and t.get("key") for t in tags):
+        raise CloudError(400, "ModelArts.0101", "tags must be a non-empty list of {key, value}.")
+    if need_value and not all(isinstance(t.get("value", ""), str) for t in tags):
+        raise CloudError(400, "ModelArts.0101", "a tag's value must be a string.")
+    return tags
+
+
+@routes.post(PREFIX + "/{id}/tags/create", name="modelarts:CreateNotebookTags")
+async def create_notebook_tags(request: web.Request) -> web.Response:
+    """CreateTmsTagsRequest: tags [{key, value}]; a key the notebook has gets the new value (TMS)."""
+    instance = lookup(request)
+    tags = _tms_tags(await json_body(request), need_value=True)
+    current = dict(instance.attrs.get("tags") or {})
+    current.update({str(t["key"]): str(t.get("value", "")) for t in tags})
+    if len(current) > 20:
+        raise CloudError(400, "ModelArts.0101", "A notebook has at most 20 tags.")
+    instance.attrs["tags"] = current
+    sim(request).store.save(instance)
+    return web.Response(status=204)
+
+
+@routes.delete(PREFIX + "/{id}/tags/delete", name="modelarts:DeleteNotebookTags")
+async def delete_notebook_tags(request: web.Request) -> web.Response:
+    """DeleteTmsTagsRequest: tags [{key, value}] with a body on the DELETE; the keys named are removed."""
+    instance = lookup(request)
+    keys = {str(t["key"]) for t in _tms_tags(await json_body(request), need_value=False)}
+    instance.attrs["tags"] = {k: v for k, v in (instance.attrs.get("tags") or {}).items() if k not in keys}
+    sim(request).store.save(instance)
+    return web.Response(status=204)
+
+
 @routes.get(PREFIX + "/{id}/lease", name="modelarts:ShowLease")
 async def show_lease(request: web.Request) -> web.Response:
     instance = lookup(request)

@@ -211,6 +211,37 @@ async def stop_instances(request: web.Request) -> web.Response:
     return ok(InstanceIds=affected, **({"AccessDeniedDetail": denied} if denied else {}))
 
 
+@routes.put(PREFIX + "/instances/{InstanceId}/labels", name="pai-dsw:UpdateInstanceLabels")
+async def update_instance_labels(request: web.Request) -> web.Response:
+    """UpdateInstanceLabelsRequest: Labels [{Key, Value}] - added, or their values changed; the others stay."""
+    instance = lookup(request)
+    body = await json_body(request)
+    labels = body.get("Labels")
+    if not isinstance(labels, list) or not labels or not all(isinstance(x, dict) and x.get("Key") for x in labels):
+        raise CloudError(400, "ValidationError", "Labels must be a non-empty list of {Key, Value}.")
+    current = {str(x.get("Key")): x.get("Value", "") for x in instance.attrs.get("Labels", [])}
+    current.update({str(x["Key"]): str(x.get("Value") or "") for x in labels})
+    instance.attrs["Labels"] = [{"Key": k, "Value": v} for k, v in current.items()]
+    s = sim(request)
+    instance.modified_at = s.clock.now()
+    s.store.save(instance)
+    return ok(InstanceId=instance.id)
+
+
+@routes.delete(PREFIX + "/instances/{InstanceId}/labels", name="pai-dsw:DeleteInstanceLabels")
+async def delete_instance_labels(request: web.Request) -> web.Response:
+    """DeleteInstanceLabelsRequest: LabelKeys, one comma-separated string of the keys to remove."""
+    instance = lookup(request)
+    keys = {k for k in request.query.get("LabelKeys", "").split(",") if k}
+    if not keys:
+        raise CloudError(400, "ValidationError", "LabelKeys is mandatory for this action.")
+    instance.attrs["Labels"] = [x for x in instance.attrs.get("Labels", []) if x.get("Key") not in keys]
+    s = sim(request)
+    instance.modified_at = s.clock.now()
+    s.store.save(instance)
+    return ok(InstanceId=instance.id)
+
+
 @routes.get(PREFIX + "/instance/{InstanceId}/metrics", name="pai-dsw:GetInstanceMetrics")
 async def get_instance_metrics(request: web.Request) -> web.Response:
     instance = lookup(request)

@@ -21,6 +21,7 @@ from notebook_operator.api.meta import (
     validations,
 )
 from notebook_operator.api.notify import max_snooze_hours_field, warn_minutes_field
+from notebook_operator.api.tags import TagValue, tags_field
 
 # One phase enum across clouds; the mapping from each cloud status lives with each provider.
 Phase = Literal[
@@ -41,6 +42,7 @@ DeletionPolicy = Literal["Delete", "Orphan"]
 
 EXEMPT_ANNOTATION = "cloudnotebooks.io/cull-exempt"
 SNOOZE_ANNOTATION = "cloudnotebooks.io/keep-running-until"
+TAKE_OWNERSHIP_ANNOTATION = "cloudnotebooks.io/take-ownership"
 FINALIZER = "cloudnotebooks.io/finalizer"
 
 
@@ -213,6 +215,10 @@ class NotebookInstanceSpec(Model):
         description="What deleting this resource does in the cloud. Unset: Delete if created here, Orphan if adopted.",
     )
     shutdown: ShutdownSpec | None = None
+    tags: dict[str, TagValue] | None = tags_field(
+        "Cloud tags kept on the instance (Manage only; added, changed and removed with this map), over the "
+        "account's defaultTags. The operator also sets cloudnotebooks.io:cluster, :namespace and :name."
+    )
 
 
 class LastAction(StatusModel):
@@ -323,6 +329,12 @@ class NotebookInstanceStatus(StatusModel):
         default=None,
         max_length=CLOUD_REASON_MAX,
         description="The last reason the cloud gave for the instance's state (a failure's code and text).",
+    )
+    owned_tags: dict[str, TagValue] | None = Field(
+        default=None,
+        max_length=32,
+        description="The cloud tags the operator set on the instance, and their values: it removes those no longer "
+        "declared, and leaves every other tag alone.",
     )
     idle: IdleStatus | None = None
     pending_stop: PendingStop | None = None

@@ -19,6 +19,7 @@ from notebook_operator.api.meta import (
     validations,
 )
 from notebook_operator.api.notify import NotifySpec
+from notebook_operator.api.tags import TagValue, tags_field
 
 ProviderName = Literal["pai-dsw", "modelarts", "modelarts-devenv", "roma-connect"]
 
@@ -173,6 +174,10 @@ class AccountSpec(Model):
     )
     notify: NotifySpec | None = Field(
         default=None, description="Default chat webhook for this account's notebooks (a policy's notify wins)."
+    )
+    default_tags: dict[str, TagValue] | None = tags_field(
+        "Cloud tags on every instance this account's NotebookInstances manage (e.g. a cost center); a "
+        "NotebookInstance's own tags win."
     )
 
     @property

@@ -171,6 +171,7 @@ async def _poll(
         update: dict[str, Any] = {}
         next_due: datetime | None = None
         state.notify, state.pricing = snapshot.notify, snapshot.pricing
+        state.default_tags, state.cluster_id = dict(snapshot.default_tags or {}), operator.cluster_id
         if isinstance(snapshot, ClusterProviderConfigSpec):
             state.namespace_selector = snapshot.namespace_selector
         try:

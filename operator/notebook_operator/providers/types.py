@@ -20,6 +20,8 @@ class Capability(enum.StrEnum):
 
     STOP_SAVE_IMAGE = "stop-save-image"
     UTILIZATION = "utilization"
+    TAGS = "tags"  # set_tags: the instance's tags (PAI-DSW labels, ModelArts TMS tags) can be changed
+    TAGS_AT_CREATE = "tags-at-create"  # the create request carries them (PAI-DSW Labels; ModelArts has none)
 
 
 class Frozen(BaseModel):

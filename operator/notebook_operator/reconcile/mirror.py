@@ -14,6 +14,8 @@ from notebook_operator.reconcile.conditions import kstatus, same_conditions
 from notebook_operator.reconcile.shutdown import next_timer_stop
 from notebook_operator.times import rfc3339
 
+OWNED_ELSEWHERE = "OwnedElsewhere"
+
 
 def desired_power(spec: NotebookInstanceSpec, status: Mapping[str, Any], generation: int | None) -> str | None:
     """The power state to enforce now. A stop by a timer or culler holds until the spec changes again:
@@ -94,11 +96,17 @@ class Verdict:
 
 
 def verdict(
-    spec: NotebookInstanceSpec, status: Mapping[str, Any], observed: CloudInstance | None, generation: int | None
+    spec: NotebookInstanceSpec,
+    status: Mapping[str, Any],
+    observed: CloudInstance | None,
+    generation: int | None,
+    refused: str | None = None,
 ) -> Verdict:
     if observed is None:
         instance_id = status.get("instanceId") or spec.instance_id
         return Verdict(False, False, True, "InstanceNotFound", f"the cloud instance {instance_id} no longer exists")
+    if refused:  # another cluster or NotebookInstance manages it (reconcile/ownership.py)
+        return Verdict(False, False, True, OWNED_ELSEWHERE, refused)
     phase = observed.phase
     if phase == "Failed":
         message = (observed.reason or f"cloud status {observed.cloud_status}")[:CLOUD_REASON_MAX]
@@ -120,6 +128,7 @@ def mirror(
     generation: int | None,
     now: datetime,
     snoozed_until: datetime | None = None,
+    refused: str | None = None,
 ) -> dict[str, Any]:
     """The status patch that brings `status` in line with the cloud: {} when nothing changed."""
     patch: dict[str, Any] = {}
@@ -130,7 +139,7 @@ def mirror(
         patch["phase"] = "Deleted"
         patch["cloudStatus"] = None
     merged = {**status, **patch}
-    v = verdict(spec, merged, observed, generation)
+    v = verdict(spec, merged, observed, generation, refused)
     conditions = kstatus(
         status.get("conditions"),
         ready=v.ready,

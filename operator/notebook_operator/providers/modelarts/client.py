@@ -47,6 +47,16 @@ class ModelArtsClient:
     async def stop_notebook(self, notebook_id: str) -> None:
         await self.http.call("StopNotebook", "POST", f"{self._one(notebook_id)}/stop")
 
+    async def create_tags(self, notebook_id: str, tags: dict[str, str]) -> None:
+        """CreateNotebookTags (TMS): adds the tags; a key the notebook has gets the new value."""
+        body = {"tags": [{"key": k, "value": v} for k, v in sorted(tags.items())]}
+        await self.http.call("CreateNotebookTags", "POST", f"{self._one(notebook_id)}/tags/create", json=body)
+
+    async def delete_tags(self, notebook_id: str, keys: tuple[str, ...]) -> None:
+        """DeleteNotebookTags: a DELETE with a body of the tags (DeleteTmsTagsRequest; a key alone deletes it)."""
+        body = {"tags": [{"key": k} for k in keys]}
+        await self.http.call("DeleteNotebookTags", "DELETE", f"{self._one(notebook_id)}/tags/delete", json=body)
+
     async def show_lease(self, notebook_id: str) -> dict[str, Any]:
         result: dict[str, Any] = await self._json("ShowLease", "GET", f"{self._one(notebook_id)}/lease")
         return result

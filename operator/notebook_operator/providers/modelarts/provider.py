@@ -46,7 +46,7 @@ def lease_ms(duration: timedelta) -> int:
 
 class ModelArtsProvider(UnsupportedByDefault):
     name = PROVIDER
-    capabilities: frozenset[Capability] = frozenset()
+    capabilities: frozenset[Capability] = frozenset({Capability.TAGS})
     # One lease per notebook, TIMING (the timer) or IDLE (the idle rule), lasting 1 h to 72 h (LEASE_MIN_MS,
     # LEASE_MAX_MS); an IDLE lease judges idleness by the cloud's own thresholds (Huawei's ModelArts FAQ on auto
     # stop: CPU <= 5 %, GPU <= 1 %, NPU <= 1 %, little traffic).
@@ -162,6 +162,13 @@ class ModelArtsProvider(UnsupportedByDefault):
 
     async def delete_instance(self, instance_id: str) -> None:
         await self.client.delete_notebook(instance_id)
+
+    async def set_tags(self, instance_id: str, put: dict[str, str], remove: tuple[str, ...]) -> None:
+        """Its create request has no tags: a created notebook gets them here, from the next pass."""
+        if put:
+            await self.client.create_tags(instance_id, put)
+        if remove:
+            await self.client.delete_tags(instance_id, remove)
 
     async def _lease(self, instance_id: str) -> Lease:
         return Lease.model_validate(await self.client.show_lease(instance_id))

@@ -74,6 +74,16 @@ class PaiClient:
         answer = await self._call("GetInstanceEvents", "GET", f"{_path(instance_id)}/events", params=params)
         return [str(event) for event in answer.get("Events") or []]
 
+    async def update_labels(self, instance_id: str, labels: dict[str, str]) -> None:
+        """UpdateInstanceLabels: adds the labels, or changes the values of those it has."""
+        body = {"Labels": [{"Key": k, "Value": v} for k, v in sorted(labels.items())]}
+        await self._call("UpdateInstanceLabels", "PUT", f"{_path(instance_id)}/labels", json=body)
+
+    async def delete_labels(self, instance_id: str, keys: tuple[str, ...]) -> None:
+        """DeleteInstanceLabels: LabelKeys is one comma-separated string (the SDK's DeleteInstanceLabelsRequest)."""
+        params = {"LabelKeys": ",".join(keys)}
+        await self._call("DeleteInstanceLabels", "DELETE", f"{_path(instance_id)}/labels", params=params)
+
     async def get_metrics(self, instance_id: str, metric: str, start: str, end: str) -> list[dict[str, Any]]:
         path = f"{API}/instance/{quote(instance_id, safe='')}/metrics"
         params = {"MetricType": metric, "StartTime": start, "EndTime": end, "TimeStep": "1"}

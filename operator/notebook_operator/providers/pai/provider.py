@@ -253,6 +253,12 @@ class PaiDswProvider(UnsupportedByDefault):
         times = [parse_rfc3339(r.get("GmtCreateTime")) for r in records if r.get("Status") == "Running"]
         return max((t for t in times if t is not None), default=None)
 
+    async def set_tags(self, instance_id: str, put: dict[str, str], remove: tuple[str, ...]) -> None:
+        if put:
+            await self.client.update_labels(instance_id, put)
+        if remove:
+            await self.client.delete_labels(instance_id, remove)
+
     async def instance_events(self, instance_id: str, since: datetime, limit: int) -> list[str]:
         return await self.client.get_events(instance_id, rfc3339(since), limit)
 
