@@ -189,7 +189,7 @@ class NotebookReconciler:
         if result.written or not told.patch:
             self.announcer.publish(notebook, told)
         merged = {**status, **patch}
-        if newly_refused and result.written:
+        if refused is not None and newly_refused and result.written:
             self.emit(notebook.ref, "Warning", OWNED_ELSEWHERE, refused)
         new_reason = bool(result.written and patch.get("cloudReason"))
         if new_reason:  # once per distinct reason: the status remembers it
