@@ -18,6 +18,7 @@ PLURALS = {
     "ClusterProviderConfig": "clusterproviderconfigs",
     "NotebookInstance": "notebookinstances",
     "IdleCullerPolicy": "idlecullerpolicies",
+    "NotebookSnapshot": "notebooksnapshots",
 }
 T = TypeVar("T")
 

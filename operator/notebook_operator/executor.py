@@ -187,7 +187,7 @@ def create_spec(spec: NotebookInstanceSpec, client_token: str) -> CreateSpec:
     resources = template.resources
     return CreateSpec(
         name=template.name,
-        image=template.image,
+        image=template.image or "",  # imageFrom is resolved to an image before a create (notebook_reconciler)
         instance_type=template.instance_type,
         description=template.description,
         cpu=resources.cpu if resources else None,

@@ -18,6 +18,7 @@ PLURALS = {
     "ProviderConfig": "providerconfigs",
     "ClusterProviderConfig": "clusterproviderconfigs",
     "IdleCullerPolicy": "idlecullerpolicies",
+    "NotebookSnapshot": "notebooksnapshots",
 }
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -34,10 +34,13 @@ from notebook_operator.reconcile.notebook import KIND, Notebook
 from notebook_operator.reconcile.ownership import desired_tags, owned_elsewhere, ownership_tags, tag_changes
 from notebook_operator.reconcile.pending import TIMER, Snooze, Upcoming, policy_by, read_snooze
 from notebook_operator.reconcile.plan import Order, Plan, cull_order, plan
-from notebook_operator.registry import AccountState
+from notebook_operator.registry import AccountState, Snapshots
+from notebook_operator.snapshot_reconciler import template_image
 from notebook_operator.start_times import StartTimes
 
 logger = logging.getLogger(__name__)
+SNAPSHOT_NOT_READY = "SnapshotNotReady"
+SNAPSHOT_WAIT_S = 10.0
 
 
 @dataclass(frozen=True)
@@ -66,6 +69,7 @@ class NotebookReconciler:
         assessor: IdleAssessor | None = None,
         announcer: Announcer | None = None,
         account: AccountState | None = None,
+        snapshots: Snapshots | None = None,
     ) -> None:
         self.provider = provider
         self.kube = kube
@@ -74,6 +78,7 @@ class NotebookReconciler:
         self.assessor = assessor
         self.announcer = announcer or Announcer(emit)
         self.account = account
+        self.snapshots = snapshots  # a spec pass's: what a template's imageFrom.snapshotRef starts from
         # Shared with the account's other passes when there is an account (always, but in unit tests).
         self.start_times = account.start_times if account else StartTimes()
         self.cloud_events = account.cloud_events if account else CloudEvents()
@@ -116,15 +121,18 @@ class NotebookReconciler:
         self, notebook: Notebook, observed: CloudInstance | None, now: datetime, spec_pass: bool
     ) -> PassResult:
         status, version = self._view(notebook)
-        observed = await self.start_times.exact(self.provider, notebook, status, observed)
+        if not self._tags_due(notebook, observed):
+            # A tag write moves the listing's estimate of the start (GmtModifiedTime): the exact start is read
+            # after it, once, not before and again after. Until then the estimate errs late, as it does anyway.
+            observed = await self.start_times.exact(self.provider, notebook, status, observed)
         result = PassResult()
         patch: dict[str, Any] = {}
         snooze = read_snooze(notebook.annotations, status.get("snooze"), now)
         shutdown = notebook.spec.shutdown
         timer_until = snooze.until(shutdown.max_snooze_hours) if shutdown else None
+        notebook, refused = self._refusal(notebook, observed)
         planned = plan(notebook.spec, status, observed, notebook.generation, now, spec_pass, timer_until)
-        refused = self._owned_elsewhere(notebook, observed)
-        if refused is not None:  # nothing is sent for an instance another cluster or NotebookInstance manages
+        if refused is not None:  # nothing is sent (owned elsewhere, or its snapshot is not ready to start from)
             planned = Plan(None, planned.action)
         outcome: Outcome | None = None
         cull: Upcoming | bool | None = False  # not assessed
@@ -171,13 +179,15 @@ class NotebookReconciler:
             # Refused: nothing to look again for until the annotation says to take it (a poll pass sees that).
             requeue_after = None if refused is not None else planned.action.requeue_after
             self._spec_pass_verdict(notebook, {**status, **patch}, observed, requeue_after, result)
+            if refused is not None and refused[0] == SNAPSHOT_NOT_READY:  # created once the snapshot is Ready
+                result.retry_after, result.retry_reason = SNAPSHOT_WAIT_S, refused[1]
             if result.retry_after is None and status.get("observedGeneration") != notebook.generation:
                 patch["observedGeneration"] = notebook.generation  # this generation's work is done
         # What is told (a warning, its withdrawal, a snooze note) is written before anyone hears of it, and
         # written only over the version this pass decided from: a second pass or replica deciding from the
         # same view, or from a view older than this reconciler's own last write, loses here and decides again,
         # so nobody hears it twice. A pass that acted holds the object already (the action's conditional claim).
-        newly_refused = refused is not None and not _says(status, OWNED_ELSEWHERE)  # its Event, too, is told once
+        newly_refused = refused is not None and not _says(status, refused[0])  # its Event, too, is told once
         condition = version if (told.patch or newly_refused) and not acted else None
         try:
             # A pass that did not act goes before the claims and outcomes of a wave (mirroring stays prompt).
@@ -190,7 +200,7 @@ class NotebookReconciler:
             self.announcer.publish(notebook, told)
         merged = {**status, **patch}
         if refused is not None and newly_refused and result.written:
-            self.emit(notebook.ref, "Warning", OWNED_ELSEWHERE, refused)
+            self.emit(notebook.ref, "Warning", *refused)
         new_reason = bool(result.written and patch.get("cloudReason"))
         if new_reason:  # once per distinct reason: the status remembers it
             failed = merged.get("phase") == "Failed"
@@ -232,7 +242,7 @@ class NotebookReconciler:
         observed: CloudInstance | None,
         now: datetime,
         timer_until: datetime | None,
-        refused: str | None = None,
+        refused: tuple[str, str] | None = None,
     ) -> dict[str, Any]:
         mirrored = mirror(notebook.spec, status, observed, notebook.generation, now, timer_until, refused)
         if notebook.managed:
@@ -246,6 +256,26 @@ class NotebookReconciler:
             return None
         return ownership_tags(self.account.cluster_id, notebook.namespace, notebook.name)
 
+    def _refusal(self, notebook: Notebook, observed: CloudInstance | None) -> tuple[Notebook, tuple[str, str] | None]:
+        """The notebook with its template's image resolved (imageFrom.snapshotRef), and why nothing may be sent
+        for it, if so: (reason, message)."""
+        elsewhere = self._owned_elsewhere(notebook, observed)
+        if elsewhere is not None:
+            return notebook, (OWNED_ELSEWHERE, elsewhere)
+        template = notebook.spec.template
+        if template is None or template.image_from is None or self.snapshots is None:
+            return notebook, None
+        name = template.image_from.snapshot_ref.name
+        found = self.snapshots.get(notebook.namespace, name)
+        image = template_image((found or {}).get("status") or {})
+        if image is None:
+            if observed is not None:  # created already: the snapshot's later fate changes nothing
+                return notebook, None
+            phase = ((found or {}).get("status") or {}).get("phase") or ("not found" if found is None else "Pending")
+            return notebook, (SNAPSHOT_NOT_READY, f"NotebookSnapshot {name} is {phase}: created once it is Ready")
+        spec = notebook.spec.model_copy(update={"template": template.model_copy(update={"image": image})})
+        return replace(notebook, spec=spec), None
+
     def _owned_elsewhere(self, notebook: Notebook, observed: CloudInstance | None) -> str | None:
         """Why a Manage notebook may not touch its instance (its tags name another owner), unless told to take
         it; Observe never writes, so it never asks."""
@@ -256,15 +286,32 @@ class NotebookReconciler:
             return None
         return owned_elsewhere(observed.labels, ours)
 
+    def _desired_tags(self, notebook: Notebook, observed: CloudInstance | None) -> dict[str, str] | None:
+        """The tags the instance should carry (None: the operator keeps none on it)."""
+        ours = self._ownership(notebook)
+        tags_supported = Capability.TAGS in self.provider.capabilities
+        if ours is None or not notebook.managed or not tags_supported or observed is None:
+            return None
+        if observed.phase in ("Deleting", "Deleted"):
+            return None
+        assert self.account is not None
+        return desired_tags(ours, self.account.default_tags, notebook.spec.tags)
+
+    def _tags_due(self, notebook: Notebook, observed: CloudInstance | None) -> bool:
+        """Tags differ from the declared ones: a pass will write them (and so move PAI-DSW's GmtModifiedTime)."""
+        desired = self._desired_tags(notebook, observed)
+        return (
+            desired is not None
+            and observed is not None
+            and any(observed.labels.get(k) != v for k, v in desired.items())
+        )
+
     async def _tagged(self, notebook: Notebook, status: dict[str, Any], observed: CloudInstance) -> dict[str, Any]:
         """Keep the instance's tags as declared (ownership, the account's defaults, spec.tags); nothing is sent
         while they are. Observe never writes tags."""
-        ours = self._ownership(notebook)
-        tags_supported = Capability.TAGS in self.provider.capabilities
-        if ours is None or not notebook.managed or not tags_supported or observed.phase in ("Deleting", "Deleted"):
+        desired = self._desired_tags(notebook, observed)
+        if desired is None:
             return {}
-        assert self.account is not None
-        desired = desired_tags(ours, self.account.default_tags, notebook.spec.tags)
         # status.ownedTags: what the operator set, key by key. Written only by merging keys in (and removing the
         # ones it removed from the cloud), so a pass reading an older status never forgets a key another set.
         owned = {k: v for k, v in (status.get("ownedTags") or {}).items() if v is not None}

@@ -9,6 +9,7 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 from notebook_operator.api.meta import LabelSelector
 from notebook_operator.api.notify import NotifySpec
@@ -182,3 +183,20 @@ class Policies:
 
     def of(self, namespace: str) -> list[Policy]:
         return list(self.by_namespace.get(namespace, {}).values())
+
+
+@dataclass
+class Snapshots:
+    """NotebookSnapshots' specs and statuses by (namespace, name), kept from kopf's watch events: what a notebook
+    template's imageFrom.snapshotRef reads."""
+
+    by_key: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
+
+    def put(self, namespace: str, name: str, body: dict[str, Any]) -> None:
+        self.by_key[(namespace, name)] = body
+
+    def remove(self, namespace: str, name: str) -> None:
+        self.by_key.pop((namespace, name), None)
+
+    def get(self, namespace: str, name: str) -> dict[str, Any] | None:
+        return self.by_key.get((namespace, name))

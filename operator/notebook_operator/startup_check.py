@@ -23,7 +23,13 @@ from notebook_operator.kube import Kube
 SERVICE_ACCOUNT_TOKEN = Path("/var/run/secrets/kubernetes.io/serviceaccount/token")
 DEADLINE_S = 25.0  # all checks together; an unanswering API server is retried until then
 REQUEST_TIMEOUT_S = 5.0
-CRD_PLURALS = ("notebookinstances", "idlecullerpolicies", "providerconfigs", "clusterproviderconfigs")
+CRD_PLURALS = (
+    "notebookinstances",
+    "idlecullerpolicies",
+    "providerconfigs",
+    "clusterproviderconfigs",
+    "notebooksnapshots",
+)
 # What the operator cannot work without, per watched scope ("" = all namespaces).
 NEEDED = (
     ("list", "notebookinstances", ""),

@@ -15,7 +15,7 @@ from notebook_operator.kube import Kube
 from notebook_operator.notify.sender import Notifier
 from notebook_operator.peering import PeeringSetup, Role
 from notebook_operator.providers.egress import AllowList
-from notebook_operator.registry import Accounts, Namespaces, Notebooks, Policies
+from notebook_operator.registry import Accounts, Namespaces, Notebooks, Policies, Snapshots
 
 
 @dataclass
@@ -26,6 +26,7 @@ class OperatorState:
     notebooks: Notebooks = field(default_factory=Notebooks)
     policies: Policies = field(default_factory=Policies)
     namespaces: Namespaces = field(default_factory=Namespaces)
+    snapshots: Snapshots = field(default_factory=Snapshots)
     tenancy: Tenancy = field(default_factory=Tenancy)
     allowed_webhooks: AllowList = field(default_factory=lambda: AllowList(()))
     cluster_id: str = ""  # what ownership tags call this cluster ("": no ownership tags)

@@ -249,6 +249,14 @@ def test_operator_runs_as_the_chart_service_account(
         assert status["lastAction"]["action"] == "create"
         wait_for(lambda: get(api, "IdleCullerPolicy", namespace, "all").get("status", {}).get("matched") == 1,
                  timeout=30, what="policy status")  # fmt: skip
+        client.CustomObjectsApi(api).create_namespaced_custom_object(GROUP, VERSION, namespace, "notebooksnapshots", {
+            "apiVersion": f"{GROUP}/{VERSION}", "kind": "NotebookSnapshot", "metadata": {"name": "saved"},
+            "spec": {"notebookRef": {"name": "made"}, "imageUrl": "registry.local/team/saved:1"}})  # fmt: skip
+        wait_for(lambda: (get(api, "NotebookSnapshot", namespace, "saved").get("status") or {}).get("phase") == "Ready",
+                 timeout=30, what="snapshot Ready")  # fmt: skip
+        client.CustomObjectsApi(api).delete_namespaced_custom_object(GROUP, VERSION, namespace, "notebooksnapshots",
+                                                                     "saved")  # fmt: skip
+        wait_for(lambda: emulator.calls().get("pai-dsw:DeleteInstanceSnapshot"), timeout=30, what="snapshot deleted")
         client.CustomObjectsApi(api).delete_namespaced_custom_object(GROUP, VERSION, namespace, "notebookinstances",
                                                                      "made")  # fmt: skip
         wait_for(lambda: not _exists(api, namespace, "made"), timeout=60, what="deleted through the finalizer")

@@ -32,7 +32,7 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- end -}}
 
 {{/* The rules the operator needs in each watched namespace (or cluster-wide); each one has a use:
-     - the three kinds: kopf lists and watches them and patches their metadata (finalizer, its annotations);
+     - the four kinds: kopf lists and watches them and patches their metadata (finalizer, its annotations);
      - their status: the operator writes status through the status subresource;
      - secrets get: a ProviderConfig's credentials Secret, read by name;
      - events create: kopf posts an Event (core v1) for every action and failure;
@@ -44,10 +44,11 @@ app.kubernetes.io/instance: {{ .Release.Name }}
      tests/e2e/test_chart.py runs the operator as this ServiceAccount and checks every verb is used. */}}
 {{- define "notebook-operator.rules" -}}
 - apiGroups: ["cloudnotebooks.io"]
-  resources: ["providerconfigs", "notebookinstances", "idlecullerpolicies"]
+  resources: ["providerconfigs", "notebookinstances", "idlecullerpolicies", "notebooksnapshots"]
   verbs: ["list", "watch", "patch"]
 - apiGroups: ["cloudnotebooks.io"]
-  resources: ["providerconfigs/status", "notebookinstances/status", "idlecullerpolicies/status"]
+  resources: ["providerconfigs/status", "notebookinstances/status", "idlecullerpolicies/status",
+              "notebooksnapshots/status"]
   verbs: ["patch"]
 - apiGroups: [""]
   resources: ["secrets"]

@@ -332,6 +332,92 @@ async def delete_notebook_tags(request: web.Request) -> web.Response:
     return web.Response(status=204)
 
 
+IMAGES = "/v1/{project_id}/images"
+
+
+def image_json(entry: dict[str, Any], now_ms: int) -> dict[str, Any]:
+    """ImageResponse: CREATING until its time comes, then ACTIVE."""
+    out = {k: v for k, v in entry.items() if not k.startswith("_")}
+    if now_ms < int(entry.get("_ready_at_ms") or 0):
+        out["status"] = "CREATING"
+    return out
+
+
+def _images(request: web.Request) -> list[tuple[SimInstance, dict[str, Any]]]:
+    """The project's saved images (kept with the notebook that saved them)."""
+    return [(i, e) for i in sim(request).store.of("modelarts", project(request)) for e in i.snapshots]
+
+
+def _image(request: web.Request) -> tuple[SimInstance, dict[str, Any]]:
+    image_id = request.match_info["image_id"]
+    for instance, entry in _images(request):
+        if entry.get("id") == image_id:
+            return instance, entry
+    raise CloudError(404, "ModelArts.6404", f"Image {image_id} not found.")
+
+
+@routes.post(PREFIX + "/{id}/create-image", name="modelarts:CreateImage")
+async def create_image(request: web.Request) -> web.Response:
+    """ImageCreateReq (name, tag, namespace, description, workspace_id) -> ImageResponse; the notebook must be
+    RUNNING. The image is CREATING for two transition delays, then ACTIVE."""
+    instance = lookup(request)
+    body = await json_body(request)
+    if not body.get("name") or not body.get("tag"):
+        raise CloudError(400, "ModelArts.0101", "name and tag are required.")
+    if instance.status != "RUNNING":
+        raise IllegalState(instance, "create-image")
+    if any(e.get("name") == body["name"] and e.get("tag") == body["tag"] for _, e in _images(request)):
+        raise CloudError(400, "ModelArts.6309", f"Image {body['name']}:{body['tag']} already exists.")
+    s = sim(request)
+    now_ms = s.clock.now_ms()
+    namespace = str(body.get("namespace") or "default-org")
+    entry: dict[str, Any] = {
+        "id": str(uuid.uuid4()),
+        "name": body["name"],
+        "tag": body["tag"],
+        "namespace": namespace,
+        "description": body.get("description", ""),
+        "swr_path": f"swr.cn-north-4.myhuaweicloud.com/{namespace}/{body['name']}:{body['tag']}",
+        "origin": "IMAGE_SAVE",
+        "type": "DEDICATED",
+        "status": "ACTIVE",
+        "status_message": "",
+        "create_at": now_ms,
+        "update_at": now_ms,
+        "workspace_id": body.get("workspace_id", "0"),
+        "_ready_at_ms": now_ms + int(2000 * max(s.lifecycle.delay, 0.0)),
+    }
+    instance.snapshots.append(entry)
+    s.store.save(instance)
+    return web.json_response(image_json(entry, now_ms))
+
+
+@routes.get(IMAGES + "/{image_id}", name="modelarts:ShowImage")
+async def show_image(request: web.Request) -> web.Response:
+    _, entry = _image(request)
+    return web.json_response(image_json(entry, sim(request).clock.now_ms()))
+
+
+@routes.get(IMAGES, name="modelarts:ListImage")
+async def list_image(request: web.Request) -> web.Response:
+    q = request.query
+    limit, offset = _paging(q, 10)
+    found = [e for _, e in _images(request) if not q.get("name") or e.get("name") == q["name"]]
+    now_ms = sim(request).clock.now_ms()
+    page = found[offset : offset + limit]
+    return web.json_response({"data": [image_json(e, now_ms) for e in page], "total": len(found),
+                              "current": offset // max(limit, 1), "pages": math.ceil(len(found) / max(limit, 1)),
+                              "size": len(page)})  # fmt: skip
+
+
+@routes.delete(IMAGES + "/{image_id}", name="modelarts:DeleteImage")
+async def delete_image(request: web.Request) -> web.Response:
+    instance, entry = _image(request)
+    instance.snapshots = [e for e in instance.snapshots if e is not entry]
+    sim(request).store.save(instance)
+    return web.Response(status=204)
+
+
 @routes.get(PREFIX + "/{id}/lease", name="modelarts:ShowLease")
 async def show_lease(request: web.Request) -> web.Response:
     instance = lookup(request)

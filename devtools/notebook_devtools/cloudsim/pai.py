@@ -18,6 +18,7 @@ from notebook_devtools.cloudsim.pai_views import (
     culler_json,
     filters,
     instance_json,
+    snapshot_json,
     timer_json,
 )
 from notebook_devtools.cloudsim.query import select
@@ -156,6 +157,9 @@ def _stop(request: web.Request, instance: SimInstance, save_image: bool) -> None
         now = s.clock.now()
         instance.snapshots.append(
             {
+                "SnapshotId": f"snp-{new_id('pai-dsw')[4:]}",
+                "SnapshotName": f"save-on-stop-{len(instance.snapshots) + 1}",
+                "InstanceId": instance.id,
                 "ImageId": f"image-{instance.id}-{len(instance.snapshots) + 1}",
                 "ImageUrl": image,
                 "ImageName": image.rsplit("/", 1)[-1],
@@ -240,6 +244,79 @@ async def delete_instance_labels(request: web.Request) -> web.Response:
     instance.modified_at = s.clock.now()
     s.store.save(instance)
     return ok(InstanceId=instance.id)
+
+
+def _snapshot(request: web.Request, instance: SimInstance) -> dict[str, Any]:
+    snapshot_id = request.match_info["SnapshotId"]
+    for entry in instance.snapshots:
+        if entry.get("SnapshotId") == snapshot_id:
+            return entry
+    raise CloudError(404, "SnapshotNotFound", f"The snapshot {snapshot_id} does not exist.")
+
+
+@routes.post(PREFIX + "/instances/{InstanceId}/snapshots", name="pai-dsw:CreateInstanceSnapshot")
+async def create_instance_snapshot(request: web.Request) -> web.Response:
+    """CreateInstanceSnapshotRequest (ImageUrl, SnapshotName, SnapshotDescription, ExcludePaths, Labels, Overwrite);
+    the answer's SnapshotId. A running instance only; Pushing, then Saved, on the emulator's clock."""
+    instance = lookup(request)
+    body = await json_body(request)
+    if not body.get("ImageUrl"):
+        raise CloudError(400, "ValidationError", "ImageUrl is mandatory for this action.")
+    if instance.status != "Running":
+        raise CloudError(400, "InstanceStatusNotSupported", f"The instance is {instance.status}, not Running.")
+    s = sim(request)
+    now = s.clock.now()
+    name = str(body.get("SnapshotName") or f"snapshot-{len(instance.snapshots) + 1}")
+    taken = [e for e in instance.snapshots if e.get("SnapshotName") == name]
+    if taken and not body.get("Overwrite"):
+        raise CloudError(400, "SnapshotNameExists", f"A snapshot named {name} exists.")
+    instance.snapshots = [e for e in instance.snapshots if e not in taken]
+    entry = {
+        "SnapshotId": f"snp-{new_id('pai-dsw')[4:]}",
+        "SnapshotName": name,
+        "InstanceId": instance.id,
+        "ImageId": f"image-{new_id('pai-dsw')[4:]}",
+        "ImageUrl": body["ImageUrl"],
+        "ExcludePaths": list(body.get("ExcludePaths") or []),
+        "Labels": list(body.get("Labels") or []),
+        "GmtCreateTime": iso(now),
+        "GmtModifiedTime": iso(now),
+        "Status": "Saved",
+        "ReasonCode": "",
+        "ReasonMessage": "",
+        "_ready_at": now + 2 * max(s.lifecycle.delay, 0.0),
+    }
+    instance.snapshots.append(entry)
+    s.store.save(instance)
+    return ok(InstanceId=instance.id, SnapshotId=entry["SnapshotId"])
+
+
+@routes.get(PREFIX + "/instances/{InstanceId}/snapshots/{SnapshotId}", name="pai-dsw:GetInstanceSnapshot")
+async def get_instance_snapshot(request: web.Request) -> web.Response:
+    instance = lookup(request)
+    return ok(**snapshot_json(_snapshot(request, instance), sim(request).clock.now()))
+
+
+@routes.get(PREFIX + "/instances/{InstanceId}/snapshots", name="pai-dsw:ListInstanceSnapshot")
+async def list_instance_snapshot(request: web.Request) -> web.Response:
+    instance = lookup(request)
+    q = request.query
+    page_number, page_size = int(q.get("PageNumber", 1)), int(q.get("PageSize", 10))
+    found = sorted(instance.snapshots, key=lambda e: str(e.get("GmtCreateTime")))
+    if q.get("Order", "DESC").upper() == "DESC":
+        found.reverse()
+    now = sim(request).clock.now()
+    page = found[(page_number - 1) * page_size : page_number * page_size]
+    return ok(Snapshots=[snapshot_json(e, now) for e in page], TotalCount=len(found))
+
+
+@routes.delete(PREFIX + "/instances/{InstanceId}/snapshots/{SnapshotId}", name="pai-dsw:DeleteInstanceSnapshot")
+async def delete_instance_snapshot(request: web.Request) -> web.Response:
+    instance = lookup(request)
+    entry = _snapshot(request, instance)
+    instance.snapshots = [e for e in instance.snapshots if e is not entry]
+    sim(request).store.save(instance)
+    return ok(InstanceId=instance.id, SnapshotId=entry["SnapshotId"])
 
 
 @routes.get(PREFIX + "/instance/{InstanceId}/metrics", name="pai-dsw:GetInstanceMetrics")

@@ -120,7 +120,7 @@ def instance_json(instance: SimInstance, lifecycle: Lifecycle) -> dict[str, Any]
         "Tags": [{"TagKey": t.get("Key"), "TagValue": t.get("Value")} for t in a.get("Tag", [])],
         "Datasets": a.get("Datasets", []),
         "CloudDisks": a.get("CloudDisks", []),
-        "InstanceSnapshotList": instance.snapshots,
+        "InstanceSnapshotList": [snapshot_json(s, lifecycle.clock.now()) for s in instance.snapshots],
     }
     requested = a.get("RequestedResource")
     if requested:
@@ -133,11 +133,19 @@ def instance_json(instance: SimInstance, lifecycle: Lifecycle) -> dict[str, Any]
             "GPUType": spec["GPUType"],
         }
     if instance.snapshots:
-        out["LatestSnapshot"] = instance.snapshots[-1]
+        out["LatestSnapshot"] = snapshot_json(instance.snapshots[-1], lifecycle.clock.now())
     if instance.culler:
         out["IdleInstanceCuller"] = culler_json(instance, lifecycle)
     if instance.timer:
         out["InstanceShutdownTimer"] = timer_json(instance, lifecycle)
+    return out
+
+
+def snapshot_json(entry: dict[str, Any], now: float) -> dict[str, Any]:
+    """A snapshot as GetInstanceSnapshot shapes it: Pushing until its time comes, then its final status."""
+    out = {k: v for k, v in entry.items() if not k.startswith("_")}
+    if now < float(entry.get("_ready_at") or 0):
+        out["Status"] = "Pushing"
     return out
 
 

@@ -17,6 +17,7 @@ from pydantic import BaseModel
 from notebook_operator.api.idlecullerpolicy import IdleCullerPolicySpec, IdleCullerPolicyStatus
 from notebook_operator.api.meta import CATEGORY, GROUP, VERSION
 from notebook_operator.api.notebookinstance import NotebookInstanceSpec, NotebookInstanceStatus
+from notebook_operator.api.notebooksnapshot import NotebookSnapshotSpec, NotebookSnapshotStatus
 from notebook_operator.api.providerconfig import ClusterProviderConfigSpec, ProviderConfigSpec, ProviderConfigStatus
 
 _DROP_KEYS = {"title", "$defs"}
@@ -147,6 +148,21 @@ KINDS: tuple[Kind, ...] = (
             {"name": "Idle For", "type": "date", "jsonPath": ".status.idle.since"},
             {"name": "Next Shutdown", "type": "string", "jsonPath": ".status.nextShutdownAt"},
             {"name": "Pending Stop", "type": "string", "jsonPath": ".status.pendingStop.at"},
+            _ready(),
+            _age(),
+        ],
+    ),
+    Kind(
+        "NotebookSnapshot",
+        "notebooksnapshots",
+        ["nbsnap"],
+        NotebookSnapshotSpec,
+        NotebookSnapshotStatus,
+        [
+            {"name": "Notebook", "type": "string", "jsonPath": ".spec.notebookRef.name"},
+            {"name": "Phase", "type": "string", "jsonPath": ".status.phase"},
+            {"name": "Image", "type": "string", "jsonPath": ".status.imageUrl"},
+            {"name": "Deletion", "type": "string", "jsonPath": ".spec.deletionPolicy"},
             _ready(),
             _age(),
         ],

@@ -14,6 +14,7 @@ from notebook_operator.api.meta import (
     NAME_MAX,
     TEXT_MAX,
     Condition,
+    LocalObjectReference,
     Model,
     StatusModel,
     Text,
@@ -75,12 +76,19 @@ class StorageVolume(Model):
     uri: str | None = Field(default=None, max_length=TEXT_MAX)
 
 
+class ImageSource(Model):
+    snapshot_ref: LocalObjectReference = Field(
+        description="A NotebookSnapshot in the same namespace: its saved image (once Ready) is the instance's image."
+    )
+
+
 class NotebookTemplate(Model):
     """What to create. Fields a cloud has no use for are ignored by that cloud's provider."""
 
     model_config = ConfigDict(
         json_schema_extra=validations(
             cel("self.name == oldSelf.name", "template.name is immutable", ".name"),
+            cel("has(self.image) != has(self.imageFrom)", "exactly one of template.image or template.imageFrom"),
         )
     )
 
@@ -91,10 +99,14 @@ class NotebookTemplate(Model):
         description="Instance name in the cloud.",
     )
     description: str | None = Field(default=None, max_length=512)
-    image: str = Field(
+    image: str | None = Field(
+        default=None,
         min_length=1,
         max_length=TEXT_MAX,
         description="Image URL or image id (PAI ImageUrl/ImageId, ModelArts image_id).",
+    )
+    image_from: ImageSource | None = Field(
+        default=None, description="Start from a saved NotebookSnapshot instead of an image (refused until Ready)."
     )
     instance_type: str | None = Field(
         default=None,

@@ -3,6 +3,6 @@
 Importing this package registers every handler with kopf's default registry.
 """
 
-from notebook_operator.handlers import idlecullerpolicy, notebookinstance, providerconfig, startup
+from notebook_operator.handlers import idlecullerpolicy, notebookinstance, notebooksnapshot, providerconfig, startup
 
-__all__ = ["idlecullerpolicy", "notebookinstance", "providerconfig", "startup"]
+__all__ = ["idlecullerpolicy", "notebookinstance", "notebooksnapshot", "providerconfig", "startup"]

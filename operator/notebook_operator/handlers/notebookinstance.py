@@ -79,7 +79,9 @@ async def _reconciler(state: OperatorState, notebook: Notebook) -> NotebookRecon
             f"ClusterProviderConfig {notebook.account[1]} does not admit namespace {notebook.namespace}"
         )
     announcer = Announcer(emit, state.policies, account, state.notifier)
-    return NotebookReconciler(provider, state.kube, emit, announcer=announcer, account=account)
+    return NotebookReconciler(
+        provider, state.kube, emit, announcer=announcer, account=account, snapshots=state.snapshots
+    )
 
 
 @kopf.on.resume(*RESOURCE, when=needs_spec_pass)

@@ -10,11 +10,13 @@ from notebook_operator.providers.errors import Unsupported
 from notebook_operator.providers.types import (
     Capability,
     CloudInstance,
+    CloudSnapshot,
     CreateSpec,
     HourlyPrice,
     IdleRule,
     ListFilter,
     NativeEnforcement,
+    SnapshotRequest,
     UpdateSpec,
     Utilization,
 )
@@ -45,6 +47,10 @@ class Provider(Protocol):
     async def instance_events(self, instance_id: str, since: datetime, limit: int) -> list[str]: ...
     async def running_since(self, instance_id: str) -> datetime | None: ...
     async def set_tags(self, instance_id: str, put: dict[str, str], remove: tuple[str, ...]) -> None: ...
+    async def create_snapshot(self, instance_id: str, request: SnapshotRequest) -> str: ...
+    async def find_snapshot(self, instance_id: str, request: SnapshotRequest) -> CloudSnapshot | None: ...
+    async def get_snapshot(self, instance_id: str, snapshot_id: str) -> CloudSnapshot: ...
+    async def delete_snapshot(self, instance_id: str, snapshot_id: str) -> None: ...
     async def aclose(self) -> None: ...
 
 
@@ -112,3 +118,18 @@ class UnsupportedByDefault:
     async def set_tags(self, instance_id: str, put: dict[str, str], remove: tuple[str, ...]) -> None:
         """Add or change the tags `put`, remove the keys `remove`; other tags stay."""
         raise self._unsupported("tags")
+
+    async def create_snapshot(self, instance_id: str, request: SnapshotRequest) -> str:
+        """Start saving the instance's environment: the cloud's id of the snapshot (or image)."""
+        raise self._unsupported("snapshots")
+
+    async def find_snapshot(self, instance_id: str, request: SnapshotRequest) -> CloudSnapshot | None:
+        """The snapshot an earlier request of this name made, if any (a restart finds it again)."""
+        raise self._unsupported("snapshots")
+
+    async def get_snapshot(self, instance_id: str, snapshot_id: str) -> CloudSnapshot:
+        raise self._unsupported("snapshots")
+
+    async def delete_snapshot(self, instance_id: str, snapshot_id: str) -> None:
+        """Gone already is done (NotFound is not an error here)."""
+        raise self._unsupported("snapshots")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -22,6 +22,7 @@ class Capability(enum.StrEnum):
     UTILIZATION = "utilization"
     TAGS = "tags"  # set_tags: the instance's tags (PAI-DSW labels, ModelArts TMS tags) can be changed
     TAGS_AT_CREATE = "tags-at-create"  # the create request carries them (PAI-DSW Labels; ModelArts has none)
+    SNAPSHOTS = "snapshots"  # an instance's environment saved as an image (PAI-DSW snapshots, ModelArts images)
 
 
 class Frozen(BaseModel):
@@ -148,6 +149,30 @@ class UpdateSpec(Frozen):
     instance_type: str | None = None
     description: str | None = None
     env: dict[str, str] | None = None
+
+
+class SnapshotRequest(Frozen):
+    """What to save of one instance: PAI-DSW CreateInstanceSnapshot, ModelArts create-image."""
+
+    name: str  # the cloud's name of it: a request is found again by it, never made twice
+    image_url: str | None = None  # PAI-DSW: where the image is pushed
+    image_tag: str | None = None  # ModelArts: the image's tag (its name is `name`)
+    image_namespace: str | None = None  # ModelArts: the SWR organization
+    exclude_paths: tuple[str, ...] = ()
+    labels: dict[str, str] = Field(default_factory=dict)
+    description: str | None = None
+
+
+SnapshotPhase = Literal["Saving", "Ready", "Failed"]
+
+
+class CloudSnapshot(Frozen):
+    id: str
+    phase: SnapshotPhase
+    cloud_status: str
+    image_id: str | None = None
+    image_url: str | None = None
+    reason: str | None = None
 
 
 @dataclass(frozen=True)

@@ -100,13 +100,13 @@ def verdict(
     status: Mapping[str, Any],
     observed: CloudInstance | None,
     generation: int | None,
-    refused: str | None = None,
+    refused: tuple[str, str] | None = None,
 ) -> Verdict:
+    if refused:  # (reason, message): owned elsewhere (reconcile/ownership.py), or its snapshot not ready
+        return Verdict(False, False, True, *refused)
     if observed is None:
         instance_id = status.get("instanceId") or spec.instance_id
         return Verdict(False, False, True, "InstanceNotFound", f"the cloud instance {instance_id} no longer exists")
-    if refused:  # another cluster or NotebookInstance manages it (reconcile/ownership.py)
-        return Verdict(False, False, True, OWNED_ELSEWHERE, refused)
     phase = observed.phase
     if phase == "Failed":
         message = (observed.reason or f"cloud status {observed.cloud_status}")[:CLOUD_REASON_MAX]
@@ -128,13 +128,16 @@ def mirror(
     generation: int | None,
     now: datetime,
     snoozed_until: datetime | None = None,
-    refused: str | None = None,
+    refused: tuple[str, str] | None = None,
 ) -> dict[str, Any]:
     """The status patch that brings `status` in line with the cloud: {} when nothing changed."""
     patch: dict[str, Any] = {}
     if observed is not None:
         fields = observed_fields(observed, status, spec.shutdown, now, snoozed_until)
         patch = {k: v for k, v in fields.items() if status.get(k) != v}
+    elif not (status.get("instanceId") or spec.instance_id):
+        if status.get("phase") != "Pending":  # not created yet (e.g. waiting for its snapshot)
+            patch["phase"] = "Pending"
     elif status.get("phase") != "Deleted":
         patch["phase"] = "Deleted"
         patch["cloudStatus"] = None

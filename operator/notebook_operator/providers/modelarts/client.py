@@ -13,6 +13,7 @@ class ModelArtsClient:
     def __init__(self, http: CloudHTTP, project_id: str) -> None:
         self.http = http
         self.base = f"/v1/{quote(project_id, safe='')}/notebooks"
+        self.images = f"/v1/{quote(project_id, safe='')}/images"
 
     def _one(self, notebook_id: str) -> str:
         return f"{self.base}/{quote(notebook_id, safe='')}"
@@ -56,6 +57,24 @@ class ModelArtsClient:
         """DeleteNotebookTags: a DELETE with a body of the tags (DeleteTmsTagsRequest; a key alone deletes it)."""
         body = {"tags": [{"key": k} for k in keys]}
         await self.http.call("DeleteNotebookTags", "DELETE", f"{self._one(notebook_id)}/tags/delete", json=body)
+
+    async def create_image(self, notebook_id: str, body: dict[str, Any]) -> dict[str, Any]:
+        """CreateImage (`create-image`): saves a RUNNING notebook as an image (ImageCreateReq -> ImageResponse)."""
+        path = f"{self._one(notebook_id)}/create-image"
+        result: dict[str, Any] = await self._json("CreateImage", "POST", path, json=body, idempotent=False)
+        return result
+
+    async def show_image(self, image_id: str) -> dict[str, Any]:
+        result: dict[str, Any] = await self._json("ShowImage", "GET", f"{self.images}/{quote(image_id, safe='')}")
+        return result
+
+    async def list_images(self, name: str, offset: int, limit: int) -> dict[str, Any]:
+        params = {"name": name, "type": "DEDICATED", "offset": offset, "limit": limit}
+        result: dict[str, Any] = await self._json("ListImage", "GET", self.images, params=params)
+        return result
+
+    async def delete_image(self, image_id: str) -> None:
+        await self.http.call("DeleteImage", "DELETE", f"{self.images}/{quote(image_id, safe='')}")
 
     async def show_lease(self, notebook_id: str) -> dict[str, Any]:
         result: dict[str, Any] = await self._json("ShowLease", "GET", f"{self._one(notebook_id)}/lease")

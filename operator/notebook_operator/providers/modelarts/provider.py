@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from notebook_operator.providers.base import UnsupportedByDefault
-from notebook_operator.providers.errors import InvalidRequest
+from notebook_operator.providers.errors import InvalidRequest, NotFound
 from notebook_operator.providers.http import CloudHTTP
 from notebook_operator.providers.modelarts.client import ModelArtsClient
 from notebook_operator.providers.modelarts.schemas import (
@@ -18,20 +18,24 @@ from notebook_operator.providers.modelarts.schemas import (
     Notebook,
     lease_end,
     to_cloud_instance,
+    to_cloud_snapshot,
 )
 from notebook_operator.providers.types import (
     Capability,
     CloudInstance,
+    CloudSnapshot,
     CreateSpec,
     IdleRule,
     ListFilter,
     NativeEnforcement,
+    SnapshotRequest,
     UpdateSpec,
 )
 from notebook_operator.times import from_millis
 
 PAGE_SIZE = 50  # ListNotebooks takes limit 10, 20 or 50 (Huawei's Terraform provider uses 50)
 MAX_PASSES = 3
+IMAGE_PAGE = 50
 LEASE_MIN_MS, LEASE_MAX_MS = 3_600_000, 259_200_000
 
 
@@ -46,7 +50,7 @@ def lease_ms(duration: timedelta) -> int:
 
 class ModelArtsProvider(UnsupportedByDefault):
     name = PROVIDER
-    capabilities: frozenset[Capability] = frozenset({Capability.TAGS})
+    capabilities: frozenset[Capability] = frozenset({Capability.TAGS, Capability.SNAPSHOTS})
     # One lease per notebook, TIMING (the timer) or IDLE (the idle rule), lasting 1 h to 72 h (LEASE_MIN_MS,
     # LEASE_MAX_MS); an IDLE lease judges idleness by the cloud's own thresholds (Huawei's ModelArts FAQ on auto
     # stop: CPU <= 5 %, GPU <= 1 %, NPU <= 1 %, little traffic).
@@ -169,6 +173,39 @@ class ModelArtsProvider(UnsupportedByDefault):
             await self.client.create_tags(instance_id, put)
         if remove:
             await self.client.delete_tags(instance_id, remove)
+
+    async def create_snapshot(self, instance_id: str, request: SnapshotRequest) -> str:
+        """create-image needs the notebook RUNNING (Conflict otherwise, from the cloud's own answer)."""
+        body: dict[str, Any] = {"name": request.name, "tag": request.image_tag or "latest"}
+        if request.image_namespace:
+            body["namespace"] = request.image_namespace
+        if request.description:
+            body["description"] = request.description
+        answer = await self.client.create_image(instance_id, body)
+        return str(answer["id"])
+
+    async def find_snapshot(self, instance_id: str, request: SnapshotRequest) -> CloudSnapshot | None:
+        """The image of this name and tag (ListImage by name: names are the project's, tags tell versions)."""
+        offset = 0
+        while True:
+            answer = await self.client.list_images(request.name, offset, IMAGE_PAGE)
+            found = answer.get("data") or []
+            for raw in found:
+                same_place = not request.image_namespace or raw.get("namespace") == request.image_namespace
+                if raw.get("name") == request.name and raw.get("tag") == (request.image_tag or "latest") and same_place:
+                    return to_cloud_snapshot(raw)
+            offset += len(found)
+            if not found or offset >= int(answer.get("total") or 0):
+                return None
+
+    async def get_snapshot(self, instance_id: str, snapshot_id: str) -> CloudSnapshot:
+        return to_cloud_snapshot(await self.client.show_image(snapshot_id))
+
+    async def delete_snapshot(self, instance_id: str, snapshot_id: str) -> None:
+        try:
+            await self.client.delete_image(snapshot_id)
+        except NotFound:
+            return
 
     async def _lease(self, instance_id: str) -> Lease:
         return Lease.model_validate(await self.client.show_lease(instance_id))

@@ -2,10 +2,20 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from pydantic import BaseModel, ConfigDict, Field
 
 from notebook_operator.api.notebookinstance import Phase
-from notebook_operator.providers.types import CloudInstance, IdleRule, Resources, URLs, cloud_reason
+from notebook_operator.providers.types import (
+    CloudInstance,
+    CloudSnapshot,
+    IdleRule,
+    Resources,
+    SnapshotPhase,
+    URLs,
+    cloud_reason,
+)
 from notebook_operator.times import from_millis
 
 PROVIDER = "modelarts"
@@ -132,3 +142,29 @@ def _failed_step(progress: list[JobProgress]) -> str | None:
         return None
     step = failed[0]
     return cloud_reason(f"step {step.step} failed" if step.step is not None else "a step failed", step.description)
+
+
+# ImageResponse.status (huaweicloudsdkmodelarts CreateImageResponse / ShowImageResponse): INIT, CREATING (the
+# notebook is saving), CREATE_FAILED, ERROR, DELETED, ACTIVE (saved; usable to create notebooks).
+IMAGE_PHASES: dict[str, SnapshotPhase] = {
+    "INIT": "Saving",
+    "CREATING": "Saving",
+    "ACTIVE": "Ready",
+    "CREATE_FAILED": "Failed",
+    "ERROR": "Failed",
+    "DELETED": "Failed",
+}
+
+
+def to_cloud_snapshot(raw: dict[str, Any]) -> CloudSnapshot:
+    status = str(raw.get("status") or "")
+    phase = IMAGE_PHASES.get(status, "Saving")
+    failed = cloud_reason(raw.get("status_message")) if phase == "Failed" else None
+    return CloudSnapshot(
+        id=str(raw.get("id") or ""),
+        phase=phase,
+        cloud_status=status,
+        image_id=raw.get("id") or None,
+        image_url=raw.get("swr_path") or None,
+        reason=failed or (f"the image is {status}" if phase == "Failed" else None),
+    )

@@ -84,6 +84,28 @@ class PaiClient:
         params = {"LabelKeys": ",".join(keys)}
         await self._call("DeleteInstanceLabels", "DELETE", f"{_path(instance_id)}/labels", params=params)
 
+    async def create_snapshot(self, instance_id: str, body: dict[str, Any]) -> str:
+        answer = await self._call(
+            "CreateInstanceSnapshot", "POST", f"{_path(instance_id)}/snapshots", json=body, idempotent=False
+        )
+        return str(answer["SnapshotId"])
+
+    async def get_snapshot(self, instance_id: str, snapshot_id: str) -> dict[str, Any]:
+        path = f"{_path(instance_id)}/snapshots/{quote(snapshot_id, safe='')}"
+        result: dict[str, Any] = await self._call("GetInstanceSnapshot", "GET", path)
+        return result
+
+    async def list_snapshots(self, instance_id: str, page_number: int, page_size: int) -> dict[str, Any]:
+        params = {"PageNumber": page_number, "PageSize": page_size, "SortBy": "GmtCreateTime", "Order": "DESC"}
+        answer: dict[str, Any] = await self._call(
+            "ListInstanceSnapshot", "GET", f"{_path(instance_id)}/snapshots", params=params
+        )
+        return answer
+
+    async def delete_snapshot(self, instance_id: str, snapshot_id: str) -> None:
+        path = f"{_path(instance_id)}/snapshots/{quote(snapshot_id, safe='')}"
+        await self._call("DeleteInstanceSnapshot", "DELETE", path)
+
     async def get_metrics(self, instance_id: str, metric: str, start: str, end: str) -> list[dict[str, Any]]:
         path = f"{API}/instance/{quote(instance_id, safe='')}/metrics"
         params = {"MetricType": metric, "StartTime": start, "EndTime": end, "TimeStep": "1"}

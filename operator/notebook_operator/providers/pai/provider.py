@@ -11,16 +11,24 @@ from notebook_operator.providers.base import UnsupportedByDefault
 from notebook_operator.providers.errors import InstanceTypeNotOffered, NotFound, remote_text
 from notebook_operator.providers.http import CloudHTTP
 from notebook_operator.providers.pai.client import PaiClient, labels_filter
-from notebook_operator.providers.pai.schemas import PROVIDER, TOKEN_LABEL, Instance, to_cloud_instance
+from notebook_operator.providers.pai.schemas import (
+    PROVIDER,
+    TOKEN_LABEL,
+    Instance,
+    to_cloud_instance,
+    to_cloud_snapshot,
+)
 from notebook_operator.providers.types import (
     BatchStop,
     Capability,
     CloudInstance,
+    CloudSnapshot,
     CreateSpec,
     HourlyPrice,
     IdleRule,
     ListFilter,
     NativeEnforcement,
+    SnapshotRequest,
     UpdateSpec,
     Utilization,
 )
@@ -258,6 +266,39 @@ class PaiDswProvider(UnsupportedByDefault):
             await self.client.update_labels(instance_id, put)
         if remove:
             await self.client.delete_labels(instance_id, remove)
+
+    async def create_snapshot(self, instance_id: str, request: SnapshotRequest) -> str:
+        body: dict[str, Any] = {"SnapshotName": request.name, "Overwrite": False}
+        if request.image_url:
+            body["ImageUrl"] = request.image_url
+        if request.exclude_paths:
+            body["ExcludePaths"] = list(request.exclude_paths)
+        if request.labels:
+            body["Labels"] = [{"Key": k, "Value": v} for k, v in sorted(request.labels.items())]
+        if request.description:
+            body["SnapshotDescription"] = request.description
+        return await self.client.create_snapshot(instance_id, body)
+
+    async def find_snapshot(self, instance_id: str, request: SnapshotRequest) -> CloudSnapshot | None:
+        page = 1
+        while True:
+            answer = await self.client.list_snapshots(instance_id, page, self.page_size)
+            found = answer.get("Snapshots") or []
+            for raw in found:
+                if raw.get("SnapshotName") == request.name:
+                    return to_cloud_snapshot(raw)
+            if not found or page * self.page_size >= int(answer.get("TotalCount") or 0):
+                return None
+            page += 1
+
+    async def get_snapshot(self, instance_id: str, snapshot_id: str) -> CloudSnapshot:
+        return to_cloud_snapshot(await self.client.get_snapshot(instance_id, snapshot_id))
+
+    async def delete_snapshot(self, instance_id: str, snapshot_id: str) -> None:
+        try:
+            await self.client.delete_snapshot(instance_id, snapshot_id)
+        except NotFound:
+            return
 
     async def instance_events(self, instance_id: str, since: datetime, limit: int) -> list[str]:
         return await self.client.get_events(instance_id, rfc3339(since), limit)

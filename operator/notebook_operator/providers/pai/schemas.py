@@ -20,7 +20,15 @@ from notebook_operator.providers.errors import (
     remote_text,
     status_text,
 )
-from notebook_operator.providers.types import CloudInstance, IdleRule, Resources, URLs, cloud_reason
+from notebook_operator.providers.types import (
+    CloudInstance,
+    CloudSnapshot,
+    IdleRule,
+    Resources,
+    SnapshotPhase,
+    URLs,
+    cloud_reason,
+)
 from notebook_operator.times import parse_rfc3339
 
 PROVIDER = "pai-dsw"
@@ -195,3 +203,23 @@ def map_error(response: httpx.Response, operation: str) -> ProviderError | None:
     if status >= 500 or code in ("InternalError", "ServiceUnavailable"):
         return Transient(message, **kwargs)
     return InvalidRequest(message, **kwargs)
+
+
+# GetInstanceSnapshot / ListInstanceSnapshot Status. The SDK names one value in its example ("Pushing"); the
+# others are our reading (docs/cloud-api-conformance.md): the instance statuses' words for a saved image
+# (Saved, SaveFailed) and the usual ones. A status not named here counts as still saving.
+SNAPSHOT_READY = frozenset({"Saved", "Available", "Succeeded"})
+SNAPSHOT_FAILED = frozenset({"SaveFailed", "Failed"})
+
+
+def to_cloud_snapshot(raw: dict[str, Any]) -> CloudSnapshot:
+    status = str(raw.get("Status") or "")
+    phase: SnapshotPhase = "Ready" if status in SNAPSHOT_READY else "Failed" if status in SNAPSHOT_FAILED else "Saving"
+    return CloudSnapshot(
+        id=str(raw.get("SnapshotId") or ""),
+        phase=phase,
+        cloud_status=status,
+        image_id=raw.get("ImageId") or None,
+        image_url=raw.get("ImageUrl") or None,
+        reason=cloud_reason(raw.get("ReasonCode"), raw.get("ReasonMessage")),
+    )
