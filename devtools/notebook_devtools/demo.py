@@ -141,6 +141,9 @@ def _resources(emulator: str, at: str) -> list[dict[str, Any]]:
                 "gpuPercent": 10,
                 "idleMinutes": 1,
                 "windowMinutes": 1,
+                # The environment of a culled notebook is saved first (a NotebookSnapshot), then it stops.
+                "snapshotBeforeStop": True,
+                "snapshotImageRepository": "dsw-registry.cn-hangzhou.cr.aliyuncs.com/demo/culled",
             },
         },
     ]
@@ -161,10 +164,10 @@ def _apply(api: client.ApiClient, obj: dict[str, Any]) -> None:
     client.CustomObjectsApi(api).create_namespaced_custom_object(GROUP, VERSION, NAMESPACE, plural, obj)
 
 
-def _items(api: client.ApiClient) -> list[dict[str, Any]]:
+def _items(api: client.ApiClient, plural: str = "notebookinstances") -> list[dict[str, Any]]:
     items: dict[str, Any] = cast(
         dict[str, Any],
-        client.CustomObjectsApi(api).list_namespaced_custom_object(GROUP, VERSION, NAMESPACE, "notebookinstances"),
+        client.CustomObjectsApi(api).list_namespaced_custom_object(GROUP, VERSION, NAMESPACE, plural),
     )
     return list(items["items"])
 
@@ -371,6 +374,9 @@ def run(bin_dir: Path, workdir: Path, keep: bool = False, timeout: float = 270, 
         print(f"  failed to start: {', '.join(failed) or 'none'}")
         print(f"  stopped on their shutdown timers: {', '.join(timers) or 'none'}")
         print(f"  culled when idle: {', '.join(culled) or 'none'}")
+        snapshots = _items(api, "notebooksnapshots")
+        saved = [f"{s['metadata']['name']} ({(s.get('status') or {}).get('phase', 'Pending')})" for s in snapshots]
+        print(f"  snapshots saved before culls: {', '.join(saved) or 'none'}")
         print(f"  still running: {', '.join(running) or 'none'}")
         print(f"  instances stopped: {len(stopped)}")
         print(

@@ -26,7 +26,7 @@ from notebook_operator.providers.base import Provider
 from notebook_operator.providers.types import CloudInstance
 from notebook_operator.reconcile.notebook import Notebook
 from notebook_operator.reconcile.policies import over_running_cap
-from notebook_operator.registry import AccountState, Policies
+from notebook_operator.registry import AccountState, Policies, Snapshots
 from notebook_operator.stop_batcher import DEFAULT_BATCH_SIZE, BatchStopper, StopBatcher
 from notebook_operator.times import now as utcnow
 from notebook_operator.times import parse_rfc3339
@@ -56,11 +56,12 @@ class AccountReconciler:
         announcer: Announcer | None = None,
         state: AccountState | None = None,
         batch_size: int = DEFAULT_BATCH_SIZE,
+        snapshots: Snapshots | None = None,
     ) -> None:
         self.provider = provider
         self.account = account
         self.assessor = IdleAssessor(provider, policies, metric_calls_per_cycle) if policies is not None else None
-        self.notebooks = NotebookReconciler(provider, kube, emit, self.assessor, announcer, state)
+        self.notebooks = NotebookReconciler(provider, kube, emit, self.assessor, announcer, state, snapshots)
         # Clouds with a batch stop call (PAI-DSW StopInstances): the stops of one pass go out together.
         self.stops = StopBatcher(provider, batch_size) if isinstance(provider, BatchStopper) else None
         self.notebooks.executor.stops = self.stops

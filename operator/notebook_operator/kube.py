@@ -118,6 +118,14 @@ class Kube:
                 raise
             return str((written.get("metadata") or {}).get("resourceVersion") or "unknown")
 
+    async def create(self, kind: str, namespace: str, body: dict[str, Any]) -> None:
+        """Create one of our namespaced objects (an existing one of that name is left as it is)."""
+        try:
+            await self.custom.create_namespaced_custom_object(GROUP, VERSION, namespace, PLURALS[kind], body)
+        except ApiException as e:
+            if e.status != 409:
+                raise
+
     async def count(self, kind: str, namespace: str) -> int:
         """How many objects of one of our kinds the namespace holds: one list call of one item."""
         found = await self.custom.list_namespaced_custom_object(GROUP, VERSION, namespace, PLURALS[kind], limit=1)

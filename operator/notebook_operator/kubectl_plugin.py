@@ -7,6 +7,7 @@
   kubectl notebook snooze NAME 2h keep it running: the cloudnotebooks.io/keep-running-until annotation (off: remove)
   kubectl notebook open NAME      the JupyterLab URL
   kubectl notebook why NAME       conditions, the cloud's reason and events, last action, pending stop, idle clock
+  kubectl notebook snapshot NAME  save its environment: a NotebookSnapshot (--image-url for PAI-DSW; --retain)
 
 Standard flags: -n/--namespace, -A/--all-namespaces, --context, --kubeconfig.
 """
@@ -14,6 +15,7 @@ Standard flags: -n/--namespace, -A/--all-namespaces, --context, --kubeconfig.
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from collections.abc import Mapping, Sequence
 from datetime import datetime
@@ -221,6 +223,31 @@ CLOUD_EVENT_REASONS = ("CloudFailed", "CloudEvent")
 RECENT_CLOUD_EVENTS = 5
 
 
+def cmd_snapshot(api: client.CustomObjectsApi, namespace: str, args: argparse.Namespace) -> int:
+    """Create a NotebookSnapshot of the notebook; the operator saves it in the cloud (`kubectl get nbsnap`)."""
+    item = _get(api, namespace, args.name)
+    provider = (item.get("status") or {}).get("provider")
+    stamp = now().strftime("%Y%m%d-%H%M%S")
+    spec: dict[str, Any] = {"notebookRef": {"name": args.name}, "deletionPolicy": "Retain" if args.retain else "Delete"}
+    if args.image_url:
+        spec["imageUrl"] = args.image_url
+    elif provider == "modelarts" or args.image_name:
+        spec["imageName"] = args.image_name or re.sub(r"[^a-z0-9._-]+", "-", args.name.lower()).strip("-._")[:128]
+        spec["imageTag"] = args.image_tag or stamp
+    else:
+        print(
+            f"error: notebookinstance/{args.name} is on {provider or 'a cloud not observed yet'}: PAI-DSW pushes a "
+            "snapshot to a registry, give --image-url (ModelArts: --image-name/--image-tag, defaulted)",
+            file=sys.stderr,
+        )
+        return 1
+    name = args.snapshot_name or f"{args.name[:47]}-{stamp}"
+    body = {"apiVersion": f"{GROUP}/{VERSION}", "kind": "NotebookSnapshot", "metadata": {"name": name}, "spec": spec}
+    api.create_namespaced_custom_object(GROUP, VERSION, namespace, "notebooksnapshots", body)
+    print(f"notebooksnapshot/{name} created (kubectl get nbsnap {name} -w: Pending, Saving, Ready)")
+    return 0
+
+
 def _cloud_events(api: client.CustomObjectsApi, namespace: str, name: str) -> list[str]:
     """The notebook's recent Events that carry the cloud's words, oldest first."""
     found = client.CoreV1Api(api.api_client).list_namespaced_event(
@@ -243,6 +270,7 @@ COMMANDS = {
     "snooze": cmd_snooze,
     "open": cmd_open,
     "why": cmd_why,
+    "snapshot": cmd_snapshot,
 }
 
 
@@ -267,6 +295,13 @@ def build_parser() -> argparse.ArgumentParser:
         ("why", "why it is in the state it is"),
     ):
         sub.add_parser(command, parents=[common], help=text).add_argument("name")
+    snapshot = sub.add_parser("snapshot", parents=[common], help="save its environment (a NotebookSnapshot)")
+    snapshot.add_argument("name")
+    snapshot.add_argument("--snapshot-name", help="the NotebookSnapshot's name (default: NAME-<time>)")
+    snapshot.add_argument("--image-url", help="PAI-DSW: the registry URL the image is pushed to")
+    snapshot.add_argument("--image-name", help="ModelArts: the image's name (default: NAME)")
+    snapshot.add_argument("--image-tag", help="ModelArts: the image's tag (default: the time)")
+    snapshot.add_argument("--retain", action="store_true", help="keep the cloud snapshot when the resource goes")
     snooze = sub.add_parser("snooze", parents=[common], help="keep it running for DURATION (e.g. 2h; off)")
     snooze.add_argument("name")
     snooze.add_argument("duration")

@@ -69,6 +69,7 @@ OVER_CAP = Gauge(
     "Running notebooks past a policy's maxRunningHours (a stop that should have happened)",
     ["namespace"],
 )
+SNAPSHOTS = Gauge("notebook_operator_snapshots", "NotebookSnapshots by namespace and phase", ["namespace", "phase"])
 PENDING_STOPS = Gauge("notebook_operator_pending_stops", "Notebooks with an announced stop", ["namespace"])
 ACTIONS_QUEUED = Gauge(
     "notebook_operator_actions_queued",

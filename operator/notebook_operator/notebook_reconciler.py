@@ -11,8 +11,10 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
+
+from kubernetes_asyncio.client.exceptions import ApiException
 
 from notebook_operator import metrics
 from notebook_operator.action_budget import QUEUED
@@ -27,7 +29,7 @@ from notebook_operator.providers.errors import Conflict, InstanceTypeNotOffered,
 from notebook_operator.providers.types import Capability, CloudInstance, HourlyPrice
 from notebook_operator.reconcile.conditions import kstatus
 from notebook_operator.reconcile.cost import cost_status, price_of
-from notebook_operator.reconcile.culling import culled, idle_patch
+from notebook_operator.reconcile.culling import Stop, culled, idle_patch
 from notebook_operator.reconcile.decide import WAIT_S, settled, stop_in_hand
 from notebook_operator.reconcile.mirror import OWNED_ELSEWHERE, mirror
 from notebook_operator.reconcile.notebook import KIND, Notebook
@@ -35,11 +37,13 @@ from notebook_operator.reconcile.ownership import desired_tags, owned_elsewhere,
 from notebook_operator.reconcile.pending import TIMER, Snooze, Upcoming, policy_by, read_snooze
 from notebook_operator.reconcile.plan import Order, Plan, cull_order, plan
 from notebook_operator.registry import AccountState, Snapshots
-from notebook_operator.snapshot_reconciler import template_image
+from notebook_operator.snapshot_reconciler import cull_snapshot, template_image
 from notebook_operator.start_times import StartTimes
+from notebook_operator.times import parse_rfc3339, rfc3339
 
 logger = logging.getLogger(__name__)
 SNAPSHOT_NOT_READY = "SnapshotNotReady"
+SNAPSHOT_KIND = "NotebookSnapshot"
 SNAPSHOT_WAIT_S = 10.0
 
 
@@ -381,7 +385,11 @@ class NotebookReconciler:
         idle = found.idle
         stop = found.stop
         stopped = claimed = False
+        held = False
         if stop is not None and not stop_in_hand(status, observed, now):
+            idle, held, note = await self._snapshot_first(notebook, idle or {}, stop, now)
+            stop = replace(stop, reason=stop.reason + note) if note else stop
+        if stop is not None and not held and not stop_in_hand(status, observed, now):
             order = cull_order(stop, Capability.STOP_SAVE_IMAGE in self.provider.capabilities)
             outcome = await self.executor.run(notebook, order, observed, now, version)
             claimed = outcome.claimed and not outcome.queued
@@ -395,6 +403,39 @@ class NotebookReconciler:
                     idle = culled(idle or {}, stop, now)
         patch.update(idle_patch(status.get("idle"), idle, now) or {})
         return patch, found.upcoming, stopped, claimed
+
+    async def _snapshot_first(
+        self, notebook: Notebook, idle: dict[str, Any], stop: Stop, now: datetime
+    ) -> tuple[dict[str, Any], bool, str]:
+        """snapshotBeforeStop: (status.idle, whether the stop waits, what the stop's reason adds). The first due
+        pass creates a NotebookSnapshot; later passes stop once it is Ready or Failed, or after the timeout."""
+        first = stop.snapshot
+        if first is None or Capability.SNAPSHOTS not in self.provider.capabilities or self.snapshots is None:
+            return idle, False, ""
+        name = idle.get("snapshot")
+        if not name:
+            name = f"{notebook.name[:40]}-cull-{now.strftime('%Y%m%d-%H%M%S')}"
+            body = cull_snapshot(notebook, name, first, now)
+            if body is None:
+                return idle, False, " (no snapshot first: the policy names no snapshotImageRepository to push to)"
+            try:
+                await self.kube.create(SNAPSHOT_KIND, notebook.namespace, body)
+            except ApiException as e:
+                logger.warning("%s/%s: no snapshot before the cull: %s", notebook.namespace, notebook.name, e.reason)
+                return idle, False, f" (no snapshot first: it could not be created, {e.status} {e.reason})"
+            self.emit(notebook.ref, "Normal", "SnapshotBeforeStop", f"saving NotebookSnapshot {name} before the stop")
+            return {**idle, "snapshot": name, "snapshotRequestedAt": rfc3339(now)}, True, ""
+        found = (self.snapshots.get(notebook.namespace, str(name)) or {}).get("status") or {}
+        released = {k: v for k, v in idle.items() if k not in ("snapshot", "snapshotRequestedAt")}
+        if found.get("phase") == "Ready":
+            return released, False, f" (NotebookSnapshot {name} saved first)"
+        if found.get("phase") == "Failed":
+            return released, False, f" (NotebookSnapshot {name} failed: {found.get('reason')}; stopped anyway)"
+        since = parse_rfc3339(idle.get("snapshotRequestedAt")) or now
+        if now - since >= timedelta(minutes=first.timeout_minutes):
+            late = f" (NotebookSnapshot {name} not Ready after {first.timeout_minutes} min; stopped anyway)"
+            return released, False, late
+        return idle, True, ""
 
     def _stop_told(
         self, notebook: Notebook, order: Order, outcome: Outcome, observed: CloudInstance | None, now: datetime, by: str

@@ -200,3 +200,12 @@ class Snapshots:
 
     def get(self, namespace: str, name: str) -> dict[str, Any] | None:
         return self.by_key.get((namespace, name))
+
+    def by_phase(self, namespace: str) -> dict[str, int]:
+        """How many of the namespace's are in each phase (every phase named, 0 included)."""
+        counts = dict.fromkeys(("Pending", "Saving", "Ready", "Failed"), 0)
+        for (ns, _), body in self.by_key.items():
+            phase = (body.get("status") or {}).get("phase") or "Pending"
+            if ns == namespace and phase in counts:
+                counts[phase] += 1
+        return counts

@@ -9,6 +9,7 @@ create-image (the notebook must be Running), ShowImage until ACTIVE, ListImage b
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -22,6 +23,7 @@ from notebook_operator.providers.errors import NotFound, ProviderError
 from notebook_operator.providers.types import Capability, CloudSnapshot, SnapshotRequest
 from notebook_operator.reconcile.conditions import kstatus
 from notebook_operator.reconcile.notebook import Notebook
+from notebook_operator.reconcile.policies import SnapshotFirst
 from notebook_operator.times import rfc3339
 
 logger = logging.getLogger(__name__)
@@ -67,6 +69,28 @@ class Snapshot:
 class SnapshotPass:
     patch: dict[str, Any] = field(default_factory=dict)
     retry_after: float | None = None  # look again after this long (None: nothing more to do)
+
+
+def cull_snapshot(notebook: Notebook, name: str, first: SnapshotFirst, now: datetime) -> dict[str, Any] | None:
+    """The NotebookSnapshot a cull with snapshotBeforeStop saves first: PAI-DSW pushes to the policy's repository,
+    ModelArts saves an image named after the notebook; the cloud snapshot goes with the resource (Delete)."""
+    spec: dict[str, Any] = {"notebookRef": {"name": notebook.name}, "deletionPolicy": "Delete"}
+    stamp = now.strftime("%Y%m%d-%H%M%S")
+    if notebook.status.get("provider") == "modelarts":
+        spec["imageName"] = re.sub(r"[^a-z0-9._-]+", "-", notebook.name.lower()).strip("-._")[:128] or "notebook"
+        spec["imageTag"] = f"cull-{stamp}"
+        if first.image_namespace:
+            spec["imageNamespace"] = first.image_namespace
+    elif first.image_repository:
+        spec["imageUrl"] = f"{first.image_repository}:{notebook.name[:40]}-{stamp}"
+    else:  # PAI-DSW pushes to a registry the policy did not name
+        return None
+    return {
+        "apiVersion": f"{GROUP}/{VERSION}",
+        "kind": KIND,
+        "metadata": {"name": name, "labels": {"cloudnotebooks.io/cull-of": notebook.name[:63]}},
+        "spec": spec,
+    }
 
 
 def template_image(status: Mapping[str, Any]) -> str | None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Mapping
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from notebook_operator.providers.base import Provider
@@ -24,8 +24,17 @@ from notebook_operator.times import parse_rfc3339
 logger = logging.getLogger(__name__)
 
 LIFECYCLE = "GetLifecycle"
+FIRST_SEEN = "first poll seen Running"
 # The estimate is stamped at the same transition as the lifecycle's Running record, give or take this.
 SLACK = timedelta(seconds=60)
+
+
+def first_seen(observed: CloudInstance, status: Mapping[str, Any]) -> CloudInstance:
+    """A running instance whose cloud gives no start time (a ModelArts notebook without a lease): the first poll
+    that saw it Running, kept in status.startedAt. It errs late, never early: a timer fires later, not sooner."""
+    seen = status.get("startedAtSource") == FIRST_SEEN and status.get("phase") == "Running"
+    started = (parse_rfc3339(status.get("startedAt")) if seen else None) or datetime.now(UTC)
+    return observed.model_copy(update={"started_at": started, "started_at_source": FIRST_SEEN})
 
 
 class StartTimes:
@@ -41,6 +50,8 @@ class StartTimes:
         self, provider: Provider, notebook: Notebook, status: Mapping[str, Any], observed: CloudInstance | None
     ) -> CloudInstance | None:
         """`observed` with its started_at from the lifecycle when it matters and the cloud says (else as it is)."""
+        if observed is not None and observed.phase == "Running" and observed.started_at is None:
+            return first_seen(observed, status)
         if observed is None or observed.phase != "Running" or observed.started_at is None:
             self._covered.pop(notebook.uid, None)
             return observed

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -29,6 +30,8 @@ def test_demo_runs_and_cleans_up(tmp_path: Path) -> None:
     ), summary
     assert lines["stopped on their shutdown timers"].endswith(": alice-gpu, bob-gpu"), summary
     assert lines["culled when idle"].endswith(": dave-idle-gpu"), summary
+    assert re.fullmatch(r"snapshots saved before culls: dave-idle-gpu-cull-[0-9-]+ \(Ready\)",
+                        lines["snapshots saved before culls"]), summary  # fmt: skip
     # busy GPU behind an idle CPU, ModelArts (no metrics), unmatched
     assert lines["still running"].endswith(": carol-cpu, erin-busy-gpu, legacy-console"), summary
     assert lines["instances stopped"].endswith(": 3"), summary

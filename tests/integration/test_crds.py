@@ -78,6 +78,8 @@ PAI_NI = ("pai-dsw", "NotebookInstance")
 ADOPT_NI = ("modelarts-devenv", "NotebookInstance")
 MA_ICP = ("modelarts", "IdleCullerPolicy")
 PAI_ICP = ("pai-dsw", "IdleCullerPolicy")
+PAI_SNAP = ("pai-dsw", "NotebookSnapshot")
+MA_SNAP = ("modelarts", "NotebookSnapshot")
 
 # (id, base example, mutation, text the API server's message must contain: the field, and a reason)
 INVALID: list[tuple[str, tuple[str, str], Mutation, list[str]]] = [
@@ -209,7 +211,7 @@ INVALID: list[tuple[str, tuple[str, str], Mutation, list[str]]] = [
     ("ni-shutdown-empty", PAI_NI, _set("spec.shutdown", {}), ["spec.shutdown", "at least one of"]),
     ("ni-shutdown-at", PAI_NI, _set("spec.shutdown.at", "tomorrow"), ["spec.shutdown.at"]),
     ("ni-template-name", PAI_NI, _set("spec.template.name", "-bad"), ["spec.template.name"]),
-    ("ni-template-image", PAI_NI, _del("spec.template.image"), ["spec.template.image", "Required"]),
+    ("ni-template-image", PAI_NI, _del("spec.template.image"), ["spec.template", "exactly one of template.image"]),
     (
         "ni-gpu-negative",
         PAI_NI,
@@ -300,6 +302,22 @@ INVALID: list[tuple[str, tuple[str, str], Mutation, list[str]]] = [
         _set("spec.pricing", {"currency": "CNY", "perHour": {"x": -1}}),
         ["spec.pricing.perHour"],
     ),
+    ("ni-tag-key-chars", PAI_NI, _set("spec.tags", {"team/name": "x"}), ["spec.tags", "tag keys have 1 to 128"]),
+    ("ni-tag-key-reserved", PAI_NI, _set("spec.tags", {"cloudnotebooks.io:cluster": "x"}), ["spec.tags", "reserved"]),
+    ("ni-tag-value-chars", PAI_NI, _set("spec.tags", {"team": "a,b"}), ["spec.tags.team"]),
+    ("ni-tags-too-many", PAI_NI, _set("spec.tags", {f"k{i}": "v" for i in range(9)}), ["spec.tags", "8"]),
+    ("pc-default-tag-reserved", PAI_PC, _set("spec.defaultTags", {"acs:x": "y"}), ["spec.defaultTags", "reserved"]),
+    (
+        "ni-template-image-and-snapshot",
+        PAI_NI,
+        _set("spec.template.imageFrom", {"snapshotRef": {"name": "env"}}),
+        ["spec.template", "exactly one of template.image or template.imageFrom"],
+    ),
+    ("snap-both-images", PAI_SNAP, _set("spec.imageName", "x"), ["exactly one of imageUrl"]),
+    ("snap-name-without-tag", MA_SNAP, _del("spec.imageTag"), ["spec.imageTag", "go together"]),
+    ("snap-name-uppercase", MA_SNAP, _set("spec.imageName", "NLP"), ["spec.imageName"]),
+    ("snap-deletion-policy", PAI_SNAP, _set("spec.deletionPolicy", "Orphan"), ["spec.deletionPolicy"]),
+    ("icp-snapshot-timeout", PAI_ICP, _set("spec.snapshotTimeoutMinutes", 0), ["spec.snapshotTimeoutMinutes"]),
 ]
 
 

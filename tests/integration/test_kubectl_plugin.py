@@ -134,3 +134,16 @@ def test_snooze_annotates_keep_running_until(api: client.ApiClient, kubeconfig: 
     why = kubectl_notebook(kubeconfig, "why", "sleepy", "-n", notebooks)
     left.add(int((due - datetime.now(UTC)).total_seconds()) // 60)
     assert any(f"pending stop in {m}m ({pending_at}) by IdleCullerPolicy gpu-idle" in why.stdout for m in left), why
+
+
+def test_snapshot_creates_a_notebook_snapshot(api: client.ApiClient, kubeconfig: Path, notebooks: str) -> None:
+    # PAI-DSW pushes a snapshot to a registry: without --image-url it says so and creates nothing.
+    refused = kubectl_notebook(kubeconfig, "snapshot", "busy", "-n", notebooks)
+    assert refused.returncode == 1 and "--image-url" in refused.stderr
+    made = kubectl_notebook(kubeconfig, "snapshot", "busy", "-n", notebooks, "--image-url", "registry.local/t/busy:1",
+                            "--snapshot-name", "busy-env", "--retain")  # fmt: skip
+    assert made.returncode == 0, made.stderr
+    assert "notebooksnapshot/busy-env created" in made.stdout
+    spec = client.CustomObjectsApi(api).get_namespaced_custom_object(
+        GROUP, VERSION, notebooks, "notebooksnapshots", "busy-env")["spec"]  # fmt: skip
+    assert spec == {"notebookRef": {"name": "busy"}, "imageUrl": "registry.local/t/busy:1", "deletionPolicy": "Retain"}

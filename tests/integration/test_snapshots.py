@@ -18,10 +18,10 @@ from huaweicloudsdkmodelarts.v1 import CreateImageRequest, ImageCreateReq, ShowI
 from kubernetes import client
 
 from notebook_operator.api.meta import GROUP, VERSION
-from tests.emulator import Emulator
+from tests.emulator import PAI_KEY, Emulator
 from tests.integration.emulator.test_huawei_sdk import modelarts
 from tests.integration.emulator.test_pai_sdk import sdk
-from tests.integration.test_culling import events, modelarts_notebook
+from tests.integration.test_culling import adopt, events, modelarts_notebook, policy
 from tests.integration.test_reconcile import TEMPLATE, notebook, setup_account, status_of, wait_phase
 from tests.kube import get, wait_for
 from tests.operator_process import OperatorProcess
@@ -133,3 +133,37 @@ def test_a_snapshot_of_a_stopped_notebook_waits_and_a_wrong_cloud_field_fails(
     assert "modelarts:CreateImage" not in fresh_cloud.calls()
     with pytest.raises(ClientRequestException):  # nothing was made in the cloud
         modelarts(fresh_cloud).show_image(ShowImageRequest(id="not-made"))
+
+
+def test_a_cull_with_snapshot_before_stop_saves_first_then_stops(
+    api: client.ApiClient, namespace: str, fresh_cloud: Emulator, operator: OperatorProcess
+) -> None:
+    """A running cap of maxRunningHours 0.002 (7.2 s), due soon after adoption (PAI-DSW's estimate of the start,
+    GmtModifiedTime, moves when the ownership tags are written: it errs late). The stop waits for the
+    NotebookSnapshot the cull makes, then says it was saved first."""
+    setup_account(api, namespace, fresh_cloud)
+    saved = fresh_cloud.seed(cloud="pai-dsw", account=PAI_KEY[0], name="saved", runningForSeconds=120)["id"]
+    unsaved = fresh_cloud.seed(cloud="pai-dsw", account=PAI_KEY[0], name="unsaved", runningForSeconds=120)["id"]
+    policy(api, namespace, "keep", "keep", maxRunningHours=0.002, snapshotBeforeStop=True,
+           snapshotImageRepository="registry.local/team/culls")  # fmt: skip
+    policy(api, namespace, "norepo", "norepo", maxRunningHours=0.002, snapshotBeforeStop=True)
+    adopt(api, namespace, "saved", saved, "keep")
+    adopt(api, namespace, "unsaved", unsaved, "norepo")
+
+    stopped = wait_phase(api, namespace, "saved", "Stopped", timeout=40)
+    assert "saved first" in stopped["stoppedBy"]
+    listed = client.CustomObjectsApi(api).list_namespaced_custom_object(
+        GROUP, VERSION, namespace, "notebooksnapshots", label_selector="cloudnotebooks.io/cull-of=saved"
+    )["items"]
+    assert len(listed) == 1 and listed[0]["status"]["phase"] == "Ready"
+    assert listed[0]["spec"]["imageUrl"].startswith("registry.local/team/culls:saved-")
+    journal = fresh_cloud.admin.get("/journal", params={"instance": saved}).json()["entries"]
+    routes = [e["route"] for e in journal if "Snapshot" in e["route"] or "Stop" in e["route"]]
+    assert routes.index("pai-dsw:CreateInstanceSnapshot") < min(
+        routes.index(r) for r in routes if r.startswith("pai-dsw:Stop"))  # fmt: skip
+    assert any("saved first" in text for text in events(api, namespace, "saved", "Culled"))
+    assert "idle" not in stopped or "snapshot" not in stopped["idle"]  # the next cull saves a new one
+
+    # PAI-DSW pushes to a registry the policy must name: without one the stop is not held, and says why.
+    other = wait_phase(api, namespace, "unsaved", "Stopped", timeout=40)
+    assert "no snapshot first" in other["stoppedBy"]

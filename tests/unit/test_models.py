@@ -9,6 +9,7 @@ import pytest
 from pydantic import ValidationError
 
 from notebook_operator.api import ClusterProviderConfig, IdleCullerPolicy, NotebookInstance, ProviderConfig
+from notebook_operator.api.notebooksnapshot import NotebookSnapshot
 from tests.kube import REPO, load_manifests
 
 MODELS: dict[str, Any] = {
@@ -16,6 +17,7 @@ MODELS: dict[str, Any] = {
     "ClusterProviderConfig": ClusterProviderConfig,
     "NotebookInstance": NotebookInstance,
     "IdleCullerPolicy": IdleCullerPolicy,
+    "NotebookSnapshot": NotebookSnapshot,
 }
 
 

@@ -34,6 +34,7 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{/* The rules the operator needs in each watched namespace (or cluster-wide); each one has a use:
      - the four kinds: kopf lists and watches them and patches their metadata (finalizer, its annotations);
      - their status: the operator writes status through the status subresource;
+     - notebooksnapshots create: a cull of a policy with snapshotBeforeStop saves the notebook first;
      - secrets get: a ProviderConfig's credentials Secret, read by name;
      - events create: kopf posts an Event (core v1) for every action and failure;
      - serviceaccounts/token create, for identity.tenantServiceAccount only: a keyless ProviderConfig's token is
@@ -50,6 +51,9 @@ app.kubernetes.io/instance: {{ .Release.Name }}
   resources: ["providerconfigs/status", "notebookinstances/status", "idlecullerpolicies/status",
               "notebooksnapshots/status"]
   verbs: ["patch"]
+- apiGroups: ["cloudnotebooks.io"]
+  resources: ["notebooksnapshots"]
+  verbs: ["create"]
 - apiGroups: [""]
   resources: ["secrets"]
   verbs: ["get"]

@@ -8,7 +8,7 @@ from typing import Literal
 from pydantic import ConfigDict, Field
 
 from notebook_operator.api.formats import CRON_PATTERN, DURATION_PATTERN, time_zone_rule
-from notebook_operator.api.meta import Condition, LabelSelector, Model, StatusModel, cel, validations
+from notebook_operator.api.meta import TEXT_MAX, Condition, LabelSelector, Model, StatusModel, cel, validations
 from notebook_operator.api.notify import NotifySpec, max_snooze_hours_field, warn_minutes_field
 
 CullAction = Literal["Stop", "StopAndSaveImage"]
@@ -75,6 +75,28 @@ class IdleCullerPolicySpec(Model):
     warn_minutes: int | None = warn_minutes_field("a cull")
     max_snooze_hours: float = max_snooze_hours_field("a cull")
     notify: NotifySpec | None = Field(default=None, description="Send warnings and stops to a chat webhook.")
+    snapshot_before_stop: bool = Field(
+        default=False,
+        description="Save the notebook's environment (a NotebookSnapshot) before a cull stops it. The stop waits "
+        "for it, at most snapshotTimeoutMinutes; a failed snapshot does not block the stop, and the stop says so.",
+    )
+    snapshot_timeout_minutes: int = Field(
+        default=30, ge=1, le=1440, description="How long a cull waits for its snapshot."
+    )
+    snapshot_image_repository: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=TEXT_MAX,
+        pattern=r"^[a-z0-9.-]+(:[0-9]+)?/[a-z0-9._/-]+$",
+        description="PAI-DSW: the registry repository snapshots are pushed to (tagged <notebook>-<time>).",
+    )
+    snapshot_image_namespace: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=64,
+        pattern=r"^[a-z][a-z0-9._-]*$",
+        description="ModelArts: the SWR organization of the saved images (named after the notebook).",
+    )
 
 
 class IdleCullerPolicyStatus(StatusModel):

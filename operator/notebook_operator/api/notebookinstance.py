@@ -280,6 +280,10 @@ class IdleStatus(StatusModel):
         default=None, max_length=LIST_MAX, description="Instance-hours saved by closed culls, per policy."
     )
     warning: str | None = Field(default=None, max_length=TEXT_MAX, description="Why no warning can precede a stop.")
+    snapshot: str | None = Field(
+        default=None, max_length=NAME_MAX, description="The NotebookSnapshot a cull waits for (snapshotBeforeStop)."
+    )
+    snapshot_requested_at: datetime | None = None
 
 
 class PendingStop(StatusModel):
@@ -331,7 +335,8 @@ class NotebookInstanceStatus(StatusModel):
         max_length=64,
         description="What startedAt was taken from: GetLifecycle (PAI-DSW, exact; read once per start for "
         "notebooks with an afterRunning timer), GmtModifiedTime (PAI-DSW's estimate: any modification moves it "
-        "later), lease.create_at (ModelArts). An estimate errs late, so a timer fires later, never earlier.",
+        "later), lease.create_at (ModelArts: the lease a start makes), first poll seen Running (a cloud that says "
+        "nothing, e.g. a ModelArts notebook without a lease). An estimate errs late: timers fire later, not earlier.",
     )
     accumulated_running_seconds: int | None = None
     next_shutdown_at: datetime | None = None

@@ -9,6 +9,7 @@ from typing import Any
 import kopf
 from pydantic import ValidationError
 
+from notebook_operator import metrics
 from notebook_operator.api.meta import GROUP, VERSION
 from notebook_operator.api.notebooksnapshot import NotebookSnapshotSpec
 from notebook_operator.handlers.events import emit
@@ -44,6 +45,8 @@ async def track_snapshot(event: kopf.RawEvent, body: kopf.Body, memo: object, **
         state.snapshots.remove(namespace, name)
     else:
         state.snapshots.put(namespace, name, {"spec": dict(body.spec), "status": dict(body.status)})
+    for phase, count in state.snapshots.by_phase(namespace).items():  # the dashboard's "Snapshots by phase"
+        metrics.SNAPSHOTS.labels(namespace, phase).set(count)
 
 
 def _notebook(state: OperatorState, snapshot: Snapshot) -> Notebook | None:

@@ -192,6 +192,7 @@ async def _poll(
                     announcer,
                     state,
                     batch_size=snapshot.batch_size,
+                    snapshots=operator.snapshots,
                 )
             started = asyncio.get_running_loop().time()
             if first:

@@ -19,7 +19,7 @@ from typing import Any
 
 from notebook_operator.providers.types import CloudInstance, Utilization
 from notebook_operator.reconcile.pending import Upcoming, earliest_warned, may_stop, policy_by
-from notebook_operator.reconcile.policies import Policy, in_active_window
+from notebook_operator.reconcile.policies import Policy, SnapshotFirst, in_active_window
 from notebook_operator.times import parse_rfc3339, rfc3339
 
 MAX_WINDOW = timedelta(hours=1)
@@ -33,6 +33,7 @@ class Stop:
     reason: str
     save_image: bool
     would_stop_at: datetime | None  # when it would have stopped anyway: the end of the hours saved
+    snapshot: SnapshotFirst | None = None  # save the environment first (snapshotBeforeStop)
 
 
 @dataclass(frozen=True)
@@ -147,7 +148,8 @@ def evaluate(
     if allowed:
         _, reason, policy = allowed[0]
         later = [w for w in would_stop if w > now]
-        stop = Stop(policy.name, reason, policy.action == "StopAndSaveImage", min(later) if later else None)
+        would_stop_at = min(later) if later else None
+        stop = Stop(policy.name, reason, policy.action == "StopAndSaveImage", would_stop_at, policy.snapshot)
         return CullDecision(_clean(new), stop, idle_started=started_clock, upcoming=announced)
     if acting:  # due, waiting for its warning
         return CullDecision(_clean(new), idle_started=started_clock, upcoming=announced)

@@ -23,6 +23,15 @@ NOT_EXEMPT = frozenset({"false", "no", "0", ""})
 
 
 @dataclass(frozen=True)
+class SnapshotFirst:
+    """snapshotBeforeStop: a cull saves the notebook's environment first, waiting at most this long."""
+
+    timeout_minutes: int
+    image_repository: str | None = None  # PAI-DSW
+    image_namespace: str | None = None  # ModelArts
+
+
+@dataclass(frozen=True)
 class Policy:
     name: str
     selector: Mapping[str, Any]
@@ -38,6 +47,7 @@ class Policy:
     warn_minutes: int | None = None
     max_snooze_hours: float = DEFAULT_MAX_SNOOZE_HOURS
     notify: NotifySpec | None = None
+    snapshot: SnapshotFirst | None = None  # snapshotBeforeStop
 
     @classmethod
     def from_spec(cls, name: str, spec: IdleCullerPolicySpec) -> Policy:
@@ -58,6 +68,11 @@ class Policy:
             warn_minutes=spec.warn_minutes,
             max_snooze_hours=spec.max_snooze_hours,
             notify=spec.notify,
+            snapshot=SnapshotFirst(
+                spec.snapshot_timeout_minutes, spec.snapshot_image_repository, spec.snapshot_image_namespace
+            )
+            if spec.snapshot_before_stop
+            else None,
         )
 
     @property
