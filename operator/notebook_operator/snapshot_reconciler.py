@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from notebook_operator.api.meta import CLOUD_REASON_MAX, GROUP, VERSION
+from notebook_operator.api.meta import CLOUD_REASON_MAX, GROUP, VERSION, object_ref
 from notebook_operator.api.notebooksnapshot import NotebookSnapshotSpec
 from notebook_operator.executor import EventSink
 from notebook_operator.providers.base import Provider
@@ -44,11 +44,7 @@ class Snapshot:
 
     @property
     def ref(self) -> dict[str, Any]:
-        return {
-            "apiVersion": f"{GROUP}/{VERSION}",
-            "kind": KIND,
-            "metadata": {"namespace": self.namespace, "name": self.name, "uid": self.uid},
-        }
+        return object_ref(KIND, self.namespace, self.name, self.uid)
 
     def request(self, provider: str) -> SnapshotRequest:
         """PAI-DSW: a name of our own (the object's, made unique by its uid); ModelArts: the declared image."""

@@ -7,6 +7,7 @@ a real API server, and the operator process. Measured in the same run:
 - initial_sync_s: operator start -> every CR has its phase; bare_patch_s: the same N status
   patches sent by a bare kubernetes_asyncio client with the operator's concurrency;
 - idle_cycle_writes: status writes in cycles where nothing changed (operator metrics);
+- idle_cycle_other_calls: cloud calls other than the listing in those cycles (events, lifecycle, tags: 0);
 - propagation_p50_s / p99_s: cloud status change -> CR status, over changes made at random moments;
 - rss_mb: operator resident memory after the sync.
 Prints a table and writes bench-results.json.
@@ -86,9 +87,13 @@ async def scenario(n: int, interval: int, cluster: localcluster.LocalCluster, em
         # Idle cycles: nothing changes in the cloud; count the operator's status writes.
         await asyncio.sleep(interval)
         writes_before = metric(metrics_port, "notebook_operator_status_writes_total")
-        lists_before = emulator.calls().get("pai-dsw:ListInstances", 0)
+        calls_before = emulator.calls()
+        lists_before = calls_before.get("pai-dsw:ListInstances", 0)
         await asyncio.sleep(3 * interval)
-        idle_cycles = (emulator.calls().get("pai-dsw:ListInstances", 0) - lists_before) / first_cycle_lists
+        calls_after = emulator.calls()
+        idle_cycles = (calls_after.get("pai-dsw:ListInstances", 0) - lists_before) / first_cycle_lists
+        # Every other cloud call of those cycles (GetInstanceEvents, GetLifecycle, tags, ...): none for healthy ones.
+        other_calls = sum(v - calls_before.get(k, 0) for k, v in calls_after.items() if k != "pai-dsw:ListInstances")
         idle_writes = (metric(metrics_port, "notebook_operator_status_writes_total") - writes_before) / max(
             1.0, idle_cycles
         )
@@ -160,6 +165,7 @@ async def scenario(n: int, interval: int, cluster: localcluster.LocalCluster, em
         "list_calls_first_sync": list_calls,
         "baseline_get_calls_per_cycle": baseline_gets,
         "idle_cycle_writes": round(idle_writes, 2),
+        "idle_cycle_other_calls": round(other_calls / max(1.0, idle_cycles), 2),
         "propagation_p50_s": round(p(0.5), 2),
         "propagation_p99_s": round(p(0.99), 2),
         "initial_sync_s": round(initial_sync, 2),

@@ -178,3 +178,17 @@ def test_cloud_check_from_a_provider_config_or_a_cluster_provider_config(
         assert bad.returncode == 2 and "providerconfig/NAME" in bad.stderr
     finally:
         delete_cluster_provider_config(api, name)
+
+
+def test_cloud_list_shows_who_owns_each_instance(emulator: Emulator) -> None:
+    tags = {"cloudnotebooks.io:cluster": "c-1", "cloudnotebooks.io:namespace": "ml", "cloudnotebooks.io:name": "alice"}
+    owned = [{"Key": k, "Value": v} for k, v in tags.items()]
+    emulator.seed(cloud="pai-dsw", account=PAI_KEY[0], name="owned-by-alice", attrs={"Labels": owned})
+    emulator.seed(cloud="pai-dsw", account=PAI_KEY[0], name="owned-by-nobody")
+    table = cli(emulator, "cloud", "list", "--provider", "pai-dsw", "--region", "cn-hangzhou", "--name", "owned-by-")
+    assert table.returncode == 0, table.stderr
+    lines = table.stdout.splitlines()
+    assert lines[0].split()[-1] == "OWNER"
+    rows = {line.split()[1]: line for line in lines[1:]}
+    assert rows["owned-by-alice"].endswith(" c-1/ml/alice")
+    assert "c-1/" not in rows["owned-by-nobody"]  # no ownership tags: an empty owner

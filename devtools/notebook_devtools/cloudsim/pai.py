@@ -44,6 +44,12 @@ def ok(**fields: Any) -> web.Response:
     return web.json_response(body, headers={"x-acs-request-id": rid})
 
 
+def request_id_only() -> web.Response:
+    """The answer of an action whose SDK response body holds a RequestId alone (Update/DeleteInstanceLabels)."""
+    rid = errors.request_id()
+    return web.json_response({"RequestId": rid}, headers={"x-acs-request-id": rid})
+
+
 def account(request: web.Request) -> str:
     return str(request["access_key_id"])
 
@@ -229,7 +235,7 @@ async def update_instance_labels(request: web.Request) -> web.Response:
     s = sim(request)
     instance.modified_at = s.clock.now()
     s.store.save(instance)
-    return ok(InstanceId=instance.id)
+    return request_id_only()
 
 
 @routes.delete(PREFIX + "/instances/{InstanceId}/labels", name="pai-dsw:DeleteInstanceLabels")
@@ -243,7 +249,7 @@ async def delete_instance_labels(request: web.Request) -> web.Response:
     s = sim(request)
     instance.modified_at = s.clock.now()
     s.store.save(instance)
-    return ok(InstanceId=instance.id)
+    return request_id_only()
 
 
 def _snapshot(request: web.Request, instance: SimInstance) -> dict[str, Any]:

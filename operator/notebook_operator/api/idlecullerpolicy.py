@@ -9,6 +9,7 @@ from pydantic import ConfigDict, Field
 
 from notebook_operator.api.formats import CRON_PATTERN, DURATION_PATTERN, time_zone_rule
 from notebook_operator.api.meta import TEXT_MAX, Condition, LabelSelector, Model, StatusModel, cel, validations
+from notebook_operator.api.notebooksnapshot import REPOSITORY_PATTERN, SwrOrganization
 from notebook_operator.api.notify import NotifySpec, max_snooze_hours_field, warn_minutes_field
 
 CullAction = Literal["Stop", "StopAndSaveImage"]
@@ -87,15 +88,11 @@ class IdleCullerPolicySpec(Model):
         default=None,
         min_length=1,
         max_length=TEXT_MAX,
-        pattern=r"^[a-z0-9.-]+(:[0-9]+)?/[a-z0-9._/-]+$",
+        pattern=rf"^{REPOSITORY_PATTERN}$",
         description="PAI-DSW: the registry repository snapshots are pushed to (tagged <notebook>-<time>).",
     )
-    snapshot_image_namespace: str | None = Field(
-        default=None,
-        min_length=1,
-        max_length=64,
-        pattern=r"^[a-z][a-z0-9._-]*$",
-        description="ModelArts: the SWR organization of the saved images (named after the notebook).",
+    snapshot_image_namespace: SwrOrganization | None = Field(
+        default=None, description="ModelArts: the SWR organization of the saved images (named after the notebook)."
     )
 
 

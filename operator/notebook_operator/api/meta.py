@@ -24,6 +24,12 @@ CLOUD_REASON_MAX = 256
 Text = Annotated[str, Field(max_length=TEXT_MAX)]
 
 
+def object_ref(kind: str, namespace: str, name: str, uid: str) -> dict[str, Any]:
+    """One of our namespaced objects as an Event's involvedObject."""
+    metadata = {"namespace": namespace, "name": name, "uid": uid}
+    return {"apiVersion": API_VERSION, "kind": kind, "metadata": metadata}
+
+
 def cel(rule: str, message: str, field_path: str | None = None) -> dict[str, str]:
     """One `x-kubernetes-validations` entry; fieldPath makes the API server name the field."""
     entry = {"rule": rule, "message": message}

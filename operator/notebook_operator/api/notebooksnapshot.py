@@ -4,7 +4,7 @@ instance snapshot or a ModelArts image, usable as the image of a new notebook.""
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import ConfigDict, Field
 
@@ -20,6 +20,10 @@ from notebook_operator.api.meta import (
     cel,
     validations,
 )
+
+# A registry repository (host[:port]/path) and a ModelArts SWR organization, as a snapshot's and a policy's fields.
+REPOSITORY_PATTERN = r"[a-z0-9.-]+(:[0-9]+)?/[a-z0-9._/-]+"
+SwrOrganization = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[a-z][a-z0-9._-]*$")]
 
 SnapshotPhase = Literal["Pending", "Saving", "Ready", "Failed"]
 SnapshotDeletionPolicy = Literal["Delete", "Retain"]
@@ -49,7 +53,7 @@ class NotebookSnapshotSpec(Model):
         default=None,
         min_length=1,
         max_length=TEXT_MAX,
-        pattern=r"^[a-z0-9.-]+(:[0-9]+)?/[a-z0-9._/-]+(:[A-Za-z0-9._-]+)?$",
+        pattern=rf"^{REPOSITORY_PATTERN}(:[A-Za-z0-9._-]+)?$",
         description="PAI-DSW: the registry URL the snapshot image is pushed to (CreateInstanceSnapshot ImageUrl).",
     )
     image_name: str | None = Field(
@@ -66,12 +70,8 @@ class NotebookSnapshotSpec(Model):
         pattern=r"^[A-Za-z0-9._-]+$",
         description="ModelArts: the image's tag (create-image tag).",
     )
-    image_namespace: str | None = Field(
-        default=None,
-        min_length=1,
-        max_length=64,
-        pattern=r"^[a-z][a-z0-9._-]*$",
-        description="ModelArts: the SWR organization the image goes to (create-image namespace).",
+    image_namespace: SwrOrganization | None = Field(
+        default=None, description="ModelArts: the SWR organization the image goes to (create-image namespace)."
     )
     exclude_paths: list[Text] | None = Field(
         default=None, max_length=LIST_MAX, description="PAI-DSW: paths left out of the snapshot."

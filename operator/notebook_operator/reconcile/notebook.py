@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from notebook_operator.api.meta import GROUP, VERSION
+from notebook_operator.api.meta import object_ref
 from notebook_operator.api.notebookinstance import NotebookInstanceSpec
 from notebook_operator.times import rfc3339
 
@@ -77,11 +77,7 @@ class Notebook:
     @property
     def ref(self) -> dict[str, Any]:
         """The object as an Event's involvedObject."""
-        return {
-            "apiVersion": f"{GROUP}/{VERSION}",
-            "kind": KIND,
-            "metadata": {"namespace": self.namespace, "name": self.name, "uid": self.uid},
-        }
+        return object_ref(KIND, self.namespace, self.name, self.uid)
 
 
 def deletion_policy(spec: NotebookInstanceSpec) -> str:

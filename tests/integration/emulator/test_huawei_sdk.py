@@ -11,20 +11,30 @@ from huaweicloudsdkcore.auth.credentials import BasicCredentials
 from huaweicloudsdkcore.exceptions.exceptions import ClientRequestException
 from huaweicloudsdkcore.http.http_config import HttpConfig
 from huaweicloudsdkmodelarts.v1 import (
+    CreateImageRequest,
     CreateNotebookRequest,
+    CreateNotebookTagsRequest,
+    CreateTmsTagsRequest,
+    DeleteImageRequest,
     DeleteNotebookRequest,
+    DeleteNotebookTagsRequest,
+    DeleteTmsTagsRequest,
+    ImageCreateReq,
     LeaseReq,
     ListFlavorsRequest,
+    ListImageRequest,
     ListNotebooksRequest,
     ListNotebooksResponse,
     ModelArtsClient,
     NotebookCreateRequest,
     NotebookUpdateRequest,
     RenewLeaseRequest,
+    ShowImageRequest,
     ShowLeaseRequest,
     ShowNotebookRequest,
     StartNotebookRequest,
     StopNotebookRequest,
+    TmsTag,
     UpdateNotebookRequest,
     VolumeMountRequest,
 )
@@ -196,3 +206,39 @@ def test_devenviron_list_and_actions(emulator: Emulator) -> None:
         assert (
             client.post(f"/instances/{ids[0]}/action", json={"action": "start"}).json()["current_status"] == "RUNNING"
         )
+
+
+def test_notebook_tags_created_and_deleted_through_the_sdk(client: ModelArtsClient) -> None:
+    notebook_id = create(client)
+    tags = [TmsTag(key="team", value="nlp"), TmsTag(key="cloudnotebooks.io:name", value="nb")]
+    created = client.create_notebook_tags(CreateNotebookTagsRequest(resource_id=notebook_id,
+                                                                    body=CreateTmsTagsRequest(tags=tags)))  # fmt: skip
+    assert created.status_code == 204
+    changed = CreateTmsTagsRequest(tags=[TmsTag(key="team", value="nlp-2")])  # an existing key gets the new value
+    client.create_notebook_tags(CreateNotebookTagsRequest(resource_id=notebook_id, body=changed))
+    shown = client.show_notebook(ShowNotebookRequest(id=notebook_id))
+    assert {t.key: t.value for t in shown.tags} == {"team": "nlp-2", "cloudnotebooks.io:name": "nb"}
+    gone = DeleteTmsTagsRequest(tags=[TmsTag(key="team")])
+    assert client.delete_notebook_tags(DeleteNotebookTagsRequest(resource_id=notebook_id, body=gone)).status_code == 204
+    shown = client.show_notebook(ShowNotebookRequest(id=notebook_id))
+    assert {t.key: t.value for t in shown.tags} == {"cloudnotebooks.io:name": "nb"}
+
+
+def test_image_saved_listed_and_deleted_through_the_sdk(client: ModelArtsClient) -> None:
+    notebook_id = create(client)
+    saved = client.create_image(CreateImageRequest(id=notebook_id, body=ImageCreateReq(name="env", tag="v1",
+                                                                                       namespace="team")))  # fmt: skip
+    assert saved.id and saved.status in ("CREATING", "ACTIVE") and saved.swr_path.endswith("/team/env:v1")
+    assert saved.origin == "IMAGE_SAVE" and saved.type == "DEDICATED"
+    with pytest.raises(ClientRequestException):  # the same name and tag again
+        client.create_image(CreateImageRequest(id=notebook_id, body=ImageCreateReq(name="env", tag="v1")))
+    listed = client.list_image(ListImageRequest(name="env", limit=10))
+    assert listed.total == 1 and listed.data[0].id == saved.id
+    assert client.show_image(ShowImageRequest(id=saved.id)).name == "env"
+    client.delete_image(DeleteImageRequest(id=saved.id))
+    with pytest.raises(ClientRequestException) as caught:
+        client.show_image(ShowImageRequest(id=saved.id))
+    assert caught.value.status_code == 404
+    client.stop_notebook(StopNotebookRequest(id=notebook_id))
+    with pytest.raises(ClientRequestException):  # only a running notebook is saved
+        client.create_image(CreateImageRequest(id=notebook_id, body=ImageCreateReq(name="env", tag="v2")))

@@ -255,3 +255,45 @@ def test_bad_credentials_refused(emulator: Emulator, key: tuple[str, str], code:
         sdk(emulator, key).list_instances(dsw.ListInstancesRequest())
     assert (caught.value.code, caught.value.status_code) == (code, status)
     assert "wrong-secret" not in str(caught.value)
+
+
+def test_labels_updated_and_deleted_through_the_sdk(client: Client) -> None:
+    instance_id = create(client, labels=[dsw.CreateInstanceRequestLabels(key="team", value="vision")])
+    labels = [dsw.UpdateInstanceLabelsRequestLabels(key="team", value="speech"),
+              dsw.UpdateInstanceLabelsRequestLabels(key="cost", value="cc-1")]  # fmt: skip
+    updated = client.update_instance_labels(instance_id, dsw.UpdateInstanceLabelsRequest(labels=labels))
+    assert isinstance(updated.body, dsw.UpdateInstanceLabelsResponseBody) and updated.body.request_id
+    body = client.get_instance(instance_id, dsw.GetInstanceRequest()).body
+    assert {label.key: label.value for label in body.labels} == {"team": "speech", "cost": "cc-1"}
+    deleted = client.delete_instance_labels(instance_id, dsw.DeleteInstanceLabelsRequest(label_keys="team,absent"))
+    assert isinstance(deleted.body, dsw.DeleteInstanceLabelsResponseBody) and deleted.body.request_id
+    body = client.get_instance(instance_id, dsw.GetInstanceRequest()).body
+    assert {label.key: label.value for label in body.labels} == {"cost": "cc-1"}
+    with pytest.raises(ClientException) as caught:  # LabelKeys is mandatory
+        client.delete_instance_labels(instance_id, dsw.DeleteInstanceLabelsRequest())
+    assert caught.value.status_code == 400
+
+
+def test_snapshot_round_trip_through_the_sdk(client: Client) -> None:
+    instance_id = create(client)
+    request = dsw.CreateInstanceSnapshotRequest(
+        image_url="registry.local/team/env:v1", snapshot_name="env-v1", exclude_paths=["/mnt/data"],
+        labels=[dsw.CreateInstanceSnapshotRequestLabels(key="k", value="v")],
+    )  # fmt: skip
+    created = client.create_instance_snapshot(instance_id, request).body
+    assert isinstance(created, dsw.CreateInstanceSnapshotResponseBody) and created.snapshot_id.startswith("snp-")
+    with pytest.raises(ClientException) as taken:  # the same name again, without Overwrite
+        client.create_instance_snapshot(instance_id, request)
+    assert taken.value.status_code == 400
+    got = client.get_instance_snapshot(instance_id, created.snapshot_id).body
+    assert isinstance(got, dsw.GetInstanceSnapshotResponseBody)
+    assert (got.snapshot_name, got.image_url, got.exclude_paths) == ("env-v1", "registry.local/team/env:v1",
+                                                                      ["/mnt/data"])  # fmt: skip
+    assert got.status in ("Pushing", "Saved")
+    listed = client.list_instance_snapshot(instance_id, dsw.ListInstanceSnapshotRequest(page_size=10)).body
+    assert isinstance(listed, dsw.ListInstanceSnapshotResponseBody)
+    assert listed.total_count == 1 and listed.snapshots[0].snapshot_id == created.snapshot_id
+    assert client.delete_instance_snapshot(instance_id, created.snapshot_id).body.success
+    with pytest.raises(ClientException) as gone:
+        client.get_instance_snapshot(instance_id, created.snapshot_id)
+    assert gone.value.status_code == 404
