@@ -387,7 +387,7 @@ class NotebookReconciler:
         stopped = claimed = False
         held = False
         if stop is not None and not stop_in_hand(status, observed, now):
-            idle, held, note = await self._snapshot_first(notebook, idle or {}, stop, now)
+            idle, held, note = await self._snapshot_first(notebook, idle or {}, stop, observed, now)
             stop = replace(stop, reason=stop.reason + note) if note else stop
         if stop is not None and not held and not stop_in_hand(status, observed, now):
             order = cull_order(stop, Capability.STOP_SAVE_IMAGE in self.provider.capabilities)
@@ -405,7 +405,7 @@ class NotebookReconciler:
         return patch, found.upcoming, stopped, claimed
 
     async def _snapshot_first(
-        self, notebook: Notebook, idle: dict[str, Any], stop: Stop, now: datetime
+        self, notebook: Notebook, idle: dict[str, Any], stop: Stop, observed: CloudInstance, now: datetime
     ) -> tuple[dict[str, Any], bool, str]:
         """snapshotBeforeStop: (status.idle, whether the stop waits, what the stop's reason adds). The first due
         pass creates a NotebookSnapshot; later passes stop once it is Ready or Failed, or after the timeout."""
@@ -414,7 +414,9 @@ class NotebookReconciler:
             return idle, False, ""
         name = idle.get("snapshot")
         if not name:
-            name = f"{notebook.name[:40]}-cull-{now.strftime('%Y%m%d-%H%M%S')}"
+            # One per run, named after the run's start: a pass after a restart that lost the status write finds
+            # it (409) instead of saving a second one.
+            name = f"{notebook.name[:40]}-cull-{(observed.started_at or now).strftime('%Y%m%d-%H%M%S')}"
             body = cull_snapshot(notebook, name, first, now)
             if body is None:
                 return idle, False, " (no snapshot first: the policy names no snapshotImageRepository to push to)"
