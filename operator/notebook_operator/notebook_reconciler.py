@@ -128,7 +128,7 @@ class NotebookReconciler:
         if not self._tags_due(notebook, observed):
             # A tag write moves the listing's estimate of the start (GmtModifiedTime): the exact start is read
             # after it, once, not before and again after. Until then the estimate errs late, as it does anyway.
-            observed = await self.start_times.exact(self.provider, notebook, status, observed)
+            observed = await self.start_times.exact(self.provider, notebook, status, observed, self._timed(notebook))
         result = PassResult()
         patch: dict[str, Any] = {}
         snooze = read_snooze(notebook.annotations, status.get("snooze"), now)
@@ -289,6 +289,15 @@ class NotebookReconciler:
         if notebook.annotations.get(TAKE_OWNERSHIP_ANNOTATION, "").lower() == "true":
             return None
         return owned_elsewhere(observed.labels, ours)
+
+    def _timed(self, notebook: Notebook) -> bool:
+        """Something counts from the instance's start: an afterRunning timer, or (poll passes) an operator-enforced
+        maxRunningHours of a policy that selects it."""
+        shutdown = notebook.spec.shutdown
+        if shutdown is not None and shutdown.after_running:
+            return True
+        chosen = self.assessor.chosen(notebook) if self.assessor is not None else []
+        return any(p.max_running_hours is not None and p.enforcement == "Operator" for p in chosen)
 
     def _desired_tags(self, notebook: Notebook, observed: CloudInstance | None) -> dict[str, str] | None:
         """The tags the instance should carry (None: the operator keeps none on it)."""

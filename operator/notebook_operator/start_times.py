@@ -1,10 +1,11 @@
 """When a running instance last became Running, exactly, where the cloud can say (PAI-DSW's GetLifecycle).
 
-The listing gives an estimate (PAI-DSW: GmtModifiedTime, which any later modification moves; ModelArts: the lease's
-create_at). An afterRunning timer needs the exact time, so for a notebook with one the lifecycle is read once per
-start: the time is kept in status.startedAt (startedAtSource GetLifecycle) and read again only when the estimate
-moves (a restart, or any other modification), never per poll. Notebooks without such a timer keep the estimate, so
-adopting thousands of running instances costs no call each.
+The listing gives an estimate (PAI-DSW: GmtModifiedTime, which any later modification moves - the operator's own tag
+writes too; ModelArts: the lease's create_at). An afterRunning timer and a policy's maxRunningHours cap need the exact
+time, so for a notebook with either the lifecycle is read once per start: the time is kept in status.startedAt
+(startedAtSource GetLifecycle) and read again only when the estimate moves (a restart, or any other modification),
+never per poll. Notebooks without either keep the estimate, so adopting thousands of running instances costs no call
+each.
 """
 
 from __future__ import annotations
@@ -47,16 +48,21 @@ class StartTimes:
         self._reading: dict[str, asyncio.Future[datetime | None]] = {}
 
     async def exact(
-        self, provider: Provider, notebook: Notebook, status: Mapping[str, Any], observed: CloudInstance | None
+        self,
+        provider: Provider,
+        notebook: Notebook,
+        status: Mapping[str, Any],
+        observed: CloudInstance | None,
+        matters: bool,
     ) -> CloudInstance | None:
-        """`observed` with its started_at from the lifecycle when it matters and the cloud says (else as it is)."""
+        """`observed` with its started_at from the lifecycle when it `matters` (a timer or a running cap counts from
+        it) and the cloud says; else as it is."""
         if observed is not None and observed.phase == "Running" and observed.started_at is None:
             return first_seen(observed, status)
         if observed is None or observed.phase != "Running" or observed.started_at is None:
             self._covered.pop(notebook.uid, None)
             return observed
-        shutdown = notebook.spec.shutdown
-        if shutdown is None or not shutdown.after_running:
+        if not matters:
             return observed
         estimate = observed.started_at
         covered = self._covered.get(notebook.uid)

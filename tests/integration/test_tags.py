@@ -17,8 +17,16 @@ from notebook_operator.api.meta import GROUP, VERSION
 from tests.emulator import PAI_KEY, Emulator
 from tests.integration.emulator.test_huawei_sdk import modelarts
 from tests.integration.emulator.test_pai_sdk import sdk
-from tests.integration.test_culling import events, modelarts_notebook
-from tests.integration.test_reconcile import POLL_S, TEMPLATE, notebook, patch_spec, setup_account, status_of
+from tests.integration.test_culling import adopt, events, modelarts_notebook, policy
+from tests.integration.test_reconcile import (
+    POLL_S,
+    TEMPLATE,
+    notebook,
+    patch_spec,
+    setup_account,
+    status_of,
+    wait_phase,
+)
 from tests.kube import wait_for
 from tests.operator_process import OperatorProcess
 
@@ -132,3 +140,21 @@ def test_observe_never_writes_tags(
     time.sleep(3 * POLL_S)
     assert "pai-dsw:UpdateInstanceLabels" not in fresh_cloud.calls()
     assert not any(k in pai_labels(fresh_cloud, seeded["id"]) for k in OWNER_KEYS)
+
+
+def test_a_running_cap_counts_from_the_lifecycle_not_from_the_tag_write(
+    api: client.ApiClient, namespace: str, fresh_cloud: Emulator, operator: OperatorProcess
+) -> None:
+    """Adopting writes the ownership tags, which moves GmtModifiedTime (the listing's estimate of the start). A
+    maxRunningHours of 0.02 (72 s) on an instance running for 2 minutes is due at once: the start is read from
+    GetLifecycle, once, after the tag write - not estimated from it (that would put the stop 72 s later)."""
+    setup_account(api, namespace, fresh_cloud)
+    seeded = fresh_cloud.seed(cloud="pai-dsw", account=PAI_KEY[0], name="long", runningForSeconds=120)["id"]
+    policy(api, namespace, "cap", "cap", maxRunningHours=0.02)
+    adopt(api, namespace, "long", seeded, "cap")
+    status = wait_phase(api, namespace, "long", "Stopped", timeout=40)
+    assert "maxRunningHours" in status["stoppedBy"]
+    assert fresh_cloud.calls().get("pai-dsw:GetLifecycle") == 1
+    journal = fresh_cloud.admin.get("/journal", params={"instance": seeded}).json()["entries"]
+    routes = [e["route"] for e in journal]
+    assert routes.index("pai-dsw:UpdateInstanceLabels") < routes.index("pai-dsw:GetLifecycle")

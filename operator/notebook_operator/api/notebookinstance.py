@@ -334,9 +334,10 @@ class NotebookInstanceStatus(StatusModel):
         default=None,
         max_length=64,
         description="What startedAt was taken from: GetLifecycle (PAI-DSW, exact; read once per start for "
-        "notebooks with an afterRunning timer), GmtModifiedTime (PAI-DSW's estimate: any modification moves it "
-        "later), lease.create_at (ModelArts: the lease a start makes), first poll seen Running (a cloud that says "
-        "nothing, e.g. a ModelArts notebook without a lease). An estimate errs late: timers fire later, not earlier.",
+        "notebooks with an afterRunning timer or a maxRunningHours cap), GmtModifiedTime (PAI-DSW's estimate: any "
+        "modification moves it later), lease.create_at (ModelArts: the lease a start makes), first poll seen Running "
+        "(a cloud that says nothing, e.g. a ModelArts notebook without a lease). An estimate errs late: timers fire "
+        "later, not earlier.",
     )
     accumulated_running_seconds: int | None = None
     next_shutdown_at: datetime | None = None
