@@ -94,8 +94,9 @@ class ActionExecutor:
             logger.info("%s of %s/%s not sent: %s", order.kind, notebook.namespace, notebook.name, e)
             return Outcome(claimed=False)
         outcome = Outcome(claimed=True)
+        tags = self._tags_at_create(notebook) if order.kind == "create" else {}
         try:
-            outcome.instance_id = await self._call(notebook, order, observed)
+            outcome.instance_id = await self._call(notebook, order, observed, tags)
         except (Conflict, NotFound) as e:
             if order.kind not in ("start", "stop"):
                 return self._failed(notebook, order, pending, e, outcome)
@@ -111,8 +112,8 @@ class ActionExecutor:
             outcome.patch["stoppedBy"] = None
         if outcome.instance_id:
             outcome.patch["instanceId"] = outcome.instance_id
-            if self._tags_at_create(notebook):  # the operator's keys from the start: it removes them when undeclared
-                outcome.patch["ownedTags"] = self._tags_at_create(notebook)
+            if tags:  # the operator's keys from the start: it removes them when undeclared
+                outcome.patch["ownedTags"] = tags
         self.emit(notebook.ref, "Normal", order.success_event, order.reason)
         logger.info(
             "%s %s/%s (%s): %s",
@@ -124,11 +125,12 @@ class ActionExecutor:
         )
         return outcome
 
-    async def _call(self, notebook: Notebook, order: Order, observed: CloudInstance | None) -> str | None:
-        """The cloud call; the new instance's id for a create."""
+    async def _call(
+        self, notebook: Notebook, order: Order, observed: CloudInstance | None, tags: dict[str, str]
+    ) -> str | None:
+        """The cloud call; the new instance's id for a create (which carries `tags`)."""
         if order.kind == "create":
             spec = create_spec(notebook.spec, notebook.uid)
-            tags = self._tags_at_create(notebook)
             if tags:
                 spec = spec.model_copy(update={"labels": {**spec.labels, **tags}})
             return await self.provider.create_instance(spec)

@@ -94,9 +94,7 @@ class NotebookReconciler:
         self._unseen: dict[str, Unseen] = {}
         self._tag_errors: dict[str, str] = {}  # the last tag write's error, by uid: an Event once per error
         # A PAI-DSW create carries the tags at once (CreateInstance Labels); ModelArts gets them in the next pass.
-        self.executor.create_tags = lambda notebook: desired_tags(
-            self._ownership(notebook) or {}, self.account.default_tags if self.account else {}, notebook.spec.tags
-        )
+        self.executor.create_tags = lambda notebook: self._declared_tags(notebook) or {}
 
     async def observe(self, notebook: Notebook, instance_id: str | None = None) -> CloudInstance | None:
         """One GET: by instance id, else (a managed template not created yet, or created by a pass that died
@@ -299,25 +297,25 @@ class NotebookReconciler:
         chosen = self.assessor.chosen(notebook) if self.assessor is not None else []
         return any(p.max_running_hours is not None and p.enforcement == "Operator" for p in chosen)
 
+    def _declared_tags(self, notebook: Notebook) -> dict[str, str] | None:
+        """Ownership, the account's defaults and spec.tags (None: no cluster id, so no tags)."""
+        ours = self._ownership(notebook)
+        if ours is None:
+            return None
+        assert self.account is not None  # _ownership needs its cluster id
+        return desired_tags(ours, self.account.default_tags, notebook.spec.tags)
+
     def _desired_tags(self, notebook: Notebook, observed: CloudInstance | None) -> dict[str, str] | None:
         """The tags the instance should carry (None: the operator keeps none on it)."""
-        ours = self._ownership(notebook)
         tags_supported = Capability.TAGS in self.provider.capabilities
-        if ours is None or not notebook.managed or not tags_supported or observed is None:
+        if not notebook.managed or not tags_supported or observed is None or observed.phase in ("Deleting", "Deleted"):
             return None
-        if observed.phase in ("Deleting", "Deleted"):
-            return None
-        assert self.account is not None
-        return desired_tags(ours, self.account.default_tags, notebook.spec.tags)
+        return self._declared_tags(notebook)
 
     def _tags_due(self, notebook: Notebook, observed: CloudInstance | None) -> bool:
         """Tags differ from the declared ones: a pass will write them (and so move PAI-DSW's GmtModifiedTime)."""
         desired = self._desired_tags(notebook, observed)
-        return (
-            desired is not None
-            and observed is not None
-            and any(observed.labels.get(k) != v for k, v in desired.items())
-        )
+        return desired is not None and observed is not None and bool(tag_changes(desired, observed.labels, []).put)
 
     async def _tagged(self, notebook: Notebook, status: dict[str, Any], observed: CloudInstance) -> dict[str, Any]:
         """Keep the instance's tags as declared (ownership, the account's defaults, spec.tags); nothing is sent
@@ -394,11 +392,12 @@ class NotebookReconciler:
         idle = found.idle
         stop = found.stop
         stopped = claimed = False
-        held = False
-        if stop is not None and not stop_in_hand(status, observed, now):
+        if stop is not None and stop_in_hand(status, observed, now):
+            stop = None
+        if stop is not None:
             idle, held, note = await self._snapshot_first(notebook, idle or {}, stop, observed, now)
-            stop = replace(stop, reason=stop.reason + note) if note else stop
-        if stop is not None and not held and not stop_in_hand(status, observed, now):
+            stop = None if held else replace(stop, reason=stop.reason + note)
+        if stop is not None:
             order = cull_order(stop, Capability.STOP_SAVE_IMAGE in self.provider.capabilities)
             outcome = await self.executor.run(notebook, order, observed, now, version)
             claimed = outcome.claimed and not outcome.queued

@@ -46,6 +46,11 @@ class Snapshot:
     def ref(self) -> dict[str, Any]:
         return object_ref(KIND, self.namespace, self.name, self.uid)
 
+    def cloud_id(self, provider: str) -> str | None:
+        """The cloud's id of what this saved, as recorded: ModelArts the image's, PAI-DSW the snapshot's."""
+        value = self.status.get("imageId" if provider == "modelarts" else "snapshotId")
+        return str(value) if value else None
+
     def request(self, provider: str) -> SnapshotRequest:
         """PAI-DSW: a name of our own (the object's, made unique by its uid); ModelArts: the declared image."""
         spec = self.spec
@@ -140,12 +145,13 @@ class SnapshotReconciler:
             return failed(snapshot, "InvalidSpec", wrong, now)
         instance_id = snapshot.status.get("instanceId") or notebook.instance_id
         if not instance_id:
-            return waiting(snapshot, "NotebookNotCreated", f"{notebook.name} has no cloud instance yet", now, 10)
+            message = f"{notebook.name} has no cloud instance yet"
+            return waiting(snapshot, "NotebookNotCreated", message, now, WAITING_POLL_S)
         request = snapshot.request(provider.name)
-        known = snapshot.status.get("snapshotId") or snapshot.status.get("imageId")
+        known = snapshot.cloud_id(provider.name)
         try:
             if known:
-                found: CloudSnapshot | None = await provider.get_snapshot(instance_id, str(known))
+                found: CloudSnapshot | None = await provider.get_snapshot(instance_id, known)
             else:
                 found = await provider.find_snapshot(instance_id, request)
                 if found is None:
@@ -203,16 +209,14 @@ class SnapshotReconciler:
     async def delete(self, snapshot: Snapshot) -> None:
         """Delete the cloud snapshot (or image) this resource made, if it made one."""
         instance_id = snapshot.status.get("instanceId")
-        known = (
-            snapshot.status.get("snapshotId") if self.provider.name != "modelarts" else snapshot.status.get("imageId")
-        )
+        known = snapshot.cloud_id(self.provider.name)
         if not instance_id:
             return
         if not known:  # asked for but not recorded (the operator died in between): found again by its name
             with_name = await self.provider.find_snapshot(str(instance_id), snapshot.request(self.provider.name))
             known = with_name.id if with_name else None
         if known:
-            await self.provider.delete_snapshot(str(instance_id), str(known))
+            await self.provider.delete_snapshot(str(instance_id), known)
             self.emit(snapshot.ref, "Normal", "SnapshotDeleted", f"deleted {self.provider.name} snapshot {known}")
 
 

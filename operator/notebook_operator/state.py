@@ -15,6 +15,7 @@ from notebook_operator.kube import Kube
 from notebook_operator.notify.sender import Notifier
 from notebook_operator.peering import PeeringSetup, Role
 from notebook_operator.providers.egress import AllowList
+from notebook_operator.reconcile.notebook import Notebook
 from notebook_operator.registry import Accounts, Namespaces, Notebooks, Policies, Snapshots
 
 
@@ -48,6 +49,13 @@ class OperatorState:
     def role(self) -> Role:
         assert self._role is not None, "OperatorState.open() runs at startup"
         return self._role
+
+    def admitted(self, notebook: Notebook) -> bool:
+        """Whether the notebook may use its account: its namespace's own ProviderConfig always, a
+        ClusterProviderConfig only where its namespaceSelector admits the notebook's namespace."""
+        namespace, name = notebook.account
+        selector = self.accounts.get(namespace, name).namespace_selector
+        return namespace != "" or self.namespaces.admits(selector, notebook.namespace)
 
     async def open(self, emit: EventSink) -> None:
         self._kube = await Kube.connect()

@@ -73,7 +73,7 @@ async def _reconciler(state: OperatorState, notebook: Notebook) -> NotebookRecon
     except AccountNotReady as e:
         raise kopf.TemporaryError(str(e), delay=ACCOUNT_WAIT_S) from e
     account = state.accounts.get(*notebook.account)
-    if notebook.account[0] == "" and not state.namespaces.admits(account.namespace_selector, notebook.namespace):
+    if not state.admitted(notebook):
         # The ClusterProviderConfig's poll pass says so on the object (ProviderConfigNotAllowed); nothing is sent.
         raise kopf.PermanentError(
             f"ClusterProviderConfig {notebook.account[1]} does not admit namespace {notebook.namespace}"

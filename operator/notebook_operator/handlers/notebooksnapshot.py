@@ -17,7 +17,7 @@ from notebook_operator.providers.base import Provider
 from notebook_operator.providers.errors import ProviderError
 from notebook_operator.reconcile.notebook import Notebook
 from notebook_operator.registry import AccountNotReady
-from notebook_operator.snapshot_reconciler import KIND, Snapshot, SnapshotReconciler, waiting
+from notebook_operator.snapshot_reconciler import KIND, WAITING_POLL_S, Snapshot, SnapshotReconciler, waiting
 from notebook_operator.state import OperatorState, operator_state
 from notebook_operator.times import now
 
@@ -56,8 +56,7 @@ def _notebook(state: OperatorState, snapshot: Snapshot) -> Notebook | None:
 
 def _provider(state: OperatorState, notebook: Notebook) -> Provider:
     provider = state.accounts.ready_provider(*notebook.account)
-    account = state.accounts.get(*notebook.account)
-    if notebook.account[0] == "" and not state.namespaces.admits(account.namespace_selector, notebook.namespace):
+    if not state.admitted(notebook):
         raise AccountNotReady(f"ClusterProviderConfig {notebook.account[1]} does not admit {notebook.namespace}")
     return provider
 
@@ -76,7 +75,7 @@ async def reconcile_snapshot(body: kopf.Body, memo: object, **_: Any) -> None:
     notebook = _notebook(state, snapshot)
     if notebook is None:
         message = f"NotebookInstance {snapshot.namespace}/{snapshot.spec.notebook_ref.name} not found"
-        result = waiting(snapshot, "NotebookNotFound", message, at, 10)
+        result = waiting(snapshot, "NotebookNotFound", message, at, WAITING_POLL_S)
     else:
         try:
             provider = _provider(state, notebook)
