@@ -10,8 +10,9 @@ import asyncio
 import functools
 import logging
 import time
+import weakref
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -22,6 +23,7 @@ from notebook_operator.executor import EventSink
 from notebook_operator.idle_assessor import IdleAssessor
 from notebook_operator.kube import Kube
 from notebook_operator.notebook_reconciler import NotebookReconciler, PassResult
+from notebook_operator.providers import priority
 from notebook_operator.providers.base import Provider
 from notebook_operator.providers.types import CloudInstance
 from notebook_operator.reconcile.notebook import Notebook
@@ -30,6 +32,7 @@ from notebook_operator.registry import AccountState, Policies, Snapshots
 from notebook_operator.stop_batcher import DEFAULT_BATCH_SIZE, BatchStopper, StopBatcher
 from notebook_operator.times import now as utcnow
 from notebook_operator.times import parse_rfc3339
+from notebook_operator.waiters import Progress, track
 
 logger = logging.getLogger(__name__)
 
@@ -41,6 +44,7 @@ class CycleResult:
     writes: int = 0
     refused: dict[str, str] = field(default_factory=dict)  # reads refused for permission, by operation
     queued: int = 0  # due actions left for the next pass
+    housekeeping: int = 0  # tag writes waiting for calls the stops and actions leave
     next_due: datetime | None = None  # the soonest shutdown still to come, as the statuses say
 
 
@@ -69,6 +73,8 @@ class AccountReconciler:
         self._running = 0  # running instances in the last listing
         self._listed = 0  # instances in the last listing
         self._busy: dict[str, asyncio.Task[PassResult]] = {}  # passes still running, by notebook uid
+        self._item_of: weakref.WeakKeyDictionary[asyncio.Task[PassResult], Notebook] = weakref.WeakKeyDictionary()
+        self._tags_since: dict[str, float] = {}  # notebooks whose tag write waits, since when (monotonic)
 
     async def cycle(
         self, tracked: Sequence[Notebook], now: datetime | None = None, calls_per_interval: float | None = None,
@@ -97,7 +103,9 @@ class AccountReconciler:
         budget = self._budget(items, calls_per_interval)
         self.notebooks.executor.budget = budget
 
-        async def one(item: Notebook, instance: CloudInstance | None) -> PassResult:
+        async def one(item: Notebook, instance: CloudInstance | None, progress: Progress) -> PassResult:
+            track(progress)  # what it waits on, for the warning if it is abandoned
+            priority.for_namespace(item.namespace)  # its calls take their turn with its namespace's
             try:
                 return await self.notebooks.reconcile(item, instance, now)
             finally:
@@ -108,11 +116,17 @@ class AccountReconciler:
 
         passes: list[asyncio.Task[PassResult]] = []
         observed: dict[str, CloudInstance] = {}
+        loop = asyncio.get_running_loop()
 
         def start(item: Notebook, instance: CloudInstance | None) -> asyncio.Task[PassResult]:
-            task = asyncio.create_task(one(item, instance))
+            progress = Progress()
+            task = asyncio.create_task(one(item, instance, progress), name=f"{item.namespace}/{item.name}")
+            self._item_of[task] = item
             self._busy[item.uid] = task
-            task.add_done_callback(functools.partial(self._done, item.uid))
+            deadline = None
+            if interval_s:  # a pass older than two intervals is abandoned: its notebook goes back to the cycles
+                deadline = loop.call_later(2 * interval_s, self._abandon, item, task, progress, 2 * interval_s)
+            task.add_done_callback(functools.partial(self._done, item.uid, deadline))
             return task
 
         try:
@@ -132,7 +146,9 @@ class AccountReconciler:
         self._count_phases(observed)
         self._running = sum(1 for i in observed.values() if i.phase == "Running")
         finished = await self._wait(passes, started + interval_s if interval_s else None)
-        result.writes = sum(1 for done in finished if done.written)
+        result.writes = sum(1 for _, done in finished if done.written)
+        due = [item for item, done in finished if done.tags_due]
+        result.housekeeping = await self._housekeep(due, observed, budget, started + interval_s if interval_s else None)
         self.notebooks.prune({item.uid for item in tracked})
         self._listed = len(observed)
         result.next_due = self._count_notebooks(tracked, observed, now, budget.queued if budget is not None else set())
@@ -158,11 +174,32 @@ class AccountReconciler:
             )
         return result
 
-    def _done(self, uid: str, _: asyncio.Task[PassResult]) -> None:
+    def _done(self, uid: str, deadline: asyncio.TimerHandle | None, _: asyncio.Task[PassResult]) -> None:
         self._busy.pop(uid, None)
+        if deadline is not None:
+            deadline.cancel()
 
-    async def _wait(self, passes: list[asyncio.Task[PassResult]], until: float | None) -> list[PassResult]:
-        """The results of the passes done by `until` (monotonic; None: all of them); the others go on."""
+    def _abandon(self, item: Notebook, task: asyncio.Task[PassResult], progress: Progress, limit: float) -> None:
+        """Cancel a pass that outlived its deadline. Its claim, if it made one, stays Pending in status: the next
+        pass resolves it as after a restart (it looks at the instance before acting again)."""
+        if task.done():
+            return
+        metrics.PASSES_ABANDONED.labels(self.provider.name).inc()
+        logger.warning(
+            "%s: the pass of NotebookInstance %s/%s was abandoned after %.0fs waiting on %s; the next cycle takes it",
+            self.provider.name,
+            item.namespace,
+            item.name,
+            limit,
+            progress.waiting_on,
+        )
+        task.cancel()
+
+    async def _wait(
+        self, passes: list[asyncio.Task[PassResult]], until: float | None
+    ) -> list[tuple[Notebook, PassResult]]:
+        """The results of the passes done by `until` (monotonic; None: all of them); the others go on. A pass that
+        failed is its notebook's alone: logged, and the others' results stand."""
         if not passes:
             return []
         timeout = None if until is None else max(0.0, until - time.monotonic())
@@ -171,11 +208,58 @@ class AccountReconciler:
             task.add_done_callback(_log_failure)
         if running:
             logger.info(
-                "%s: %d passes still acting go on past the interval; their notebooks sit out the next cycle",
+                "%s: %d passes still acting go on past the interval; their notebooks sit out the next cycle "
+                "(abandoned at two intervals)",
                 self.provider.name,
                 len(running),
             )
-        return [task.result() for task in passes if task in done]  # an unexpected error fails the cycle
+        results = []
+        for task in passes:
+            if task not in done:
+                continue
+            _log_failure(task)
+            if not task.cancelled() and task.exception() is None:
+                results.append((self._item_of[task], task.result()))
+        return results
+
+    async def _housekeep(
+        self,
+        due: list[Notebook],
+        observed: dict[str, CloudInstance],
+        budget: ActionBudget | None,
+        until: float | None,
+    ) -> int:
+        """Write the tags of the notebooks whose passes found them due, with what the pass's stops and actions
+        left of its calls: longest-waiting first, the namespaces taking turns. Returns how many still wait."""
+        now = time.monotonic()
+        due_uids = {item.uid for item in due}
+        for uid in set(self._tags_since) - due_uids:
+            del self._tags_since[uid]
+        for uid in due_uids:
+            self._tags_since.setdefault(uid, now)
+        order = fair_order(due, lambda item: self._tags_since[item.uid])
+        spare = len(order) if budget is None else int(budget.spare() + 1e-9)
+        chosen = order[:spare]
+        if budget is not None:
+            budget.spend(len(chosen))
+        tasks = {asyncio.create_task(self._housekeep_one(item, observed[item.instance_id or ""])): item.uid
+                 for item in chosen}  # fmt: skip
+        if tasks:
+            timeout = None if until is None else max(0.0, until - time.monotonic())
+            done, late = await asyncio.wait(tasks, timeout=timeout)
+            for task in late:  # a tag write is idempotent and recorded before it is sent: the next cycle redoes it
+                task.cancel()
+            for task in done:
+                if task.result():
+                    self._tags_since.pop(tasks[task], None)
+        return len(order) - len(chosen)
+
+    async def _housekeep_one(self, item: Notebook, instance: CloudInstance) -> bool:
+        try:
+            return await self.notebooks.housekeep(item, instance)
+        except Exception:  # one notebook's housekeeping failure stays its own
+            logger.exception("%s: tags of %s/%s not written", self.provider.name, item.namespace, item.name)
+            return False
 
     def _budget(self, items: Sequence[Notebook], calls_per_interval: float | None) -> ActionBudget | None:
         """This pass's calls for actions, with what waited longest in the queue served first."""
@@ -241,6 +325,19 @@ class AccountReconciler:
 
 
 def _log_failure(task: asyncio.Task[PassResult]) -> None:
-    """A pass that finished after its cycle returned: nobody awaits it, so its failure is logged here."""
+    """A pass's unexpected failure, logged with its traceback (it ends that pass only)."""
     if not task.cancelled() and task.exception() is not None:
-        logger.error("a notebook pass failed after its cycle", exc_info=task.exception())
+        logger.error("the pass of NotebookInstance %s failed", task.get_name(), exc_info=task.exception())
+
+
+def fair_order(items: Sequence[Notebook], since: Callable[[Notebook], float]) -> list[Notebook]:
+    """Longest-waiting first within each namespace, the namespaces taking turns (the one whose first waited longest
+    goes first): one namespace's backlog cannot hold back another's."""
+    by_namespace: dict[str, list[Notebook]] = {}
+    for item in sorted(items, key=since):
+        by_namespace.setdefault(item.namespace, []).append(item)
+    queues = list(by_namespace.values())
+    order: list[Notebook] = []
+    for turn in range(max((len(q) for q in queues), default=0)):
+        order += [q[turn] for q in queues if turn < len(q)]
+    return order

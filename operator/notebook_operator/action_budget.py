@@ -58,6 +58,14 @@ class ActionBudget:
         self.queued.add(uid)
         return False
 
+    def spare(self) -> float:
+        """Calls no stop or action of this pass has taken or holds: what housekeeping may spend."""
+        return max(0.0, self.calls - self.spent - sum(self._reserved.values()))
+
+    def spend(self, calls: float) -> None:
+        """Housekeeping took `calls` of the spare ones."""
+        self.spent += calls
+
     def release(self, uid: str) -> None:
         """The notebook's pass ended without using its reservation (e.g. stopped meanwhile by someone else)."""
         self._reserved.pop(uid, None)

@@ -17,6 +17,7 @@ from notebook_operator import metrics
 from notebook_operator.action_budget import QUEUED, ActionBudget
 from notebook_operator.api.notebookinstance import NotebookInstanceSpec
 from notebook_operator.kube import Kube, StaleObject
+from notebook_operator.providers import priority
 from notebook_operator.providers.base import Provider
 from notebook_operator.providers.errors import (
     Conflict,
@@ -25,6 +26,7 @@ from notebook_operator.providers.errors import (
     PermissionDenied,
     ProviderError,
 )
+from notebook_operator.providers.priority import CallClass
 from notebook_operator.providers.types import Capability, CloudInstance, CreateSpec, UpdateSpec
 from notebook_operator.reconcile.decide import template_drift
 from notebook_operator.reconcile.notebook import KIND, Notebook, action_record
@@ -128,7 +130,14 @@ class ActionExecutor:
     async def _call(
         self, notebook: Notebook, order: Order, observed: CloudInstance | None, tags: dict[str, str]
     ) -> str | None:
-        """The cloud call; the new instance's id for a create (which carries `tags`)."""
+        """The cloud call; the new instance's id for a create (which carries `tags`). A stop goes before the
+        account's other waiting calls, a start, create or update before its reads and housekeeping."""
+        with priority.calls(CallClass.STOP if order.kind == "stop" else CallClass.ACT):
+            return await self._send(notebook, order, observed, tags)
+
+    async def _send(
+        self, notebook: Notebook, order: Order, observed: CloudInstance | None, tags: dict[str, str]
+    ) -> str | None:
         if order.kind == "create":
             spec = create_spec(notebook.spec, notebook.uid)
             if tags:

@@ -13,8 +13,10 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from notebook_operator import metrics
+from notebook_operator.providers import priority
 from notebook_operator.providers.base import Provider
 from notebook_operator.providers.errors import PermissionDenied, ProviderError
+from notebook_operator.providers.priority import CallClass
 from notebook_operator.providers.types import Capability, CloudInstance, Utilization
 from notebook_operator.reconcile.culling import Stop, at_rest, close_savings, describe_levels, evaluate, sample_window
 from notebook_operator.reconcile.notebook import Notebook
@@ -102,7 +104,8 @@ class IdleAssessor:
             instance.shutdown_at,
             snoozed=bool(snoozed),
         )
-        idle = await self._sync_native(plan, idle, instance, result)
+        with priority.calls(CallClass.HOUSEKEEPING):  # the cloud's own rules: after the account's stops and actions
+            idle = await self._sync_native(plan, idle, instance, result)
         idle["enforcement"] = plan.enforcement if chosen else None
         warned_native = [p.name for p in chosen if p.warn and plan.idle_rule is not None and p.enforcement == "Native"]
         idle["warning"] = (

@@ -3,6 +3,7 @@ status patches of many objects from the poller, and reading credential Secrets."
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 from typing import Any
@@ -11,6 +12,7 @@ from kubernetes_asyncio import client, config
 from kubernetes_asyncio.client.exceptions import ApiException
 
 from notebook_operator.api.meta import GROUP, VERSION
+from notebook_operator.waiters import waiting_on
 from notebook_operator.write_limiter import WriteLimiter
 
 PLURALS = {
@@ -23,6 +25,9 @@ PLURALS = {
 
 
 PEERING_GROUP = "kopf.dev"
+# Every wait has an end: a status write waits at most this long for a slot, then this long for its answer.
+SLOT_WAIT_S = 60.0
+WRITE_TIMEOUT_S = 30.0
 
 
 class SecretMissing(LookupError):
@@ -85,27 +90,33 @@ class Kube:
         if resource_version:
             body["metadata"] = {"resourceVersion": resource_version}
         merge = "application/merge-patch+json"
-        async with self._limit.slot(urgent):
+        with waiting_on(f"a slot for a status write ({len(self._limit)} waiting)"):
+            async with asyncio.timeout(SLOT_WAIT_S):
+                slot = await self._limit.take(urgent)
+        async with slot:
             try:
-                if namespace:
-                    written = await self.custom.patch_namespaced_custom_object_status(
-                        GROUP,
-                        VERSION,
-                        namespace,
-                        PLURALS[kind],
-                        name,
-                        body,
-                        _content_type=merge,  # type: ignore[call-arg]
-                    )
-                else:  # cluster-scoped
-                    written = await self.custom.patch_cluster_custom_object_status(
-                        GROUP,
-                        VERSION,
-                        PLURALS[kind],
-                        name,
-                        body,
-                        _content_type=merge,  # type: ignore[call-arg]
-                    )
+                with waiting_on("the API server's answer to a status write"):
+                    if namespace:
+                        written = await self.custom.patch_namespaced_custom_object_status(
+                            GROUP,
+                            VERSION,
+                            namespace,
+                            PLURALS[kind],
+                            name,
+                            body,
+                            _content_type=merge,  # type: ignore[call-arg]
+                            _request_timeout=WRITE_TIMEOUT_S,
+                        )
+                    else:  # cluster-scoped
+                        written = await self.custom.patch_cluster_custom_object_status(
+                            GROUP,
+                            VERSION,
+                            PLURALS[kind],
+                            name,
+                            body,
+                            _content_type=merge,  # type: ignore[call-arg]
+                            _request_timeout=WRITE_TIMEOUT_S,
+                        )
             except ApiException as e:
                 if e.status == 404:
                     return None

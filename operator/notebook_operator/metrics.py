@@ -71,6 +71,11 @@ OVER_CAP = Gauge(
 )
 SNAPSHOTS = Gauge("notebook_operator_snapshots", "NotebookSnapshots by namespace and phase", ["namespace", "phase"])
 PENDING_STOPS = Gauge("notebook_operator_pending_stops", "Notebooks with an announced stop", ["namespace"])
+PASSES_ABANDONED = Counter(
+    "notebook_operator_passes_abandoned_total",
+    "Notebook passes cancelled after two poll intervals (their notebooks go back to the next cycle)",
+    ["provider"],
+)
 ACTIONS_QUEUED = Gauge(
     "notebook_operator_actions_queued",
     "Due actions waiting for a later poll pass: the last pass spent its calls for actions",

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from kubernetes_asyncio.client.exceptions import ApiException
@@ -24,8 +24,10 @@ from notebook_operator.cloud_events import CloudEvents
 from notebook_operator.executor import ActionExecutor, EventSink, Outcome
 from notebook_operator.idle_assessor import IdleAssessor
 from notebook_operator.kube import Kube, StaleObject, StatusRejected
+from notebook_operator.providers import priority
 from notebook_operator.providers.base import Provider
 from notebook_operator.providers.errors import Conflict, InstanceTypeNotOffered, NotFound, ProviderError
+from notebook_operator.providers.priority import CallClass
 from notebook_operator.providers.types import Capability, CloudInstance, HourlyPrice
 from notebook_operator.reconcile.conditions import kstatus
 from notebook_operator.reconcile.cost import cost_status, price_of
@@ -62,6 +64,7 @@ class PassResult:
     retry_after: float | None = None  # a spec pass should look again after this long
     retry_reason: str = ""
     error: ProviderError | None = None  # the cloud call that failed
+    tags_due: bool = False  # the instance's tags differ from the declared ones: housekeep() writes them
 
 
 class NotebookReconciler:
@@ -123,10 +126,8 @@ class NotebookReconciler:
         self, notebook: Notebook, observed: CloudInstance | None, now: datetime, spec_pass: bool
     ) -> PassResult:
         status, version = self._view(notebook)
-        if not self._tags_due(notebook, observed):
-            # A tag write moves the listing's estimate of the start (GmtModifiedTime): the exact start is read
-            # after it, once, not before and again after. Until then the estimate errs late, as it does anyway.
-            observed = await self.start_times.exact(self.provider, notebook, status, observed, self._timed(notebook))
+        # Read before any tag write (housekeeping, after the account's actions): a due stop never waits for one.
+        observed = await self.start_times.exact(self.provider, notebook, status, observed, self._timed(notebook))
         result = PassResult()
         patch: dict[str, Any] = {}
         snooze = read_snooze(notebook.annotations, status.get("snooze"), now)
@@ -155,8 +156,11 @@ class NotebookReconciler:
             assessed = await self._assess_idleness(notebook, {**status, **patch}, observed, now, snooze, version)
             found, cull, stopped, acted = assessed
             patch.update(found)
-        if observed is not None and refused is None and not acted:
-            patch.update(await self._tagged(notebook, {**status, **patch}, observed))
+        if observed is not None and refused is None and not acted and not spec_pass:
+            # Tags are housekeeping: a poll pass only notes they are due; its account writes them with the calls
+            # its stops and actions leave (housekeep). Spec passes leave them to the poll passes.
+            recorded, result.tags_due = self._tags_recorded(notebook, {**status, **patch}, observed)
+            patch.update(recorded)
         if outcome is None or outcome.error is None or observed is not None:  # a failed create has nothing to show
             patch.update(self._mirrored(notebook, {**status, **patch}, observed, now, timer_until, refused))
         patch.update(await self._costed(notebook, {**status, **patch}, observed, now))
@@ -312,40 +316,51 @@ class NotebookReconciler:
             return None
         return self._declared_tags(notebook)
 
-    def _tags_due(self, notebook: Notebook, observed: CloudInstance | None) -> bool:
-        """Tags differ from the declared ones: a pass will write them (and so move PAI-DSW's GmtModifiedTime)."""
-        desired = self._desired_tags(notebook, observed)
-        return desired is not None and observed is not None and bool(tag_changes(desired, observed.labels, []).put)
-
-    async def _tagged(self, notebook: Notebook, status: dict[str, Any], observed: CloudInstance) -> dict[str, Any]:
-        """Keep the instance's tags as declared (ownership, the account's defaults, spec.tags); nothing is sent
-        while they are. Observe never writes tags."""
+    def _tags_recorded(
+        self, notebook: Notebook, status: dict[str, Any], observed: CloudInstance
+    ) -> tuple[dict[str, Any], bool]:
+        """(status.ownedTags to record when the tags are in order but not recorded yet, whether a tag write is
+        due)."""
         desired = self._desired_tags(notebook, observed)
         if desired is None:
-            return {}
+            return {}, False
+        owned = {k: v for k, v in (status.get("ownedTags") or {}).items() if v is not None}
+        unrecorded = {k: v for k, v in desired.items() if owned.get(k) != v}
+        if tag_changes(desired, observed.labels, list(owned)):
+            return {}, True
+        return ({"ownedTags": {**owned, **unrecorded}} if unrecorded else {}), False
+
+    async def housekeep(self, notebook: Notebook, observed: CloudInstance) -> bool:
+        """Keep the instance's tags as declared (ownership, the account's defaults, spec.tags): one tag write, at
+        housekeeping priority. True when the tags were written. Observe never writes tags."""
+        status = self.status_of(notebook)
+        desired = self._desired_tags(notebook, observed)
+        if desired is None:
+            return False
         # status.ownedTags: what the operator set, key by key. Written only by merging keys in (and removing the
         # ones it removed from the cloud), so a pass reading an older status never forgets a key another set.
         owned = {k: v for k, v in (status.get("ownedTags") or {}).items() if v is not None}
         unrecorded = {k: v for k, v in desired.items() if owned.get(k) != v}
         changes = tag_changes(desired, observed.labels, list(owned))
         if not changes:
-            return {"ownedTags": {**owned, **unrecorded}} if unrecorded else {}
-        budget = self.executor.budget
-        if budget is not None and not budget.admit(notebook.uid, 1.0):
-            return {}  # a later poll pass: tags never crowd out stops
+            return False
         if unrecorded:  # recorded before the call: a pass that reads the status meanwhile knows they are ours
             await self._write(notebook, {"ownedTags": {**owned, **unrecorded}})
+        began = datetime.now(UTC)
         try:
-            await self.provider.set_tags(observed.id, changes.put, changes.remove)
+            with priority.calls(CallClass.HOUSEKEEPING, notebook.namespace):
+                await self.provider.set_tags(observed.id, changes.put, changes.remove)
         except ProviderError as e:
             if self._tag_errors.get(notebook.uid) != str(e):  # told once per distinct error, retried each pass
                 self._tag_errors[notebook.uid] = str(e)
                 self.emit(notebook.ref, "Warning", "TagsFailed", f"cloud tags not updated: {e}")
-            return {}
+            return False
+        self.start_times.modified_by_us(notebook.uid, began, datetime.now(UTC))
         self._tag_errors.pop(notebook.uid, None)
         changed = ", ".join([*(f"{k}={v}" for k, v in sorted(changes.put.items())), *(f"-{k}" for k in changes.remove)])
         self.emit(notebook.ref, "Normal", "Tagged", f"cloud tags updated: {changed}"[:1024])
-        return {"ownedTags": {**owned, **desired, **dict.fromkeys(changes.remove)}}
+        await self._write(notebook, {"ownedTags": {**owned, **desired, **dict.fromkeys(changes.remove)}})
+        return True
 
     def _spec_pass_verdict(
         self,

@@ -18,8 +18,10 @@ from typing import Any
 from notebook_operator.api.meta import CLOUD_REASON_MAX, GROUP, VERSION, object_ref
 from notebook_operator.api.notebooksnapshot import NotebookSnapshotSpec
 from notebook_operator.executor import EventSink
+from notebook_operator.providers import priority
 from notebook_operator.providers.base import Provider
 from notebook_operator.providers.errors import NotFound, ProviderError
+from notebook_operator.providers.priority import CallClass
 from notebook_operator.providers.types import Capability, CloudSnapshot, SnapshotRequest
 from notebook_operator.reconcile.conditions import kstatus
 from notebook_operator.reconcile.notebook import Notebook
@@ -207,7 +209,12 @@ class SnapshotReconciler:
         return SnapshotPass({**common, **patch}, SAVING_POLL_S)
 
     async def delete(self, snapshot: Snapshot) -> None:
-        """Delete the cloud snapshot (or image) this resource made, if it made one."""
+        """Delete the cloud snapshot (or image) this resource made, if it made one (housekeeping: its calls wait for
+        the account's stops and actions)."""
+        with priority.calls(CallClass.HOUSEKEEPING, snapshot.namespace):
+            await self._delete(snapshot)
+
+    async def _delete(self, snapshot: Snapshot) -> None:
         instance_id = snapshot.status.get("instanceId")
         known = snapshot.cloud_id(self.provider.name)
         if not instance_id:

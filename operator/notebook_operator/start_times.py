@@ -28,6 +28,8 @@ LIFECYCLE = "GetLifecycle"
 FIRST_SEEN = "first poll seen Running"
 # The estimate is stamped at the same transition as the lifecycle's Running record, give or take this.
 SLACK = timedelta(seconds=60)
+# A modification's time as the cloud stamps it (whole seconds) against our clock around the call.
+WRITE_SLACK = timedelta(seconds=2)
 
 
 def first_seen(observed: CloudInstance, status: Mapping[str, Any]) -> CloudInstance:
@@ -46,6 +48,14 @@ class StartTimes:
         # it even before its status write is seen; two passes at once share one read.
         self._covered: dict[str, tuple[datetime, datetime]] = {}
         self._reading: dict[str, asyncio.Future[datetime | None]] = {}
+        # By uid: when the operator's own last write to the instance (its tags) began and ended. The estimate it
+        # moves to lies within that window; a restart (stop, then start) takes far longer than the window.
+        self._written: dict[str, tuple[datetime, datetime]] = {}
+
+    def modified_by_us(self, uid: str, began: datetime, ended: datetime) -> None:
+        """The operator modified the instance (a tag write) between `began` and `ended`: the estimate moving into
+        that window is its own doing, not a new start, and costs no second lifecycle read."""
+        self._written[uid] = (began, ended)
 
     async def exact(
         self,
@@ -61,11 +71,16 @@ class StartTimes:
             return first_seen(observed, status)
         if observed is None or observed.phase != "Running" or observed.started_at is None:
             self._covered.pop(notebook.uid, None)
+            self._written.pop(notebook.uid, None)
             return observed
         if not matters:
             return observed
         estimate = observed.started_at
         covered = self._covered.get(notebook.uid)
+        if covered is not None and covered[0] != estimate and notebook.uid in self._written:
+            began, ended = self._written.pop(notebook.uid)
+            if began - WRITE_SLACK <= estimate <= ended + WRITE_SLACK:  # moved by our own write
+                covered = self._covered[notebook.uid] = (estimate, covered[1])
         if covered is not None and covered[0] == estimate:
             return observed.model_copy(update={"started_at": covered[1], "started_at_source": LIFECYCLE})
         known = None

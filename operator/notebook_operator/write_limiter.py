@@ -15,9 +15,25 @@ class WriteLimiter:
         self._free = concurrency
         self._waiting = UrgentFirst()
 
+    def __len__(self) -> int:
+        """How many wait for a slot (an estimate: cancelled waiters count until they are passed over)."""
+        return len(self._waiting)
+
     @contextlib.asynccontextmanager
     async def slot(self, urgent: bool = False) -> AsyncIterator[None]:
         await self._acquire(urgent)
+        try:
+            yield
+        finally:
+            self._release()
+
+    async def take(self, urgent: bool = False) -> contextlib.AbstractAsyncContextManager[None]:
+        """Wait for a slot (cancellable: the wait may be bounded by the caller); the returned context releases it."""
+        await self._acquire(urgent)
+        return self._held()
+
+    @contextlib.asynccontextmanager
+    async def _held(self) -> AsyncIterator[None]:
         try:
             yield
         finally:

@@ -220,6 +220,13 @@ async def _poll(
                 for operation in sorted(set(result.refused) - refused_before):
                     emit(ref, "Warning", "PermissionDenied", result.refused[operation])
             refused_before = set(result.refused)
+            if result.housekeeping:  # no count in the condition: it would cost a status write every cycle
+                backlog = (
+                    "tag writes wait for the calls stops and actions leave "
+                    "(housekeeping: the cloud takes one instance's tags per call)"
+                )
+                message += f", {result.housekeeping} {backlog}"
+                refusals = f"{refusals}; {backlog}" if refusals else backlog
             update["instanceCount"] = result.listed
             last = current.get("lastSuccessfulListTime")
             since = age(last, now)

@@ -20,8 +20,11 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from notebook_operator.providers import priority
 from notebook_operator.providers.errors import InvalidRequest, ProviderError, Throttled, Transient
-from notebook_operator.providers.ratelimit import TokenBucket
+from notebook_operator.providers.priority import CallClass
+from notebook_operator.providers.ratelimit import LocalThrottle, TokenBucket
+from notebook_operator.waiters import waiting_on
 
 logger = logging.getLogger(__name__)
 
@@ -116,17 +119,26 @@ class CloudHTTP:
         sleep: Callable[[float], Any] = asyncio.sleep,
     ) -> httpx.Response:
         """Send one API call; returns the successful response or raises a ProviderError. `urgent` (a listing): it
-        takes the next token of the account's rate limit before the calls already waiting."""
+        takes the next token of the account's rate limit before the calls already waiting; other calls wait in their
+        class (providers/priority.py). The retry budget bounds the whole call, its waits for a token included."""
         started = time.monotonic()
         deadline = started + self._retry.budget
         query = {k: _wire(v) for k, v in (params or {}).items() if v is not None}
+        kind, namespace = priority.current()
+        if urgent:
+            kind = CallClass.LIST
         attempt = 0
         while True:
-            await self._bucket.acquire(urgent)
+            try:
+                with waiting_on(f"a turn at the rate limit for {operation}"):
+                    await self._bucket.acquire(kind, namespace, within=max(0.0, deadline - time.monotonic()))
+            except LocalThrottle as e:
+                raise Throttled(str(e), provider=self.provider, operation=operation) from None
             call_started = time.monotonic()
             error: ProviderError
             try:
-                response = await self._client.request(method, path, params=query, json=json, headers=headers)
+                with waiting_on(f"the cloud's answer to {operation}"):
+                    response = await self._client.request(method, path, params=query, json=json, headers=headers)
             except httpx.TransportError as e:
                 sent = not isinstance(e, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout)
                 error = Transient(f"{type(e).__name__}: {e}", provider=self.provider, operation=operation)

@@ -1,7 +1,8 @@
 """A token bucket per cloud account: at most `rate` requests a second, bursts up to `burst`.
 
-Waiters are served in arrival order, except that urgent ones (the listing) go before the others: a pass's
-actions may use the whole rate limit of an interval, and the next listing must not wait behind them.
+Waiters are served by call class (providers/priority.py: the listing, then due stops, then actions, reads and
+housekeeping last), round-robin by namespace within a class. A waiter that gets no token within its deadline is
+told so (LocalThrottle): no call waits without end.
 """
 
 from __future__ import annotations
@@ -9,7 +10,12 @@ from __future__ import annotations
 import asyncio
 import time
 
-from notebook_operator.waiters import UrgentFirst
+from notebook_operator.providers.priority import CallClass
+from notebook_operator.waiters import Waiters
+
+
+class LocalThrottle(TimeoutError):
+    """No token of the account's rate limit within the waiter's deadline."""
 
 
 class TokenBucket:
@@ -20,7 +26,7 @@ class TokenBucket:
         self.capacity = max(1.0, burst if burst is not None else rate)
         self._tokens = self.capacity
         self._updated = time.monotonic()
-        self._waiting = UrgentFirst()
+        self._waiting = Waiters(len(CallClass))
         self._timer: asyncio.TimerHandle | None = None
 
     def _refill(self) -> None:
@@ -28,11 +34,24 @@ class TokenBucket:
         self._tokens = min(self.capacity, self._tokens + (now - self._updated) * self.rate)
         self._updated = now
 
-    async def acquire(self, urgent: bool = False) -> None:
-        waiter = self._waiting.join(urgent)
+    async def acquire(self, kind: CallClass = CallClass.READ, namespace: str = "", within: float | None = None) -> None:
+        """Wait for a token; LocalThrottle after `within` seconds without one (None: no deadline)."""
+        waiter = self._waiting.join(int(kind), namespace)
         if self._timer is None:
             self._dispatch()
-        await waiter  # a cancelled waiter is skipped by _dispatch
+        try:
+            async with asyncio.timeout(within):
+                await asyncio.shield(waiter)
+        except TimeoutError:
+            if waiter.done() and not waiter.cancelled():
+                return  # the token came just as the deadline passed: take it
+            waiter.cancel()  # skipped by _dispatch
+            raise LocalThrottle(f"no turn at the account's rate limit ({self.rate:g}/s) within {within:g}s") from None
+        except asyncio.CancelledError:
+            if waiter.done() and not waiter.cancelled():
+                self._tokens += 1  # handed over just as the caller was cancelled: give it back
+            waiter.cancel()
+            raise
 
     def _dispatch(self) -> None:
         self._timer = None

@@ -1,0 +1,132 @@
+"""Every wait of a poll pass has an end: a partial batch of stops goes out within its age bound whatever another pass
+of the cycle is doing, and a pass that outlives two poll intervals is abandoned, counted and named, its notebook
+released to the next cycle. Driven with the pipeline's fake account and API server (tests/unit/test_pipeline.py)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from datetime import timedelta
+from typing import Any
+
+import pytest
+
+from notebook_operator import metrics
+from notebook_operator.account_reconciler import AccountReconciler, fair_order
+from notebook_operator.providers.types import BatchStop
+from notebook_operator.reconcile.notebook import Notebook
+from notebook_operator.waiters import waiting_on
+from tests.specs import spec_of
+from tests.unit.test_pipeline import NOW, FakeAccount, FakeKube, cloud
+
+DUE = {"shutdown": {"at": "2026-11-25T11:30:00Z"}}
+
+
+class BatchAccount(FakeAccount):
+    """A fake account with PAI-DSW's batch stop call; records when each batch went out."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.batches: list[tuple[float, list[str]]] = []
+
+    async def stop_instances(self, instance_ids: list[str]) -> BatchStop:
+        self.batches.append((time.monotonic(), list(instance_ids)))
+        for instance_id in instance_ids:
+            self._call("stop", instance_id, "Stopped")
+        return BatchStop(stopped=frozenset(instance_ids), denied={})
+
+
+class HangingKube(FakeKube):
+    """A status write of the object `hung` never answers (an API server that holds one request forever)."""
+
+    def __init__(self, hung: str) -> None:
+        super().__init__()
+        self.hung = hung
+        self.forever = asyncio.Event()
+
+    async def patch_status(self, kind: str, namespace: str, name: str, status: dict[str, Any],
+                           resource_version: str | None = None, urgent: bool = False) -> str:  # fmt: skip
+        if name == self.hung:
+            with waiting_on("the API server's answer to a status write"):  # as kube.Kube says it
+                await self.forever.wait()
+        return await super().patch_status(kind, namespace, name, status, resource_version, urgent)
+
+
+def due(k: int) -> Notebook:
+    manifest = {"instanceId": f"i-{k}", "managementPolicy": "Observe", **DUE}
+    return Notebook("ns", f"n{k}", f"uid-{k}", 1, spec_of(manifest), {}, resource_version="1")
+
+
+def abandoned() -> float:
+    return metrics.PASSES_ABANDONED.labels("pai-dsw")._value.get()  # type: ignore[no-any-return]
+
+
+async def test_a_partial_batch_leaves_within_its_age_bound_while_another_pass_of_the_cycle_hangs() -> None:
+    account = BatchAccount(*(cloud(f"i-{k}") for k in range(4)))
+    kube = HangingKube(hung="n3")  # n3's claim never comes back: its pass never reaches the batch or leaves
+    poller = AccountReconciler(account, kube, lambda *a: None, batch_size=50)  # type: ignore[arg-type]
+    began = time.monotonic()
+    cycle = asyncio.create_task(poller.cycle([due(0), due(1), due(2), due(3)], NOW, interval_s=30))
+    while not account.batches and time.monotonic() - began < 5:
+        await asyncio.sleep(0.05)
+    assert account.batches, "the partial batch waited for the hung pass"
+    sent_at, ids = account.batches[0]
+    assert sorted(ids) == ["i-0", "i-1", "i-2"]
+    assert sent_at - began <= 1.0 + 0.3  # the age bound, and the claims before it
+    cycle.cancel()
+    kube.forever.set()
+
+
+async def test_a_pass_older_than_two_intervals_is_abandoned_counted_and_its_notebook_taken_again(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    account = BatchAccount(cloud("i-0"), cloud("i-1"))
+    kube = HangingKube(hung="n1")
+    poller = AccountReconciler(account, kube, lambda *a: None, batch_size=50)  # type: ignore[arg-type]
+    before = abandoned()
+    with caplog.at_level(logging.WARNING, logger="notebook_operator.account_reconciler"):
+        first = await poller.cycle([due(0), due(1)], NOW, interval_s=1.5)
+        assert first.writes == 1  # n0 stopped (its partial batch after 1 s) and written; n1 waits on its claim
+        assert "uid-1" in poller._busy
+        # After two intervals (3 s from its start) the pass is cancelled.
+        await asyncio.sleep(1.5 + 0.3)
+    assert abandoned() == before + 1
+    assert "uid-1" not in poller._busy
+    (warning,) = [r.getMessage() for r in caplog.records if "abandoned" in r.getMessage()]
+    assert "ns/n1" in warning and "the API server's answer to a status write" in warning
+    # Released: the next cycle decides for it again (its write answers now) and its stop goes out once.
+    kube.hung = ""
+    await poller.cycle([due(0), due(1)], NOW + timedelta(seconds=10), interval_s=1.5)
+    assert account.calls.count("stop i-1") == 1 and account.calls.count("stop i-0") == 1
+
+
+async def test_one_pass_s_unexpected_error_stays_its_own() -> None:
+    """A bug in one notebook's pass ends that pass only: the cycle returns and the other notebook is mirrored."""
+    account = FakeAccount(cloud("i-0"), cloud("i-1", "Stopped"))
+    kube = FakeKube()
+    poller = AccountReconciler(account, kube, lambda *a: None)  # type: ignore[arg-type]
+    broken = Notebook("ns", "broken", "uid-b", 1, spec_of({"instanceId": "i-0", "managementPolicy": "Observe"}),
+                      {}, resource_version="1")  # fmt: skip
+    reconcile = poller.notebooks.reconcile
+
+    async def failing(notebook: Notebook, *args: Any, **kwargs: Any) -> Any:
+        if notebook.name == "broken":
+            raise IndexError("a bug")
+        return await reconcile(notebook, *args, **kwargs)
+
+    poller.notebooks.reconcile = failing  # type: ignore[method-assign]
+    other = Notebook("ns", "other", "uid-o", 1, spec_of({"instanceId": "i-1", "managementPolicy": "Observe"}), {},
+                     resource_version="1")  # fmt: skip
+    result = await poller.cycle([broken, other], NOW, interval_s=5)
+    assert result.writes == 1 and kube.status["other"]["phase"] == "Stopped"
+
+
+def test_housekeeping_is_served_longest_waiting_first_with_the_namespaces_taking_turns() -> None:
+    def item(namespace: str, name: str) -> Notebook:
+        return Notebook(namespace, name, f"{namespace}-{name}", 1, spec_of({"instanceId": "i"}), {})
+
+    since = {"a-1": 1.0, "a-2": 2.0, "a-3": 3.0, "b-1": 5.0, "c-1": 0.5, "c-2": 9.0}
+    items = [item(uid.split("-")[0], uid.split("-")[1]) for uid in since]
+    order = [i.uid for i in fair_order(items, lambda i: since[i.uid])]
+    assert order == ["c-1", "a-1", "b-1", "c-2", "a-2", "a-3"]
