@@ -355,7 +355,7 @@ class NotebookReconciler:
                 self._tag_errors[notebook.uid] = str(e)
                 self.emit(notebook.ref, "Warning", "TagsFailed", f"cloud tags not updated: {e}")
             return False
-        self.start_times.modified_by_us(notebook.uid, began, datetime.now(UTC))
+        self.start_times.modified_by_us(notebook.uid, observed.started_at, began, datetime.now(UTC))
         self._tag_errors.pop(notebook.uid, None)
         changed = ", ".join([*(f"{k}={v}" for k, v in sorted(changes.put.items())), *(f"-{k}" for k in changes.remove)])
         self.emit(notebook.ref, "Normal", "Tagged", f"cloud tags updated: {changed}"[:1024])

@@ -48,14 +48,36 @@ class StartTimes:
         # it even before its status write is seen; two passes at once share one read.
         self._covered: dict[str, tuple[datetime, datetime]] = {}
         self._reading: dict[str, asyncio.Future[datetime | None]] = {}
-        # By uid: when the operator's own last write to the instance (its tags) began and ended. The estimate it
-        # moves to lies within that window; a restart (stop, then start) takes far longer than the window.
-        self._written: dict[str, tuple[datetime, datetime]] = {}
+        # By uid: the operator's own last write to the instance (its tags): when it began and ended, and the estimate
+        # before it. PAI-DSW's estimate (GmtModifiedTime) moves into that window; a restart (stop, then start) takes
+        # far longer than the window, so an estimate there is our own doing, not a new run.
+        self._written: dict[str, tuple[datetime, datetime, datetime]] = {}
+        # By uid: (the estimate our write moved it to, the estimate before): until the estimate moves again.
+        self._ours: dict[str, tuple[datetime, datetime]] = {}
 
-    def modified_by_us(self, uid: str, began: datetime, ended: datetime) -> None:
-        """The operator modified the instance (a tag write) between `began` and `ended`: the estimate moving into
-        that window is its own doing, not a new start, and costs no second lifecycle read."""
-        self._written[uid] = (began, ended)
+    def modified_by_us(self, uid: str, before: datetime | None, began: datetime, ended: datetime) -> None:
+        """The operator modified the instance (a tag write) between `began` and `ended`, when the listing's estimate
+        was `before`: the estimate moving into that window does not start a new run for timers (a shutdown.at or a
+        schedule that fell due would otherwise no longer apply to it) and costs no second lifecycle read."""
+        if before is None:
+            return
+        ours = self._ours.get(uid)
+        self._written[uid] = (began, ended, ours[1] if ours is not None and ours[0] == before else before)
+
+    def _as_before_our_write(self, uid: str, observed: CloudInstance) -> CloudInstance:
+        estimate = observed.started_at
+        assert estimate is not None
+        ours = self._ours.get(uid)
+        written = self._written.get(uid)
+        if (ours is None or ours[0] != estimate) and written is not None and estimate != written[2]:
+            del self._written[uid]
+            began, ended, before = written
+            if began - WRITE_SLACK <= estimate <= ended + WRITE_SLACK:
+                ours = self._ours[uid] = (estimate, before)
+        if ours is not None and ours[0] == estimate:
+            return observed.model_copy(update={"started_at": ours[1]})
+        self._ours.pop(uid, None)
+        return observed
 
     async def exact(
         self,
@@ -70,17 +92,15 @@ class StartTimes:
         if observed is not None and observed.phase == "Running" and observed.started_at is None:
             return first_seen(observed, status)
         if observed is None or observed.phase != "Running" or observed.started_at is None:
-            self._covered.pop(notebook.uid, None)
-            self._written.pop(notebook.uid, None)
+            for remembered in (self._covered, self._written, self._ours):
+                remembered.pop(notebook.uid, None)
             return observed
+        observed = self._as_before_our_write(notebook.uid, observed)
         if not matters:
             return observed
         estimate = observed.started_at
+        assert estimate is not None
         covered = self._covered.get(notebook.uid)
-        if covered is not None and covered[0] != estimate and notebook.uid in self._written:
-            began, ended = self._written.pop(notebook.uid)
-            if began - WRITE_SLACK <= estimate <= ended + WRITE_SLACK:  # moved by our own write
-                covered = self._covered[notebook.uid] = (estimate, covered[1])
         if covered is not None and covered[0] == estimate:
             return observed.model_copy(update={"started_at": covered[1], "started_at_source": LIFECYCLE})
         known = None

@@ -7,6 +7,7 @@ account's listing instead of a GET."""
 from __future__ import annotations
 
 import time
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -18,7 +19,7 @@ from notebook_operator.api.meta import GROUP, VERSION
 from tests.emulator import PAI_KEY, Emulator
 from tests.integration.test_batched_stops import _account_ready
 from tests.integration.test_people import metric
-from tests.integration.test_reconcile import notebook, setup_account, status_of, wait_phase
+from tests.integration.test_reconcile import condition, notebook, setup_account, status_of, wait_phase
 from tests.kube import wait_for
 from tests.operator_process import OperatorProcess
 
@@ -92,3 +93,66 @@ def test_a_wave_larger_than_a_pass_drains_in_turn_while_other_changes_are_mirror
         else:
             passes.append([at])
     assert len(passes) >= -(-WAVE // PER_PASS) and all(len(p) <= PER_PASS for p in passes), passes
+
+
+ADOPTED = 300
+ADOPT_LEAD_S = 75  # the apply, then the due time: the adoption's tag writes are still pending when it comes
+
+
+def test_three_hundred_adopted_notebooks_due_together_are_stopped_on_time_while_their_tags_wait(
+    api: client.ApiClient, namespace: str, fresh_cloud: Emulator, operator_env: dict[str, str], tmp_path: Path
+) -> None:
+    """Wall-time cap: 4 minutes (asserted). 300 adopted (Manage) notebooks applied at once with the same shutdown.at,
+    on an account with rateLimit 2 and a 3 s interval: each pass has two calls for actions and housekeeping, so the
+    300 ownership-tag writes (one UpdateInstanceLabels each) take minutes. Every stop goes out within 30 s of the
+    due time, exactly once, in batches, while tag writes are still pending: housekeeping spends only what the stops
+    leave, and no stop waits behind a tag write. The spec passes of the 300 are done long before the due time."""
+    began = time.monotonic()
+    setup_account(api, namespace, fresh_cloud)
+    client.CustomObjectsApi(api).patch_namespaced_custom_object(GROUP, VERSION, namespace, "providerconfigs", "pai", {
+        "spec": {"rateLimit": 2, "pollIntervalSeconds": 3}})  # fmt: skip
+    ids = fresh_cloud.seed_many([{"cloud": "pai-dsw", "account": PAI_KEY[0], "name": f"a{k:03d}"}
+                                 for k in range(ADOPTED)])  # fmt: skip
+    op = OperatorProcess(["--standalone", "--namespace", namespace, "--liveness", ""], operator_env,
+                         tmp_path / "operator.log")  # fmt: skip
+    try:
+        _account_ready(api, namespace)
+        due = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=ADOPT_LEAD_S)
+        at = due.strftime("%Y-%m-%dT%H:%M:%SZ")
+        with ThreadPoolExecutor(16) as pool:  # one apply of 300 objects
+            list(
+                pool.map(
+                    lambda k: notebook(api, namespace, f"a{k:03d}", {"instanceId": ids[k], "shutdown": {"at": at}}),
+                    range(ADOPTED),
+                )
+            )
+        applied = time.monotonic()
+
+        def spec_passes_done() -> bool:
+            items = client.CustomObjectsApi(api).list_namespaced_custom_object(
+                GROUP, VERSION, namespace, "notebookinstances")["items"]  # fmt: skip
+            return sum(1 for i in items if (i.get("status") or {}).get("observedGeneration") == 1) == ADOPTED
+
+        wait_for(spec_passes_done, timeout=60, interval=1, what="the 300 spec passes")
+        assert time.monotonic() - applied <= 60
+        assert time.time() < due.timestamp() - 5, "the spec passes took until the due time"
+        wait_for(lambda: fresh_cloud.stops() == ADOPTED, timeout=ADOPT_LEAD_S + 45, interval=1,
+                 what="every due stop")  # fmt: skip
+        pc = client.CustomObjectsApi(api).get_namespaced_custom_object(GROUP, VERSION, namespace, "providerconfigs",
+                                                                        "pai")  # fmt: skip
+        backlog = condition(pc["status"], "Ready")["message"]
+    finally:
+        op.stop()
+    journal = fresh_cloud.admin.get("/journal").json()["entries"]
+    stops = [e for e in journal if e["route"] in ("pai-dsw:StopInstance", "pai-dsw:StopInstances") and e["instance"]]
+    tags = [e for e in journal if e["route"] == "pai-dsw:UpdateInstanceLabels"]
+    # Exactly once each, batched, and every one within 30 s of the due time.
+    assert {e["instance"] for e in stops} == set(ids) and len(stops) == ADOPTED
+    assert all(e["route"] == "pai-dsw:StopInstances" for e in stops)
+    last_stop = max(e["at"] for e in stops)
+    assert last_stop - due.timestamp() <= 30, f"the last stop went out {last_stop - due.timestamp():.1f}s late"
+    # The tags were still pending when the wave went out: the stops did not wait for them.
+    tagged_before = sum(1 for e in tags if e["at"] < last_stop)
+    assert tagged_before < ADOPTED // 2, f"{tagged_before} tag writes went before the wave's last stop"
+    assert "tag writes wait" in backlog, backlog
+    assert time.monotonic() - began < 240

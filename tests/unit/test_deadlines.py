@@ -29,9 +29,11 @@ class BatchAccount(FakeAccount):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.batches: list[tuple[float, list[str]]] = []
+        self.batched = asyncio.Event()
 
     async def stop_instances(self, instance_ids: list[str]) -> BatchStop:
         self.batches.append((time.monotonic(), list(instance_ids)))
+        self.batched.set()
         for instance_id in instance_ids:
             self._call("stop", instance_id, "Stopped")
         return BatchStop(stopped=frozenset(instance_ids), denied={})
@@ -68,9 +70,10 @@ async def test_a_partial_batch_leaves_within_its_age_bound_while_another_pass_of
     poller = AccountReconciler(account, kube, lambda *a: None, batch_size=50)  # type: ignore[arg-type]
     began = time.monotonic()
     cycle = asyncio.create_task(poller.cycle([due(0), due(1), due(2), due(3)], NOW, interval_s=30))
-    while not account.batches and time.monotonic() - began < 5:
-        await asyncio.sleep(0.05)
-    assert account.batches, "the partial batch waited for the hung pass"
+    try:
+        await asyncio.wait_for(account.batched.wait(), 5)
+    except TimeoutError:
+        pytest.fail("the partial batch waited for the hung pass")
     sent_at, ids = account.batches[0]
     assert sorted(ids) == ["i-0", "i-1", "i-2"]
     assert sent_at - began <= 1.0 + 0.3  # the age bound, and the claims before it
@@ -130,3 +133,27 @@ def test_housekeeping_is_served_longest_waiting_first_with_the_namespaces_taking
     items = [item(uid.split("-")[0], uid.split("-")[1]) for uid in since]
     order = [i.uid for i in fair_order(items, lambda i: since[i.uid])]
     assert order == ["c-1", "a-1", "b-1", "c-2", "a-2", "a-3"]
+
+
+async def test_the_operator_s_own_tag_write_does_not_start_a_new_run_for_a_timer_that_fell_due() -> None:
+    """PAI-DSW's estimate of the start (GmtModifiedTime) moves with any modification, the operator's tag writes too.
+    A tag write just before a shutdown.at must not make the run look as if it began after it (the stop would no
+    longer apply): an estimate moved into the write's window keeps the estimate from before."""
+    from notebook_operator.reconcile.shutdown import next_shutdown
+    from notebook_operator.start_times import StartTimes
+
+    times = StartTimes()
+    item = due(0)
+    before = cloud("i-0")
+    assert await times.exact(FakeAccount(), item, {}, before, matters=False) == before  # type: ignore[arg-type]
+    written_at = NOW + timedelta(minutes=5)
+    times.modified_by_us(item.uid, before.started_at, written_at, written_at + timedelta(seconds=1))
+    moved = before.model_copy(update={"started_at": written_at + timedelta(seconds=1)})
+    seen = await times.exact(FakeAccount(), item, {}, moved, matters=False)  # type: ignore[arg-type]
+    assert seen is not None and seen.started_at == before.started_at
+    at = item.spec.shutdown
+    assert next_shutdown(at, seen.started_at, written_at) is not None  # the stop still applies to this run
+    # A real new run (the estimate moves again, outside the write's window) is one.
+    restarted = before.model_copy(update={"started_at": written_at + timedelta(minutes=10)})
+    again = await times.exact(FakeAccount(), item, {}, restarted, matters=False)  # type: ignore[arg-type]
+    assert again is not None and again.started_at == restarted.started_at
