@@ -94,7 +94,9 @@ test-e2e: venv cluster-bins $(if $(ROOT),node-bins image,)
 demo: venv cluster-bins $(if $(NODE),node-bins image,)
 	$(VENV)/bin/notebook-operator demo $(if $(KEEP),--keep,) $(if $(NODE),--node,)
 
-# Benchmarks (not tests): tables of figures in bench-*.json. Needs wrk for the emulator load. About 90 minutes.
+# Benchmarks (not tests): tables of figures in bench-*.json. Needs wrk for the emulator load. At most 40 minutes: the
+# wave bench's one-call-per-stop comparison (about ten minutes more) runs with
+# `$(PY) -m tests.bench.wave_bench --unbatched --only pai-unbatched`.
 bench: venv cluster-bins
 	$(PY) -m tests.bench.poll_bench --n 1000 --n 5000 --n 20000 --output bench-results.json
 	$(PY) -m tests.bench.takeover_bench --output bench-takeover-results.json

@@ -1,9 +1,13 @@
 """`make bench`: a wave of due stops - N notebooks whose `shutdown.at` is the same moment - plus 100 unrelated
 notebooks changed in the cloud (stopped out of band) during the wave.
 
-Runs: PAI-DSW with batched stops (spec.batchSize 50), PAI-DSW with batchSize 1 (one instance per call: what
-unbatched stops cost), ModelArts (no batch call). The account's rateLimit is the default 10 requests per second,
-poll interval the default 30 s: a pass may spend 300 calls, less the listing's. Figures per run:
+Runs: PAI-DSW with batched stops (spec.batchSize 50); ModelArts (no batch call). The wave's notebooks are adopted
+(Manage), so each needs its ownership tags written (PAI-DSW: one UpdateInstanceLabels per instance): at the default
+rate limit most of those writes are still pending when the wave falls due, and wait as housekeeping for what the
+stops leave (tag_writes_pending_at_last_stop). With --unbatched also PAI-DSW with batchSize 1 (one instance per
+call: what unbatched stops cost, about ten minutes at N=5,000; a comparison only). The account's rateLimit is the
+default 10 requests per second, poll interval the default 30 s: a pass may spend 300 calls, less the listing's.
+Figures per run:
 - stop_calls: StopInstance + StopInstances (+ ModelArts StopNotebook) calls;
 - last_stop_sent_s: seconds from the due time to the last stop sent (emulator journal);
 - all_stopped_mirrored_s: seconds from the due time until every wave notebook's status says Stopped;
@@ -147,6 +151,11 @@ async def scenario(label: str, cloud: str, n: int, batch_size: int, interval: in
         "n": n,
         "batch_size": batch_size if cloud == "pai-dsw" else "-",
         "stop_calls": sum(calls.get(route, 0) for route in STOP_ROUTES),
+        "tag_writes_pending_at_last_stop": (
+            n - sum(1 for e in journal if e["route"] == "pai-dsw:UpdateInstanceLabels" and e["at"] <= max(stop_times))
+            if cloud == "pai-dsw" and stop_times
+            else "-"
+        ),
         "last_stop_sent_s": round(max(stop_times) - due, 1) if stop_times else None,
         "all_stopped_mirrored_s": round(max(stopped_at.values()) - due, 1),
         "status_writes_per_stop": round(writes / n, 2),
@@ -155,9 +164,10 @@ async def scenario(label: str, cloud: str, n: int, batch_size: int, interval: in
     }
 
 
-async def main_async(pai_n: int, modelarts_n: int, interval: int, output: Path, only: list[str]) -> int:
+async def main_async(pai_n: int, modelarts_n: int, interval: int, output: Path, only: list[str],
+                     unbatched: bool) -> int:  # fmt: skip
     results = []
-    runs = [("pai-batched", "pai-dsw", pai_n, 50), ("pai-unbatched", "pai-dsw", pai_n, 1),
+    runs = [("pai-batched", "pai-dsw", pai_n, 50), ("pai-unbatched", "pai-dsw", pai_n if unbatched else 0, 1),
             ("modelarts", "modelarts", modelarts_n, 50)]  # fmt: skip
     runs = [run for run in runs if run[2] and (not only or run[0] in only)]
     async with local_setup(transition_delay=0) as (cluster, emulator, tmp):
@@ -176,9 +186,13 @@ def main() -> int:
     parser.add_argument("--interval", type=int, default=30, help="pollIntervalSeconds (the CRD's default)")
     parser.add_argument("--only", action="append", default=[], help="run only this one (repeatable): "
                         "pai-batched, pai-unbatched, modelarts")  # fmt: skip
+    parser.add_argument("--unbatched", action="store_true", help="also the one-call-per-stop comparison run (about "
+                        "ten minutes at N=5,000)")  # fmt: skip
     parser.add_argument("--output", default="bench-wave-results.json")
     args = parser.parse_args()
-    return asyncio.run(main_async(args.pai_n, args.modelarts_n, args.interval, Path(args.output), args.only))
+    return asyncio.run(
+        main_async(args.pai_n, args.modelarts_n, args.interval, Path(args.output), args.only, args.unbatched)
+    )
 
 
 if __name__ == "__main__":
