@@ -27,6 +27,7 @@ from notebook_operator.providers.ratelimit import LocalThrottle, TokenBucket
 from notebook_operator.waiters import waiting_on
 
 logger = logging.getLogger(__name__)
+REQUEST_DEADLINE_S = 60.0  # one request, from sending to the last byte of its answer
 
 
 @dataclass(frozen=True)
@@ -138,8 +139,9 @@ class CloudHTTP:
             error: ProviderError
             try:
                 with waiting_on(f"the cloud's answer to {operation}"):
-                    response = await self._client.request(method, path, params=query, json=json, headers=headers)
-            except httpx.TransportError as e:
+                    async with asyncio.timeout(REQUEST_DEADLINE_S):  # httpx's timeouts bound each read, not the whole
+                        response = await self._client.request(method, path, params=query, json=json, headers=headers)
+            except (httpx.TransportError, TimeoutError) as e:
                 sent = not isinstance(e, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout)
                 error = Transient(f"{type(e).__name__}: {e}", provider=self.provider, operation=operation)
                 if sent and not idempotent:
