@@ -25,6 +25,7 @@ from notebook_operator.kube import Kube
 from notebook_operator.notebook_reconciler import NotebookReconciler, PassResult
 from notebook_operator.providers import priority
 from notebook_operator.providers.base import Provider
+from notebook_operator.providers.errors import ProviderError
 from notebook_operator.providers.types import CloudInstance
 from notebook_operator.reconcile.notebook import Notebook
 from notebook_operator.reconcile.policies import over_running_cap
@@ -82,7 +83,7 @@ class AccountReconciler:
     ) -> CycleResult:  # fmt: skip
         """List the account and run each notebook's pass as soon as its instance is listed: the first pages'
         notebooks are mirrored while later pages are still coming. Notebooks whose instance is not in the listing
-        run once it is complete (their instance is gone).
+        run once it is complete, after one GET by id (their instance is gone, or moved between pages).
 
         `calls_per_interval` (rate limit x poll interval): what the pass may spend, listing included; the actions
         that do not fit wait for the next pass (None: no bound). `interval_s`: how long spec passes may observe
@@ -107,6 +108,14 @@ class AccountReconciler:
             track(progress)  # what it waits on, for the warning if it is abandoned
             priority.for_namespace(item.namespace)  # its calls take their turn with its namespace's
             try:
+                if instance is None and self.notebooks.status_of(item).get("phase") != "Deleted":
+                    # Not in the listing: a page can miss an instance that moved while the pages were read (a
+                    # deletion before it shifts it to an earlier page). Looked up once by id before it is gone.
+                    try:
+                        instance = await self.notebooks.observe(item)
+                    except ProviderError as e:
+                        logger.info("%s/%s: not listed, and not looked up: %s", item.namespace, item.name, e)
+                        return PassResult()
                 return await self.notebooks.reconcile(item, instance, now)
             finally:
                 if budget is not None:

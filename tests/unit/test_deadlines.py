@@ -157,3 +157,34 @@ async def test_the_operator_s_own_tag_write_does_not_start_a_new_run_for_a_timer
     restarted = before.model_copy(update={"started_at": written_at + timedelta(minutes=10)})
     again = await times.exact(FakeAccount(), item, {}, restarted, matters=False)  # type: ignore[arg-type]
     assert again is not None and again.started_at == restarted.started_at
+
+
+async def test_an_instance_a_listing_missed_is_looked_up_once_before_it_is_called_gone() -> None:
+    """A page can miss an instance that moved while the pages were read: its due stop still goes out, and an
+    instance really gone is looked up once, not every cycle."""
+
+    class Skipping(FakeAccount):
+        async def list_instances(self, filter: Any = None) -> Any:
+            for instance in self.instances.values():
+                if instance.id != "i-1":  # moved to a page already read
+                    yield instance
+
+    account, kube = Skipping(cloud("i-0"), cloud("i-1")), FakeKube()
+    poller = AccountReconciler(account, kube, lambda *a: None)  # type: ignore[arg-type]
+    await poller.cycle([due(0), due(1)], NOW)
+    assert sorted(account.calls) == ["stop i-0", "stop i-1"]
+    assert kube.status["n1"]["phase"] == "Running"  # as the lookup saw it before the stop; never called gone
+    del account.instances["i-1"]  # now gone for real
+    gets: list[str] = []
+    get = account.get_instance
+
+    async def counted(instance_id: str) -> Any:
+        gets.append(instance_id)
+        return await get(instance_id)
+
+    account.get_instance = counted  # type: ignore[method-assign]
+    gone = Notebook("ns", "n1", "uid-1", 1, due(1).spec, dict(kube.status["n1"]), resource_version="9")
+    for k in range(3):
+        await poller.cycle([due(0), gone], NOW + timedelta(seconds=10 * (k + 1)))
+        gone = Notebook("ns", "n1", "uid-1", 1, due(1).spec, dict(kube.status["n1"]), resource_version=str(10 + k))
+    assert kube.status["n1"]["phase"] == "Deleted" and gets == ["i-1"]
