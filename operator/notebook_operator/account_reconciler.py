@@ -12,12 +12,12 @@ import logging
 import time
 import weakref
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
 from notebook_operator import metrics
-from notebook_operator.action_budget import QUEUED, ActionBudget, Waiting, capacity
+from notebook_operator.action_budget import QUEUED, ActionBudget, Waiting, capacity, in_turn
 from notebook_operator.announcer import Announcer
 from notebook_operator.executor import EventSink
 from notebook_operator.idle_assessor import IdleAssessor
@@ -246,7 +246,7 @@ class AccountReconciler:
             del self._tags_since[uid]
         for uid in due_uids:
             self._tags_since.setdefault(uid, now)
-        order = fair_order(due, lambda item: self._tags_since[item.uid])
+        order = in_turn(due, lambda item: self._tags_since[item.uid], lambda item: item.namespace)
         spare = len(order) if budget is None else int(budget.spare() + 1e-9)
         chosen = order[:spare]
         if budget is not None:
@@ -281,7 +281,7 @@ class AccountReconciler:
             last = self.notebooks.status_of(item).get("lastAction") or {}
             if last.get("state") == QUEUED:
                 cost = self.notebooks.executor.cost(str(last.get("action")), item.instance_id)
-                queued.append(Waiting(item.uid, str(last.get("startedAt") or ""), cost))
+                queued.append(Waiting(item.uid, str(last.get("startedAt") or ""), cost, item.namespace))
         return ActionBudget(capacity(calls_per_interval, listing_calls), queued)
 
     def _keep_listing(self, observed: dict[str, CloudInstance], started: datetime, fresh_until: float) -> None:
@@ -337,16 +337,3 @@ def _log_failure(task: asyncio.Task[PassResult]) -> None:
     """A pass's unexpected failure, logged with its traceback (it ends that pass only)."""
     if not task.cancelled() and task.exception() is not None:
         logger.error("the pass of NotebookInstance %s failed", task.get_name(), exc_info=task.exception())
-
-
-def fair_order(items: Sequence[Notebook], since: Callable[[Notebook], float]) -> list[Notebook]:
-    """Longest-waiting first within each namespace, the namespaces taking turns (the one whose first waited longest
-    goes first): one namespace's backlog cannot hold back another's."""
-    by_namespace: dict[str, list[Notebook]] = {}
-    for item in sorted(items, key=since):
-        by_namespace.setdefault(item.namespace, []).append(item)
-    queues = list(by_namespace.values())
-    order: list[Notebook] = []
-    for turn in range(max((len(q) for q in queues), default=0)):
-        order += [q[turn] for q in queues if turn < len(q)]
-    return order

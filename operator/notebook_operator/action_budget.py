@@ -5,13 +5,17 @@ interval.
 Capacity: what the account's rate limit allows within one poll interval, minus the listing's calls. A stop that
 goes out in a batch (PAI-DSW StopInstances) costs its share of one call. What does not fit waits for the next pass
 with `status.lastAction.state: Queued`; the next pass first reserves the capacity for what has waited longest
-(oldest `Queued` first), then admits new actions in the order their notebooks are listed.
+(oldest `Queued` first, the namespaces of a shared account taking turns, so one namespace's backlog cannot hold back
+another's due stop), then admits new actions in the order their notebooks are listed.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import Any, TypeVar
+
+T = TypeVar("T")
 
 QUEUED = "Queued"
 
@@ -23,6 +27,7 @@ class Waiting:
     uid: str
     since: str  # RFC 3339: when it was first queued
     cost: float
+    namespace: str = ""
 
 
 def capacity(calls_per_interval: float, listing_calls: int) -> float:
@@ -39,7 +44,7 @@ class ActionBudget:
         # Capacity held for what waited longest: it goes first whatever order this pass lists it in.
         self._reserved: dict[str, float] = {}
         held = 0.0
-        for item in sorted(waiting, key=lambda w: w.since):
+        for item in in_turn(waiting, lambda w: w.since, lambda w: w.namespace):
             if held + item.cost > calls:
                 break
             self._reserved[item.uid] = item.cost
@@ -69,3 +74,13 @@ class ActionBudget:
     def release(self, uid: str) -> None:
         """The notebook's pass ended without using its reservation (e.g. stopped meanwhile by someone else)."""
         self._reserved.pop(uid, None)
+
+
+def in_turn(items: Iterable[T], since: Callable[[T], Any], namespace: Callable[[T], str]) -> list[T]:
+    """Longest-waiting first within each namespace; the namespaces take turns, the one whose first waited longest
+    first: one namespace's backlog cannot hold back another's."""
+    by_namespace: dict[str, list[T]] = {}
+    for item in sorted(items, key=since):
+        by_namespace.setdefault(namespace(item), []).append(item)
+    queues = list(by_namespace.values())
+    return [q[turn] for turn in range(max((len(q) for q in queues), default=0)) for q in queues if turn < len(q)]

@@ -39,3 +39,11 @@ def test_a_reservation_not_used_is_released_for_others() -> None:
     assert budget.admit("fresh", 1) is False
     budget.release("old")  # its pass ended without an action: stopped meanwhile by someone else
     assert budget.admit("later", 1) is True
+
+
+def test_the_namespaces_of_a_shared_account_take_turns_in_the_queue() -> None:
+    """Team A's wave queued first cannot hold back team B's due stop queued a moment later."""
+    wave = [Waiting(f"a{k}", f"2026-12-02T20:00:0{k}Z", 1, "team-a") for k in range(5)]
+    budget = ActionBudget(2, [*wave, Waiting("b0", "2026-12-02T20:00:03Z", 1, "team-b")])
+    assert budget.admit("b0", 1) and budget.admit("a0", 1)
+    assert not budget.admit("a1", 1)

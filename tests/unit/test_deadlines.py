@@ -13,7 +13,8 @@ from typing import Any
 import pytest
 
 from notebook_operator import metrics
-from notebook_operator.account_reconciler import AccountReconciler, fair_order
+from notebook_operator.account_reconciler import AccountReconciler
+from notebook_operator.action_budget import in_turn
 from notebook_operator.providers.types import BatchStop
 from notebook_operator.reconcile.notebook import Notebook
 from notebook_operator.waiters import waiting_on
@@ -131,7 +132,7 @@ def test_housekeeping_is_served_longest_waiting_first_with_the_namespaces_taking
 
     since = {"a-1": 1.0, "a-2": 2.0, "a-3": 3.0, "b-1": 5.0, "c-1": 0.5, "c-2": 9.0}
     items = [item(uid.split("-")[0], uid.split("-")[1]) for uid in since]
-    order = [i.uid for i in fair_order(items, lambda i: since[i.uid])]
+    order = [i.uid for i in in_turn(items, lambda i: since[i.uid], lambda i: i.namespace)]
     assert order == ["c-1", "a-1", "b-1", "c-2", "a-2", "a-3"]
 
 
