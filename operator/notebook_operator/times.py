@@ -25,9 +25,10 @@ def parse_rfc3339(value: Any) -> datetime | None:
         return value if value.tzinfo else value.replace(tzinfo=UTC)
     try:
         parsed = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
-    except ValueError:
+        # In UTC: a time at the edge of the calendar ("0001-01-01T00:00:00+14:00") has no UTC form; unreadable.
+        return parsed.astimezone(UTC) if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    except (ValueError, OverflowError):
         return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 def from_millis(value: int | str | None) -> datetime | None:

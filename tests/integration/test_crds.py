@@ -196,6 +196,7 @@ INVALID: list[tuple[str, tuple[str, str], Mutation, list[str]]] = [
     ("ni-cron-range", PAI_NI, _set("spec.shutdown.schedule", "0 25 * * *"), ["spec.shutdown.schedule"]),
     ("ni-cron-words", PAI_NI, _set("spec.shutdown.schedule", "every day"), ["spec.shutdown.schedule"]),
     ("ni-cron-fields", PAI_NI, _set("spec.shutdown.schedule", "0 20 * *"), ["spec.shutdown.schedule"]),
+    ("ni-cron-zero-step", PAI_NI, _set("spec.shutdown.schedule", "*/0 * * * *"), ["spec.shutdown.schedule"]),
     (
         "ni-timezone",
         PAI_NI,

@@ -189,3 +189,20 @@ async def test_an_instance_a_listing_missed_is_looked_up_once_before_it_is_calle
         await poller.cycle([due(0), gone], NOW + timedelta(seconds=10 * (k + 1)))
         gone = Notebook("ns", "n1", "uid-1", 1, due(1).spec, dict(kube.status["n1"]), resource_version=str(10 + k))
     assert kube.status["n1"]["phase"] == "Deleted" and gets == ["i-1"]
+
+
+@pytest.mark.parametrize("schedule", ["*/0 * * * *", "0 0 31 2 *"])
+def test_a_schedule_the_cloud_cannot_use_is_named_never_raised(schedule: str) -> None:
+    """A zero step (the CRD refuses it now, an older object may hold it) or a day that never comes (31 February):
+    the mirror says InvalidSchedule, the other timers still hold, an activeWindow with it never opens."""
+    from notebook_operator.reconcile.mirror import mirror
+    from notebook_operator.reconcile.policies import in_active_window
+
+    manifest = {"instanceId": "i-0", "shutdown": {"schedule": "0 18 * * *", "afterRunning": "2h"}}
+    item = Notebook("ns", "n", "uid", 1, spec_of(manifest), {})
+    spec = item.spec.model_copy(
+        update={"shutdown": item.spec.shutdown.model_copy(update={"schedule": schedule})}  # type: ignore[union-attr]
+    )
+    status = mirror(spec, {}, cloud("i-0"), 1, NOW, None, None)
+    assert "InvalidSchedule" in status["nextShutdownReason"] and "afterRunning 2h" in status["nextShutdownReason"]
+    assert not in_active_window([{"schedule": schedule, "duration": "8h", "timeZone": "UTC"}], NOW)

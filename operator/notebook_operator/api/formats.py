@@ -26,7 +26,7 @@ def parse_duration(text: str) -> timedelta:
 
 
 def _cron_field(value: str) -> str:
-    element = rf"(\*|{value}(-{value})?)(/[0-9]+)?"
+    element = rf"(\*|{value}(-{value})?)(/0*[1-9][0-9]*)?"  # a step of at least 1 (croniter refuses */0)
     return rf"{element}(,{element})*"
 
 

@@ -7,11 +7,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from notebook_operator.api.meta import CLOUD_REASON_MAX
+from notebook_operator.api.meta import CLOUD_REASON_MAX, TEXT_MAX
 from notebook_operator.api.notebookinstance import NotebookInstanceSpec, ShutdownSpec
 from notebook_operator.providers.types import TRANSITIONAL_PHASES, CloudInstance
 from notebook_operator.reconcile.conditions import kstatus, same_conditions
-from notebook_operator.reconcile.shutdown import next_timer_stop
+from notebook_operator.reconcile.shutdown import next_timer_stop, shutdown_problem
 from notebook_operator.times import rfc3339
 
 OWNED_ELSEWHERE = "OwnedElsewhere"
@@ -80,6 +80,11 @@ def observed_fields(
     due = next_timer_stop(shutdown, observed.started_at, now, snoozed_until) if running else None
     fields["nextShutdownAt"] = rfc3339(due.at) if due else None
     fields["nextShutdownReason"] = due.reason if due else None
+    unusable = shutdown_problem(shutdown, now)
+    if unusable and not due:  # said where the next shutdown would be; the other timers still hold
+        fields["nextShutdownReason"] = unusable
+    elif unusable and due:
+        fields["nextShutdownReason"] = f"{due.reason}; {unusable}"[:TEXT_MAX]
     # The last reason the cloud gave stays until it gives another (a failure's cause outlives the retry).
     if observed.reason:
         fields["cloudReason"] = observed.reason[:CLOUD_REASON_MAX]

@@ -61,10 +61,10 @@ def read_snooze(annotations: Mapping[str, str], previous: Mapping[str, Any] | No
 
 def _strict_rfc3339(value: str) -> datetime | None:
     """A time with a date, a clock and a zone; anything else is not a snooze (a bare date is not)."""
-    text = value.strip()
-    if "T" not in text.upper() or not (text.upper().endswith("Z") or text[-6] in "+-"):
+    text = value.strip().upper()
+    if len(text) < 11 or "T" not in text or not (text.endswith("Z") or text[-6] in "+-"):
         return None
-    return parse_rfc3339(text.upper())
+    return parse_rfc3339(text)
 
 
 def snooze_status(snooze: Snooze, bounds: Mapping[str, float], now: datetime) -> dict[str, Any] | None:

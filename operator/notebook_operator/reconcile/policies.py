@@ -10,6 +10,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from croniter import croniter
+from croniter.croniter import CroniterError
 
 from notebook_operator.api.formats import parse_duration
 from notebook_operator.api.idlecullerpolicy import IdleCullerPolicySpec
@@ -157,7 +158,10 @@ def in_active_window(windows: Iterable[Mapping[str, Any]], now: datetime) -> boo
         # get_prev is strictly before its start: start a second later so a window opening now counts.
         start = (now + timedelta(seconds=1)).astimezone(zone)
         # In UTC: aware arithmetic in a zone adds wall-clock time, and a window lasts real time.
-        fired = croniter(window["schedule"], start).get_prev(datetime).astimezone(UTC)
+        try:
+            fired = croniter(window["schedule"], start).get_prev(datetime).astimezone(UTC)
+        except (CroniterError, ValueError, KeyError, OverflowError):  # admitted, but never opens: not a window
+            continue
         if fired <= now < fired + parse_duration(window["duration"]):
             return True
     return False
