@@ -23,6 +23,7 @@ from notebook_operator.executor import EventSink
 from notebook_operator.idle_assessor import IdleAssessor
 from notebook_operator.kube import Kube
 from notebook_operator.notebook_reconciler import NotebookReconciler, PassResult
+from notebook_operator.pass_errors import PassErrors
 from notebook_operator.providers import priority
 from notebook_operator.providers.base import Provider
 from notebook_operator.providers.errors import ProviderError
@@ -76,6 +77,8 @@ class AccountReconciler:
         self._busy: dict[str, asyncio.Task[PassResult]] = {}  # passes still running, by notebook uid
         self._item_of: weakref.WeakKeyDictionary[asyncio.Task[PassResult], Notebook] = weakref.WeakKeyDictionary()
         self._tags_since: dict[str, float] = {}  # notebooks whose tag write waits, since when (monotonic)
+        self.errors = PassErrors(kube, emit)  # one notebook's unexpected error is its own
+        self._interval_s = 0.0
 
     async def cycle(
         self, tracked: Sequence[Notebook], now: datetime | None = None, calls_per_interval: float | None = None,
@@ -93,7 +96,13 @@ class AccountReconciler:
         now = now or utcnow()
         started = time.monotonic()
         busy = set(self._busy)
-        items = [item for item in tracked if item.instance_id and item.uid not in busy]
+        self._interval_s = interval_s
+        moment = time.monotonic()
+        items = [
+            item
+            for item in tracked
+            if item.instance_id and item.uid not in busy and not self.errors.backing_off(item.uid, moment)
+        ]
         waiting: dict[str, list[Notebook]] = {}
         for item in items:
             waiting.setdefault(item.instance_id or "", []).append(item)
@@ -135,7 +144,7 @@ class AccountReconciler:
             deadline = None
             if interval_s:  # a pass older than two intervals is abandoned: its notebook goes back to the cycles
                 deadline = loop.call_later(2 * interval_s, self._abandon, item, task, progress, 2 * interval_s)
-            task.add_done_callback(functools.partial(self._done, item.uid, deadline))
+            task.add_done_callback(functools.partial(self._done, item, deadline))
             return task
 
         try:
@@ -183,10 +192,17 @@ class AccountReconciler:
             )
         return result
 
-    def _done(self, uid: str, deadline: asyncio.TimerHandle | None, _: asyncio.Task[PassResult]) -> None:
-        self._busy.pop(uid, None)
+    def _done(self, item: Notebook, deadline: asyncio.TimerHandle | None, task: asyncio.Task[PassResult]) -> None:
+        self._busy.pop(item.uid, None)
         if deadline is not None:
             deadline.cancel()
+        if task.cancelled():
+            return
+        error = task.exception()
+        if error is None:
+            self.errors.succeeded(item.uid)
+        else:
+            self.errors.failed(item, error, self._interval_s)
 
     def _abandon(self, item: Notebook, task: asyncio.Task[PassResult], progress: Progress, limit: float) -> None:
         """Cancel a pass that outlived its deadline. Its claim, if it made one, stays Pending in status: the next
@@ -213,8 +229,6 @@ class AccountReconciler:
             return []
         timeout = None if until is None else max(0.0, until - time.monotonic())
         done, running = await asyncio.wait(passes, timeout=timeout)
-        for task in running:
-            task.add_done_callback(_log_failure)
         if running:
             logger.info(
                 "%s: %d passes still acting go on past the interval; their notebooks sit out the next cycle "
@@ -226,8 +240,7 @@ class AccountReconciler:
         for task in passes:
             if task not in done:
                 continue
-            _log_failure(task)
-            if not task.cancelled() and task.exception() is None:
+            if not task.cancelled() and task.exception() is None:  # a failure was told by _done
                 results.append((self._item_of[task], task.result()))
         return results
 
@@ -331,9 +344,3 @@ class AccountReconciler:
         for phase in self._phases | set(counts):  # phases gone from the account drop to 0
             metrics.INSTANCES.labels(self.provider.name, self.account, phase).set(counts.get(phase, 0))
         self._phases |= set(counts)
-
-
-def _log_failure(task: asyncio.Task[PassResult]) -> None:
-    """A pass's unexpected failure, logged with its traceback (it ends that pass only)."""
-    if not task.cancelled() and task.exception() is not None:
-        logger.error("the pass of NotebookInstance %s failed", task.get_name(), exc_info=task.exception())

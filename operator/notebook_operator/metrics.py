@@ -71,6 +71,11 @@ OVER_CAP = Gauge(
 )
 SNAPSHOTS = Gauge("notebook_operator_snapshots", "NotebookSnapshots by namespace and phase", ["namespace", "phase"])
 PENDING_STOPS = Gauge("notebook_operator_pending_stops", "Notebooks with an announced stop", ["namespace"])
+RECONCILE_ERRORS = Counter(
+    "notebook_operator_reconcile_errors_total",
+    "Unexpected errors in one object's pass (the object backs off alone; the others go on)",
+    ["kind", "namespace"],
+)
 PASSES_ABANDONED = Counter(
     "notebook_operator_passes_abandoned_total",
     "Notebook passes cancelled after two poll intervals (their notebooks go back to the next cycle)",

@@ -106,17 +106,21 @@ async def test_a_pass_older_than_two_intervals_is_abandoned_counted_and_its_note
 
 
 async def test_one_pass_s_unexpected_error_stays_its_own() -> None:
-    """A bug in one notebook's pass ends that pass only: the cycle returns and the other notebook is mirrored."""
+    """A bug in one notebook's pass ends that pass only: the cycle returns and the other notebook is mirrored; the
+    broken one says ReconcileError (its type, no remote text) once, and backs off alone, doubling from 1 s."""
     account = FakeAccount(cloud("i-0"), cloud("i-1", "Stopped"))
     kube = FakeKube()
-    poller = AccountReconciler(account, kube, lambda *a: None)  # type: ignore[arg-type]
+    events: list[tuple[str, str, str]] = []
+    poller = AccountReconciler(account, kube, lambda ref, *event: events.append(event))  # type: ignore[arg-type]
     broken = Notebook("ns", "broken", "uid-b", 1, spec_of({"instanceId": "i-0", "managementPolicy": "Observe"}),
                       {}, resource_version="1")  # fmt: skip
     reconcile = poller.notebooks.reconcile
+    tries: list[float] = []
 
     async def failing(notebook: Notebook, *args: Any, **kwargs: Any) -> Any:
         if notebook.name == "broken":
-            raise IndexError("a bug")
+            tries.append(time.monotonic())
+            raise IndexError("a bug, with text from somewhere: secret-looking-answer")
         return await reconcile(notebook, *args, **kwargs)
 
     poller.notebooks.reconcile = failing  # type: ignore[method-assign]
@@ -124,6 +128,18 @@ async def test_one_pass_s_unexpected_error_stays_its_own() -> None:
                      resource_version="1")  # fmt: skip
     result = await poller.cycle([broken, other], NOW, interval_s=5)
     assert result.writes == 1 and kube.status["other"]["phase"] == "Stopped"
+    await asyncio.sleep(0.05)  # the condition is written beside the cycle
+    ready = next(c for c in kube.status["broken"]["conditions"] if c["type"] == "Ready")
+    assert ready["reason"] == "ReconcileError" and ready["message"].startswith("IndexError")
+    assert "secret-looking-answer" not in ready["message"]
+    assert [e[1] for e in events if e[0] == "Warning"] == ["ReconcileError"]
+    await poller.cycle([broken, other], NOW, interval_s=5)  # within its 1 s backoff: left out
+    assert len(tries) == 1
+    await asyncio.sleep(1.05)
+    await poller.cycle([broken, other], NOW, interval_s=5)  # tried again; the same error is not told twice
+    await asyncio.sleep(0.05)
+    assert len(tries) == 2 and [e[1] for e in events if e[0] == "Warning"] == ["ReconcileError"]
+    assert poller.errors.backing_off("uid-b") and poller.errors._failing["uid-b"].backoff_s == 2.0
 
 
 def test_housekeeping_is_served_longest_waiting_first_with_the_namespaces_taking_turns() -> None:
