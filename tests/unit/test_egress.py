@@ -105,6 +105,9 @@ def test_an_admin_allow_list_matches_scheme_host_and_port(url: str, allowed: boo
     ("::ffff:100.100.100.200", True),
     ("::ffff:7f00:1", True),
     ("64:ff9b::a9fe:a9fe", True),  # NAT64 of 169.254.169.254
+    ("64:ff9b:1::808:808", True),  # local-use NAT64 (RFC 8215), whatever it embeds
+    ("::ffff:0:a9fe:a9fe", True),  # SIIT IPv4-translated (RFC 2765)
+    ("::ffff:0:808:808", True),
     ("2002:a9fe:a9fe::1", True),  # 6to4 of 169.254.169.254
     ("::127.0.0.1", True),  # IPv4-compatible (deprecated)
     ("8.8.8.8", False),
