@@ -102,7 +102,7 @@ BLOCKED_NETWORKS = tuple(
         "224.0.0.0/4",  # multicast
         "240.0.0.0/4",  # reserved, broadcast
         "::/96",  # unspecified, loopback and the deprecated IPv4-compatible addresses
-        "::ffff:0:0/96",  # SIIT IPv4-translated addresses (RFC 2765): a translator to anywhere
+        "::ffff:0:0:0/96",  # SIIT IPv4-translated addresses ::ffff:0:a.b.c.d (RFC 2765): a translator to anywhere
         "64:ff9b:1::/48",  # local-use NAT64 (RFC 8215): a site's own translator, to its own networks
         "fc00::/7",  # unique local
         "fe80::/10",  # link-local
