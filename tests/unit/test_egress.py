@@ -81,6 +81,16 @@ def test_an_admin_allow_list_matches_scheme_host_and_port(url: str, allowed: boo
     assert endpoint_allow_list([EMULATOR]).allows(url) is allowed
 
 
+@pytest.mark.parametrize(("url", "allowed"), [
+    ("https://sts.aliyuncs.com", True),
+    ("https://sts.aliyuncs.com.evil.example", False),  # a lookalike an unanchored search would admit
+    ("https://evil-aliyuncs.com", False),
+    ("http://sts.aliyuncs.com:443", False),
+])  # fmt: skip
+def test_an_unanchored_admin_pattern_must_match_the_whole_origin(url: str, allowed: bool) -> None:
+    assert endpoint_allow_list([r"https://sts\.aliyuncs\.com:443"]).allows(url) is allowed
+
+
 @pytest.mark.parametrize(("address", "refused"), [
     ("127.0.0.1", True),
     ("127.1.2.3", True),

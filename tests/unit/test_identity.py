@@ -110,8 +110,43 @@ def test_assume_role_with_oidc_sends_what_alibabacloud_credentials_sends(
     ours = alibaba_request(identity, "eyJ.payload.sig", 0)
     assert set(ours) == set(theirs)
     assert {k: v for k, v in ours.items() if k != "Timestamp"} == {k: v for k, v in theirs.items() if k != "Timestamp"}
-    assert sent[0].method == "GET" and sent[0].protocol == "https"
+    assert sent[0].protocol == "https"  # the Python library GETs with all in the query; ours POSTs the token
     assert alibaba_sts_endpoint(identity, "cn-hangzhou", {}) == f"https://{sent[0].headers['host']}"
+
+
+async def test_the_oidc_token_goes_in_the_form_body_never_in_the_url() -> None:
+    """As aliyun/credentials-go (providers/oidc.go) sends it: POST, Action/Version/Format/Timestamp in the query, the
+    rest - the token among them - in an application/x-www-form-urlencoded body. A URL ends up in access logs."""
+    import httpx
+
+    from notebook_operator.providers.oidc import assume_role_with_oidc
+
+    seen: list[httpx.Request] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        issued = {
+            "AccessKeyId": "a",
+            "AccessKeySecret": "s",
+            "SecurityToken": "t",
+            "Expiration": "2099-01-01T00:00:00Z",
+        }
+        return httpx.Response(200, json={"Credentials": issued})
+
+    identity = OidcIdentity(role_arn="acs:ram::1234:role/nb", oidc_provider_arn="acs:ram::1234:oidc-provider/ack")
+
+    async def token() -> str:
+        return "eyJ.secret-token.sig"
+
+    async with httpx.AsyncClient(transport=httpx.MockTransport(answer)) as client:
+        await assume_role_with_oidc(client, identity, "cn-hangzhou", token)
+    (request,) = seen
+    assert request.method == "POST" and "secret-token" not in str(request.url)
+    assert set(request.url.params) == {"Action", "Version", "Format", "Timestamp"}
+    form = dict(httpx.QueryParams(request.content.decode()))
+    assert form["OIDCToken"] == "eyJ.secret-token.sig" and {"RoleArn", "OIDCProviderArn", "RoleSessionName"} <= set(
+        form
+    )
 
 
 def test_federation_sends_what_huaweicloudsdkcore_sends() -> None:

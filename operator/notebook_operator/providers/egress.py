@@ -59,7 +59,8 @@ def _port(parts: SplitResult) -> int:
 
 @dataclass(frozen=True)
 class AllowList:
-    """Regular expressions matched (re.search) against `origin(url)`."""
+    r"""Regular expressions matched against the whole `origin(url)` (re.fullmatch: an unanchored `aliyuncs\.com`
+    does not admit `aliyuncs.com.evil.example`)."""
 
     patterns: tuple[re.Pattern[str], ...]
 
@@ -69,7 +70,7 @@ class AllowList:
 
     def allows(self, url: str) -> bool:
         where = origin(url)
-        return any(p.search(where) for p in self.patterns)
+        return any(p.fullmatch(where) for p in self.patterns)
 
 
 def endpoint_allow_list(expressions: Sequence[str]) -> AllowList:

@@ -1,9 +1,11 @@
 """Exchanging the pod's OIDC token (a projected ServiceAccount token) for temporary cloud credentials.
 
-- Alibaba RRSA: STS AssumeRoleWithOIDC, the request alibabacloud_credentials (provider/oidc.py,
+- Alibaba RRSA: STS AssumeRoleWithOIDC, the parameters alibabacloud_credentials (provider/oidc.py,
   OIDCRoleArnCredentialsProvider) sends - anonymous, Action/Format/Version/DurationSeconds/RoleArn/
-  OIDCProviderArn/OIDCToken/RoleSessionName/Timestamp as query parameters - answered with Credentials
-  {AccessKeyId, AccessKeySecret, SecurityToken, Expiration "%Y-%m-%dT%H:%M:%SZ"}.
+  OIDCProviderArn/OIDCToken/RoleSessionName/Timestamp - answered with Credentials {AccessKeyId, AccessKeySecret,
+  SecurityToken, Expiration "%Y-%m-%dT%H:%M:%SZ"}. Sent as aliyun/credentials-go (providers/oidc.go) sends them:
+  a POST with Action/Version/Format/Timestamp in the query and the rest, the token among them, in the form body -
+  a token never goes in a URL, where access logs and proxies keep it (the Python library puts all in the query).
 - Huawei OIDC federation, as huaweicloudsdkcore (auth/internal.py IamHelper) does it: POST
   /v3.0/OS-AUTH/id-token/tokens (header X-Idp-Id, body {"auth": {"id_token": {"id": JWT}}}) answers an unscoped
   token in X-Subject-Token; POST /v3.0/OS-CREDENTIAL/securitytokens (body {"auth": {"identity": {"methods":
@@ -86,8 +88,11 @@ def huawei_iam_endpoint(identity: OidcIdentity, environ: Mapping[str, str] | Non
     return as_url(identity.iam_endpoint or env.get(HUAWEI_IAM_ENDPOINT_ENV) or HUAWEI_IAM_ENDPOINT)
 
 
+ALIBABA_QUERY = frozenset({"Action", "Version", "Format", "Timestamp"})  # the rest goes in the form body
+
+
 def alibaba_request(identity: OidcIdentity, token: str, now: float) -> dict[str, str]:
-    """The query of AssumeRoleWithOIDC, as alibabacloud_credentials sends it."""
+    """The parameters of AssumeRoleWithOIDC, as alibabacloud_credentials sends them."""
     assert identity.role_arn and identity.oidc_provider_arn
     return {
         "Action": "AssumeRoleWithOIDC",
@@ -123,10 +128,11 @@ async def assume_role_with_oidc(
 ) -> Issued:
     token = await read_token()
     now = time.time()
+    request = alibaba_request(identity, token, now)
+    query = {k: v for k, v in request.items() if k in ALIBABA_QUERY}
+    form = {k: v for k, v in request.items() if k not in ALIBABA_QUERY}
     try:
-        response = await client.get(
-            alibaba_sts_endpoint(identity, region) + "/", params=alibaba_request(identity, token, now)
-        )
+        response = await client.post(alibaba_sts_endpoint(identity, region) + "/", params=query, data=form)
     except httpx.HTTPError as e:
         raise Transient(
             f"STS unreachable: {type(e).__name__}", provider="pai-dsw", operation="AssumeRoleWithOIDC"
