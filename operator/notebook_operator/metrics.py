@@ -49,6 +49,11 @@ NOTIFICATIONS = Counter(
     "Chat notifications by format, event and result",
     ["format", "event", "result"],
 )
+NOTIFICATIONS_DROPPED = Counter(
+    "notebook_operator_notifications_dropped_total",
+    "Notices dropped because their namespace's queue was full (its webhook down or slow for long)",
+    ["namespace"],
+)
 COST_PER_HOUR = Gauge(
     "notebook_operator_cost_per_hour",
     "Price per hour of the running notebooks (the sum of their prices)",

@@ -1,5 +1,7 @@
-"""Deliver notices to chat webhooks in the background: a bounded queue, a few attempts with backoff, and a
-metric and an Event for each failure. A poll pass only enqueues; a slow or dead webhook never holds it up.
+"""Deliver notices to chat webhooks in the background: a bounded queue per namespace served in turn, a few attempts
+with backoff, and a metric and an Event for each failure. A poll pass only enqueues; a slow or dead webhook never
+holds it up, nor another namespace's notices. Each request has a whole deadline (10 s) and its answer a byte cap
+(64 KiB): a hook that drips or floods is cut off like any failure.
 
 The webhook URL is a credential (whoever has it can post to the group): it is read from its Secret at send
 time and never logged, never put in an Event or an exception message. It is also a namespace's choice of where
@@ -18,6 +20,7 @@ import base64
 import binascii
 import contextlib
 import contextvars
+import json
 import logging
 import random
 from dataclasses import dataclass, field
@@ -29,6 +32,7 @@ from notebook_operator import metrics
 from notebook_operator.api.notify import NotifySpec, SecretKeySelector
 from notebook_operator.executor import EventSink
 from notebook_operator.kube import Kube
+from notebook_operator.notify.fair_queue import FairQueue, Full
 from notebook_operator.notify.formats import Notice, request
 from notebook_operator.providers.egress import AllowList, Lookup, NotAllowed, pin_webhook, resolve
 from notebook_operator.times import now
@@ -36,9 +40,11 @@ from notebook_operator.times import now
 logger = logging.getLogger(__name__)
 ATTEMPTS = 3
 BACKOFF_S = 1.0
-TIMEOUT_S = 5.0
-QUEUE_SIZE = 1000
-WORKERS = 2
+TIMEOUT_S = 5.0  # each connect, read and write
+DEADLINE_S = 10.0  # one request, from sending to the last byte of the answer
+ANSWER_CAP = 64 * 1024  # bytes of an answer read at most: a bot answers a few hundred
+QUEUE_PER_NAMESPACE = 200
+WORKERS = 4  # at most one per namespace at a time: a slow hook holds one, the others serve the other namespaces
 
 
 class DeliveryFailed(Exception):
@@ -71,7 +77,7 @@ class Notifier:
         self.backoff_s = backoff_s
         self.allowed = allowed or AllowList(())
         self.lookup = lookup
-        self._queue: asyncio.Queue[Delivery] = asyncio.Queue(maxsize=QUEUE_SIZE)
+        self._queue: FairQueue[Delivery] = FairQueue(QUEUE_PER_NAMESPACE)
         self._workers: list[asyncio.Task[None]] = []
         self._client: httpx.AsyncClient | None = None
 
@@ -94,12 +100,13 @@ class Notifier:
             await self._client.aclose()
 
     def submit(self, spec: NotifySpec, notice: Notice, ref: dict[str, Any]) -> None:
-        """Queue a notice; never waits. A full queue (a webhook down for long) drops it, counted."""
+        """Queue a notice; never waits. A namespace's full queue (its webhook down for long) drops it, counted."""
         try:
-            self._queue.put_nowait(Delivery(spec, notice, ref))
-        except asyncio.QueueFull:
+            self._queue.put_nowait(notice.namespace, Delivery(spec, notice, ref))
+        except Full:
             metrics.NOTIFICATIONS.labels(spec.format, notice.event, "dropped").inc()
-            logger.warning("notice queue full: %s of %s/%s dropped", notice.event, notice.namespace, notice.notebook)
+            metrics.NOTIFICATIONS_DROPPED.labels(notice.namespace).inc()
+            logger.warning("notice queue of %s full: %s of %s dropped", notice.namespace, notice.event, notice.notebook)
 
     async def drain(self) -> None:
         """Wait until every queued notice was delivered or given up (tests, shutdown)."""
@@ -107,13 +114,13 @@ class Notifier:
 
     async def _work(self) -> None:
         while True:
-            delivery = await self._queue.get()
+            namespace, delivery = await self._queue.get()
             try:
                 await self.deliver(delivery)
             except Exception:  # one bad delivery must not end the worker
                 logger.exception("notification of %s failed", delivery.notice.event)
             finally:
-                self._queue.task_done()
+                self._queue.task_done(namespace)
 
     async def deliver(self, delivery: Delivery) -> bool:
         spec, notice = delivery.spec, delivery.notice
@@ -146,26 +153,38 @@ class Notifier:
         except NotAllowed as e:
             raise DeliveryBlocked(str(e)) from None
         try:
-            response = await self._client.post(
-                pinned.url,
-                json=payload,
-                headers={"Host": pinned.host_header},
-                extensions={"sni_hostname": pinned.hostname},  # TLS checks the name, not the address
-            )
+            async with asyncio.timeout(DEADLINE_S):  # httpx's timeout bounds each read; a drip would go on
+                status, body = await self._send(pinned.url, payload, pinned.host_header, pinned.hostname)
+        except TimeoutError:
+            raise DeliveryFailed(f"no whole answer within {DEADLINE_S:g}s") from None
         except httpx.HTTPError as e:  # the exception's text may hold the URL: only its kind is kept
             raise DeliveryFailed(type(e).__name__) from None
-        if response.is_redirect:
-            raise DeliveryFailed(f"HTTP {response.status_code} (redirects are not followed)")
-        if response.status_code >= 300:
-            raise DeliveryFailed(f"HTTP {response.status_code}")
+        if 300 <= status < 400:
+            raise DeliveryFailed(f"HTTP {status} (redirects are not followed)")
+        if status >= 300:
+            raise DeliveryFailed(f"HTTP {status}")
         # DingTalk and WeCom answer 200 with {"errcode": n}, Feishu with {"code": n}: non-zero is a refusal.
         with contextlib.suppress(ValueError):
-            answer = response.json()
+            answer = json.loads(body)
             if isinstance(answer, dict):
                 code = answer.get("errcode", answer.get("code", 0))
                 if code not in (0, None, "0"):
+                    shown = " ".join(str(code).split())[:32]
                     message = " ".join(str(answer.get("errmsg") or answer.get("msg") or "").split())[:200]
-                    raise DeliveryFailed(f"refused by the bot: code {code} {message}".rstrip())
+                    raise DeliveryFailed(f"refused by the bot: code {shown} {message}".rstrip())
+
+    async def _send(self, url: str, payload: dict[str, Any], host: str, name: str) -> tuple[int, bytes]:
+        """POST and read at most ANSWER_CAP bytes of the answer (DeliveryFailed beyond: a flood is cut off)."""
+        assert self._client is not None
+        headers = {"Host": host}
+        extensions = {"sni_hostname": name}  # TLS checks the name, not the address
+        async with self._client.stream("POST", url, json=payload, headers=headers, extensions=extensions) as response:
+            body = bytearray()
+            async for chunk in response.aiter_bytes():  # decoded: a compressed flood is cut off too
+                body += chunk
+                if len(body) > ANSWER_CAP:
+                    raise DeliveryFailed(f"answer larger than {ANSWER_CAP // 1024} KiB: cut off")
+            return response.status_code, bytes(body)
 
     async def _secret(self, namespace: str, ref: SecretKeySelector | None) -> str:
         assert ref is not None
