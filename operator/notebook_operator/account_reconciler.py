@@ -78,6 +78,7 @@ class AccountReconciler:
         self._item_of: weakref.WeakKeyDictionary[asyncio.Task[PassResult], Notebook] = weakref.WeakKeyDictionary()
         self._tags_since: dict[str, float] = {}  # notebooks whose tag write waits, since when (monotonic)
         self.errors = PassErrors(kube, emit)  # one notebook's unexpected error is its own
+        self._housekeeping: set[asyncio.Task[None]] = set()
         self._interval_s = 0.0
 
     async def cycle(
@@ -95,6 +96,8 @@ class AccountReconciler:
         and mirrors every other notebook (0: wait for all)."""
         now = now or utcnow()
         started = time.monotonic()
+        for leftover in self._housekeeping:  # the last cycle's housekeeping never runs into this one's
+            leftover.cancel()
         busy = set(self._busy)
         self._interval_s = interval_s
         moment = time.monotonic()
@@ -125,12 +128,12 @@ class AccountReconciler:
                     except ProviderError as e:
                         logger.info("%s/%s: not listed, and not looked up: %s", item.namespace, item.name, e)
                         return PassResult()
+                    if instance is not None:
+                        observed.setdefault(instance.id, instance)
                 return await self.notebooks.reconcile(item, instance, now)
             finally:
                 if budget is not None:
                     budget.release(item.uid)
-                if self.stops is not None:
-                    self.stops.leave()  # its stop, if any, is in; a batch may go
 
         passes: list[asyncio.Task[PassResult]] = []
         observed: dict[str, CloudInstance] = {}
@@ -145,6 +148,8 @@ class AccountReconciler:
             if interval_s:  # a pass older than two intervals is abandoned: its notebook goes back to the cycles
                 deadline = loop.call_later(2 * interval_s, self._abandon, item, task, progress, 2 * interval_s)
             task.add_done_callback(functools.partial(self._done, item, deadline))
+            if self.stops is not None:  # its stop, if any, is in; a batch may go (a pass cancelled before it began too)
+                task.add_done_callback(lambda _: self.stops.leave() if self.stops is not None else None)
             return task
 
         try:
@@ -165,9 +170,10 @@ class AccountReconciler:
         self._running = sum(1 for i in observed.values() if i.phase == "Running")
         finished = await self._wait(passes, started + interval_s if interval_s else None)
         result.writes = sum(1 for _, done in finished if done.written)
-        due = [item for item, done in finished if done.tags_due]
-        result.housekeeping = await self._housekeep(due, observed, budget, started + interval_s if interval_s else None)
+        late = any(not task.done() for task in passes)
+        result.housekeeping = await self._housekeep(finished, observed, budget, late, background=bool(interval_s))
         self.notebooks.prune({item.uid for item in tracked})
+        self.errors.prune({item.uid for item in tracked})
         self._listed = len(observed)
         result.next_due = self._count_notebooks(tracked, observed, now, budget.queued if budget is not None else set())
         if budget is not None and budget.queued:
@@ -246,42 +252,46 @@ class AccountReconciler:
 
     async def _housekeep(
         self,
-        due: list[Notebook],
+        finished: list[tuple[Notebook, PassResult]],
         observed: dict[str, CloudInstance],
         budget: ActionBudget | None,
-        until: float | None,
+        late: bool,
+        background: bool,
     ) -> int:
         """Write the tags of the notebooks whose passes found them due, with what the pass's stops and actions
-        left of its calls: longest-waiting first, the namespaces taking turns. Returns how many still wait."""
+        left of its calls: longest-waiting first, the namespaces taking turns. Nothing while passes of the cycle
+        are still acting (they may still need the calls). In the `background`: the next cycle starts on time (a
+        timer due then never waits for housekeeping) and cancels what is left (tag writes are idempotent and
+        recorded before they are sent). Returns how many still wait."""
         now = time.monotonic()
-        due_uids = {item.uid for item in due}
-        for uid in set(self._tags_since) - due_uids:
-            del self._tags_since[uid]
-        for uid in due_uids:
-            self._tags_since.setdefault(uid, now)
+        due = [item for item, done in finished if done.tags_due and (item.instance_id or "") in observed]
+        for item, _ in finished:  # a notebook whose pass was late or backing off keeps its place
+            if item.uid not in {d.uid for d in due}:
+                self._tags_since.pop(item.uid, None)
+        for item in due:
+            self._tags_since.setdefault(item.uid, now)
         order = in_turn(due, lambda item: self._tags_since[item.uid], lambda item: item.namespace)
+        if late:
+            return len(order)
         spare = len(order) if budget is None else int(budget.spare() + 1e-9)
         chosen = order[:spare]
         if budget is not None:
             budget.spend(len(chosen))
-        tasks = {asyncio.create_task(self._housekeep_one(item, observed[item.instance_id or ""])): item.uid
-                 for item in chosen}  # fmt: skip
-        if tasks:
-            timeout = None if until is None else max(0.0, until - time.monotonic())
-            done, late = await asyncio.wait(tasks, timeout=timeout)
-            for task in late:  # a tag write is idempotent and recorded before it is sent: the next cycle redoes it
-                task.cancel()
-            for task in done:
-                if task.result():
-                    self._tags_since.pop(tasks[task], None)
+        for item in chosen:
+            task = asyncio.create_task(self._housekeep_one(item, observed[item.instance_id or ""]))
+            self._housekeeping.add(task)
+            task.add_done_callback(self._housekeeping.discard)
+        if not background and self._housekeeping:
+            await asyncio.wait(set(self._housekeeping))
         return len(order) - len(chosen)
 
-    async def _housekeep_one(self, item: Notebook, instance: CloudInstance) -> bool:
+    async def _housekeep_one(self, item: Notebook, instance: CloudInstance) -> None:
+        priority.for_namespace(item.namespace)
         try:
-            return await self.notebooks.housekeep(item, instance)
+            if await self.notebooks.housekeep(item, instance):
+                self._tags_since.pop(item.uid, None)
         except Exception:  # one notebook's housekeeping failure stays its own
             logger.exception("%s: tags of %s/%s not written", self.provider.name, item.namespace, item.name)
-            return False
 
     def _budget(self, items: Sequence[Notebook], calls_per_interval: float | None) -> ActionBudget | None:
         """This pass's calls for actions, with what waited longest in the queue served first."""

@@ -92,8 +92,8 @@ class ActionExecutor:
                 {"lastAction": pending},
                 resource_version=version or notebook.resource_version or None,
             )
-        except StaleObject as e:
-            logger.info("%s of %s/%s not sent: %s", order.kind, notebook.namespace, notebook.name, e)
+        except (StaleObject, TimeoutError) as e:  # a claim not known to be written: nothing is sent, decided again
+            logger.info("%s of %s/%s not sent: %s", order.kind, notebook.namespace, notebook.name, e or "timed out")
             return Outcome(claimed=False)
         outcome = Outcome(claimed=True)
         tags = self._tags_at_create(notebook) if order.kind == "create" else {}

@@ -104,7 +104,9 @@ class IdleAssessor:
             instance.shutdown_at,
             snoozed=bool(snoozed),
         )
-        with priority.calls(CallClass.HOUSEKEEPING):  # the cloud's own rules: after the account's stops and actions
+        # The cloud's own rules: after the account's stops and actions, with the reads - not housekeeping's last turn,
+        # since this notebook's own cull decision follows in the same pass.
+        with priority.calls(CallClass.READ):
             idle = await self._sync_native(plan, idle, instance, result)
         idle["enforcement"] = plan.enforcement if chosen else None
         warned_native = [p.name for p in chosen if p.warn and plan.idle_rule is not None and p.enforcement == "Native"]

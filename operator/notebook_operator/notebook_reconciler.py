@@ -355,7 +355,8 @@ class NotebookReconciler:
                 self._tag_errors[notebook.uid] = str(e)
                 self.emit(notebook.ref, "Warning", "TagsFailed", f"cloud tags not updated: {e}")
             return False
-        self.start_times.modified_by_us(notebook.uid, observed.started_at, began, datetime.now(UTC))
+        finally:  # sent, refused or cut short, it may have moved the estimate of the start: never a new run
+            self.start_times.modified_by_us(notebook.uid, observed.started_at, began, datetime.now(UTC))
         self._tag_errors.pop(notebook.uid, None)
         changed = ", ".join([*(f"{k}={v}" for k, v in sorted(changes.put.items())), *(f"-{k}" for k in changes.remove)])
         self.emit(notebook.ref, "Normal", "Tagged", f"cloud tags updated: {changed}"[:1024])
@@ -524,6 +525,7 @@ class NotebookReconciler:
             del self.running_cost[uid]
         for uid in set(self._tag_errors) - keep:
             del self._tag_errors[uid]
+        self.start_times.prune(keep)
 
     async def finalize(self, notebook: Notebook) -> bool:
         """Delete the cloud instance of a resource being deleted: True once it is gone."""

@@ -47,6 +47,11 @@ class PassErrors:
         failing = self._failing.get(uid)
         return failing is not None and (now if now is not None else time.monotonic()) < failing.until
 
+    def prune(self, keep: set[str]) -> None:
+        """Forget objects no longer tracked."""
+        for uid in set(self._failing) - keep:
+            del self._failing[uid]
+
     def succeeded(self, uid: str) -> None:
         self._failing.pop(uid, None)
 

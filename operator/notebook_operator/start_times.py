@@ -55,6 +55,12 @@ class StartTimes:
         # By uid: (the estimate our write moved it to, the estimate before): until the estimate moves again.
         self._ours: dict[str, tuple[datetime, datetime]] = {}
 
+    def prune(self, keep: set[str]) -> None:
+        """Forget notebooks no longer tracked."""
+        for remembered in (self._covered, self._written, self._ours):
+            for uid in set(remembered) - keep:
+                del remembered[uid]
+
     def modified_by_us(self, uid: str, before: datetime | None, began: datetime, ended: datetime) -> None:
         """The operator modified the instance (a tag write) between `began` and `ended`, when the listing's estimate
         was `before`: the estimate moving into that window does not start a new run for timers (a shutdown.at or a

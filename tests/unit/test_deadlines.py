@@ -222,3 +222,35 @@ def test_a_schedule_the_cloud_cannot_use_is_named_never_raised(schedule: str) ->
     status = mirror(spec, {}, cloud("i-0"), 1, NOW, None, None)
     assert "InvalidSchedule" in status["nextShutdownReason"] and "afterRunning 2h" in status["nextShutdownReason"]
     assert not in_active_window([{"schedule": schedule, "duration": "8h", "timeZone": "UTC"}], NOW)
+
+
+async def test_tags_of_an_instance_a_listing_missed_are_written_after_the_lookup_and_never_delay_the_cycle() -> None:
+    """The looked-up instance joins the cycle's observations (housekeeping writes its tags from it); with an interval,
+    housekeeping runs beside the next cycle's wait, not in it, and the next cycle cancels what is left."""
+    from notebook_operator.providers.types import Capability
+    from notebook_operator.registry import AccountState
+
+    class Tagging(FakeAccount):
+        capabilities = frozenset({Capability.TAGS})
+        tagged: list[str] = []
+
+        async def list_instances(self, filter: Any = None) -> Any:
+            for instance in self.instances.values():
+                if instance.id != "i-1":
+                    yield instance
+
+        async def set_tags(self, instance_id: str, put: dict[str, str], remove: tuple[str, ...]) -> None:
+            await asyncio.sleep(0.3)
+            self.tagged.append(instance_id)
+
+    account, kube = Tagging(cloud("i-0"), cloud("i-1")), FakeKube()
+    poller = AccountReconciler(account, kube, lambda *a: None, state=AccountState(cluster_id="c"))  # type: ignore[arg-type]
+    adopted = [Notebook("ns", f"n{k}", f"uid-{k}", 1, spec_of({"instanceId": f"i-{k}"}), {}, resource_version="1")
+               for k in range(2)]  # fmt: skip
+    began = time.monotonic()
+    result = await poller.cycle(adopted, NOW, interval_s=5)
+    assert time.monotonic() - began < 0.3  # the tag writes go on beside it
+    assert result.housekeeping == 0 and account.tagged == []
+    await asyncio.sleep(0.5)
+    assert sorted(account.tagged) == ["i-0", "i-1"]
+    assert kube.status["n1"]["ownedTags"]["cloudnotebooks.io:name"] == "n1"
