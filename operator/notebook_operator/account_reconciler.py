@@ -265,8 +265,9 @@ class AccountReconciler:
         recorded before they are sent). Returns how many still wait."""
         now = time.monotonic()
         due = [item for item, done in finished if done.tags_due and (item.instance_id or "") in observed]
+        due_uids = {item.uid for item in due}
         for item, _ in finished:  # a notebook whose pass was late or backing off keeps its place
-            if item.uid not in {d.uid for d in due}:
+            if item.uid not in due_uids:
                 self._tags_since.pop(item.uid, None)
         for item in due:
             self._tags_since.setdefault(item.uid, now)
