@@ -169,9 +169,11 @@ def terminate(pid: int, timeout: float = 15.0) -> None:
 def _readyz(url: str, token: str, ca_file: Path) -> bool:
     if not ca_file.exists():
         return False
-    context = ssl.create_default_context(cafile=str(ca_file))
     request = urllib.request.Request(f"{url}/readyz", headers={"Authorization": f"Bearer {token}"})
     try:
+        # Inside the try: the API server writes its self-signed certificate while this polls, and a file read
+        # half-written holds no certificate yet (ssl.SSLError) - not ready, not a failure.
+        context = ssl.create_default_context(cafile=str(ca_file))
         with urllib.request.urlopen(request, timeout=2, context=context) as response:
             return bool(response.status == 200)
     except (OSError, ssl.SSLError):
