@@ -10,7 +10,6 @@ import asyncio
 import functools
 import logging
 import time
-import weakref
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -75,7 +74,6 @@ class AccountReconciler:
         self._running = 0  # running instances in the last listing
         self._listed = 0  # instances in the last listing
         self._busy: dict[str, asyncio.Task[PassResult]] = {}  # passes still running, by notebook uid
-        self._item_of: weakref.WeakKeyDictionary[asyncio.Task[PassResult], Notebook] = weakref.WeakKeyDictionary()
         self._tags_since: dict[str, float] = {}  # notebooks whose tag write waits, since when (monotonic)
         self.errors = PassErrors(kube, emit)  # one notebook's unexpected error is its own
         self._housekeeping: set[asyncio.Task[None]] = set()
@@ -100,11 +98,10 @@ class AccountReconciler:
             leftover.cancel()
         busy = set(self._busy)
         self._interval_s = interval_s
-        moment = time.monotonic()
         items = [
             item
             for item in tracked
-            if item.instance_id and item.uid not in busy and not self.errors.backing_off(item.uid, moment)
+            if item.instance_id and item.uid not in busy and not self.errors.backing_off(item.uid, started)
         ]
         waiting: dict[str, list[Notebook]] = {}
         for item in items:
@@ -135,27 +132,29 @@ class AccountReconciler:
                 if budget is not None:
                     budget.release(item.uid)
 
-        passes: list[asyncio.Task[PassResult]] = []
+        passes: dict[asyncio.Task[PassResult], Notebook] = {}
         observed: dict[str, CloudInstance] = {}
+        stops = self.stops
         loop = asyncio.get_running_loop()
 
         def start(item: Notebook, instance: CloudInstance | None) -> asyncio.Task[PassResult]:
             progress = Progress()
             task = asyncio.create_task(one(item, instance, progress), name=f"{item.namespace}/{item.name}")
-            self._item_of[task] = item
+            passes[task] = item
             self._busy[item.uid] = task
             deadline = None
             if interval_s:  # a pass older than two intervals is abandoned: its notebook goes back to the cycles
                 deadline = loop.call_later(2 * interval_s, self._abandon, item, task, progress, 2 * interval_s)
             task.add_done_callback(functools.partial(self._done, item, deadline))
-            if self.stops is not None:  # its stop, if any, is in; a batch may go (a pass cancelled before it began too)
-                task.add_done_callback(lambda _: self.stops.leave() if self.stops is not None else None)
+            if stops is not None:  # its stop, if any, is in; a batch may go (a pass cancelled before it began too)
+                task.add_done_callback(lambda _: stops.leave())
             return task
 
         try:
             async for instance in self.provider.list_instances():
                 observed[instance.id] = instance
-                passes += [start(item, instance) for item in waiting.pop(instance.id, [])]
+                for item in waiting.pop(instance.id, []):
+                    start(item, instance)
         except BaseException:
             if self.stops is not None:  # the passes that will not run now: a waiting batch must not wait for them
                 for _ in range(sum(len(rest) for rest in waiting.values())):
@@ -164,7 +163,9 @@ class AccountReconciler:
             raise
         listed = time.monotonic()
         self._keep_listing(observed, now, listed + interval_s)
-        passes += [start(item, None) for rest in waiting.values() for item in rest]
+        for rest in waiting.values():
+            for item in rest:
+                start(item, None)
         result = CycleResult(listed=len(observed), tracked=len(tracked))
         self._count_phases(observed)
         self._running = sum(1 for i in observed.values() if i.phase == "Running")
@@ -227,7 +228,7 @@ class AccountReconciler:
         task.cancel()
 
     async def _wait(
-        self, passes: list[asyncio.Task[PassResult]], until: float | None
+        self, passes: dict[asyncio.Task[PassResult], Notebook], until: float | None
     ) -> list[tuple[Notebook, PassResult]]:
         """The results of the passes done by `until` (monotonic; None: all of them); the others go on. A pass that
         failed is its notebook's alone: logged, and the others' results stand."""
@@ -242,13 +243,8 @@ class AccountReconciler:
                 self.provider.name,
                 len(running),
             )
-        results = []
-        for task in passes:
-            if task not in done:
-                continue
-            if not task.cancelled() and task.exception() is None:  # a failure was told by _done
-                results.append((self._item_of[task], task.result()))
-        return results
+        # A failure was told by _done.
+        return [(item, task.result()) for task, item in passes.items() if task in done and _succeeded(task)]
 
     async def _housekeep(
         self,
@@ -355,3 +351,7 @@ class AccountReconciler:
         for phase in self._phases | set(counts):  # phases gone from the account drop to 0
             metrics.INSTANCES.labels(self.provider.name, self.account, phase).set(counts.get(phase, 0))
         self._phases |= set(counts)
+
+
+def _succeeded(task: asyncio.Task[PassResult]) -> bool:
+    return not task.cancelled() and task.exception() is None

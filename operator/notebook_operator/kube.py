@@ -3,7 +3,6 @@ status patches of many objects from the poller, and reading credential Secrets."
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 from typing import Any
@@ -89,44 +88,29 @@ class Kube:
         body: dict[str, Any] = {"status": status}
         if resource_version:
             body["metadata"] = {"resourceVersion": resource_version}
-        merge = "application/merge-patch+json"
+        options: dict[str, Any] = {"_content_type": "application/merge-patch+json", "_request_timeout": WRITE_TIMEOUT_S}
         with waiting_on(f"a slot for a status write ({len(self._limit)} waiting)"):
-            async with asyncio.timeout(SLOT_WAIT_S):
-                slot = await self._limit.take(urgent)
-        async with slot:
-            try:
-                with waiting_on("the API server's answer to a status write"):
-                    if namespace:
-                        written = await self.custom.patch_namespaced_custom_object_status(
-                            GROUP,
-                            VERSION,
-                            namespace,
-                            PLURALS[kind],
-                            name,
-                            body,
-                            _content_type=merge,  # type: ignore[call-arg]
-                            _request_timeout=WRITE_TIMEOUT_S,
-                        )
-                    else:  # cluster-scoped
-                        written = await self.custom.patch_cluster_custom_object_status(
-                            GROUP,
-                            VERSION,
-                            PLURALS[kind],
-                            name,
-                            body,
-                            _content_type=merge,  # type: ignore[call-arg]
-                            _request_timeout=WRITE_TIMEOUT_S,
-                        )
-            except ApiException as e:
-                if e.status == 404:
-                    return None
-                if e.status == 422:
-                    raise StatusRejected(f"{kind} {namespace}/{name}: status refused: {_message(e)}") from None
-                if e.status == 409 and resource_version:
-                    raise StaleObject(
-                        f"{kind} {namespace}/{name} changed since resourceVersion {resource_version}"
-                    ) from None
-                raise
+            async with self._limit.slot(urgent, within=SLOT_WAIT_S):
+                try:
+                    with waiting_on("the API server's answer to a status write"):
+                        if namespace:
+                            written = await self.custom.patch_namespaced_custom_object_status(
+                                GROUP, VERSION, namespace, PLURALS[kind], name, body, **options
+                            )
+                        else:  # cluster-scoped
+                            written = await self.custom.patch_cluster_custom_object_status(
+                                GROUP, VERSION, PLURALS[kind], name, body, **options
+                            )
+                except ApiException as e:
+                    if e.status == 404:
+                        return None
+                    if e.status == 422:
+                        raise StatusRejected(f"{kind} {namespace}/{name}: status refused: {_message(e)}") from None
+                    if e.status == 409 and resource_version:
+                        raise StaleObject(
+                            f"{kind} {namespace}/{name} changed since resourceVersion {resource_version}"
+                        ) from None
+                    raise
             return str((written.get("metadata") or {}).get("resourceVersion") or "unknown")
 
     async def create(self, kind: str, namespace: str, body: dict[str, Any]) -> None:

@@ -35,7 +35,13 @@ from notebook_operator.reconcile.culling import Stop, culled, idle_patch
 from notebook_operator.reconcile.decide import WAIT_S, settled, stop_in_hand
 from notebook_operator.reconcile.mirror import OWNED_ELSEWHERE, mirror
 from notebook_operator.reconcile.notebook import KIND, Notebook
-from notebook_operator.reconcile.ownership import desired_tags, owned_elsewhere, ownership_tags, tag_changes
+from notebook_operator.reconcile.ownership import (
+    TagChanges,
+    desired_tags,
+    owned_elsewhere,
+    ownership_tags,
+    tag_changes,
+)
 from notebook_operator.reconcile.pending import TIMER, Snooze, Upcoming, policy_by, read_snooze
 from notebook_operator.reconcile.plan import Order, Plan, cull_order, plan
 from notebook_operator.registry import AccountState, Snapshots
@@ -316,34 +322,40 @@ class NotebookReconciler:
             return None
         return self._declared_tags(notebook)
 
+    def _tag_plan(
+        self, notebook: Notebook, status: dict[str, Any], observed: CloudInstance
+    ) -> tuple[dict[str, str], dict[str, str], TagChanges] | None:
+        """(the operator's keys as status.ownedTags records them, the declared ones not recorded yet, the changes the
+        instance needs); None when the operator keeps no tags on it. status.ownedTags is written only by merging keys
+        in (and removing the ones it removed from the cloud), so a pass reading an older status never forgets a key
+        another set."""
+        desired = self._desired_tags(notebook, observed)
+        if desired is None:
+            return None
+        owned = {k: v for k, v in (status.get("ownedTags") or {}).items() if v is not None}
+        unrecorded = {k: v for k, v in desired.items() if owned.get(k) != v}
+        return owned, unrecorded, tag_changes(desired, observed.labels, list(owned))
+
     def _tags_recorded(
         self, notebook: Notebook, status: dict[str, Any], observed: CloudInstance
     ) -> tuple[dict[str, Any], bool]:
         """(status.ownedTags to record when the tags are in order but not recorded yet, whether a tag write is
         due)."""
-        desired = self._desired_tags(notebook, observed)
-        if desired is None:
+        plan = self._tag_plan(notebook, status, observed)
+        if plan is None:
             return {}, False
-        owned = {k: v for k, v in (status.get("ownedTags") or {}).items() if v is not None}
-        unrecorded = {k: v for k, v in desired.items() if owned.get(k) != v}
-        if tag_changes(desired, observed.labels, list(owned)):
+        owned, unrecorded, changes = plan
+        if changes:
             return {}, True
         return ({"ownedTags": {**owned, **unrecorded}} if unrecorded else {}), False
 
     async def housekeep(self, notebook: Notebook, observed: CloudInstance) -> bool:
         """Keep the instance's tags as declared (ownership, the account's defaults, spec.tags): one tag write, at
         housekeeping priority. True when the tags were written. Observe never writes tags."""
-        status = self.status_of(notebook)
-        desired = self._desired_tags(notebook, observed)
-        if desired is None:
+        plan = self._tag_plan(notebook, self.status_of(notebook), observed)
+        if plan is None or not plan[2]:
             return False
-        # status.ownedTags: what the operator set, key by key. Written only by merging keys in (and removing the
-        # ones it removed from the cloud), so a pass reading an older status never forgets a key another set.
-        owned = {k: v for k, v in (status.get("ownedTags") or {}).items() if v is not None}
-        unrecorded = {k: v for k, v in desired.items() if owned.get(k) != v}
-        changes = tag_changes(desired, observed.labels, list(owned))
-        if not changes:
-            return False
+        owned, unrecorded, changes = plan
         if unrecorded:  # recorded before the call: a pass that reads the status meanwhile knows they are ours
             await self._write(notebook, {"ownedTags": {**owned, **unrecorded}})
         began = datetime.now(UTC)
@@ -360,7 +372,7 @@ class NotebookReconciler:
         self._tag_errors.pop(notebook.uid, None)
         changed = ", ".join([*(f"{k}={v}" for k, v in sorted(changes.put.items())), *(f"-{k}" for k in changes.remove)])
         self.emit(notebook.ref, "Normal", "Tagged", f"cloud tags updated: {changed}"[:1024])
-        await self._write(notebook, {"ownedTags": {**owned, **desired, **dict.fromkeys(changes.remove)}})
+        await self._write(notebook, {"ownedTags": {**owned, **unrecorded, **dict.fromkeys(changes.remove)}})
         return True
 
     def _spec_pass_verdict(

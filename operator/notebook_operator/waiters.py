@@ -72,16 +72,6 @@ class Waiters:
         return False
 
 
-class UrgentFirst(Waiters):
-    """Two classes: urgent ones first, then the others, each in arrival order."""
-
-    def __init__(self) -> None:
-        super().__init__(2)
-
-    def join(self, urgent: bool = False, key: str = "") -> asyncio.Future[None]:  # type: ignore[override]
-        return super().join(0 if urgent else 1, key)
-
-
 @dataclass
 class Progress:
     """What one pass is doing now: updated around each await that can take long."""

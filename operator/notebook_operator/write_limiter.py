@@ -7,33 +7,23 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 
-from notebook_operator.waiters import UrgentFirst
+from notebook_operator.waiters import Waiters
 
 
 class WriteLimiter:
     def __init__(self, concurrency: int) -> None:
         self._free = concurrency
-        self._waiting = UrgentFirst()
+        self._waiting = Waiters(2)  # urgent ones (class 0) first
 
     def __len__(self) -> int:
         """How many wait for a slot (an estimate: cancelled waiters count until they are passed over)."""
         return len(self._waiting)
 
     @contextlib.asynccontextmanager
-    async def slot(self, urgent: bool = False) -> AsyncIterator[None]:
-        await self._acquire(urgent)
-        try:
-            yield
-        finally:
-            self._release()
-
-    async def take(self, urgent: bool = False) -> contextlib.AbstractAsyncContextManager[None]:
-        """Wait for a slot (cancellable: the wait may be bounded by the caller); the returned context releases it."""
-        await self._acquire(urgent)
-        return self._held()
-
-    @contextlib.asynccontextmanager
-    async def _held(self) -> AsyncIterator[None]:
+    async def slot(self, urgent: bool = False, within: float | None = None) -> AsyncIterator[None]:
+        """A slot for one write; TimeoutError after waiting `within` seconds for it (None: no deadline)."""
+        async with asyncio.timeout(within):
+            await self._acquire(urgent)
         try:
             yield
         finally:
@@ -43,7 +33,7 @@ class WriteLimiter:
         if self._free > 0 and not self._waiting:
             self._free -= 1
             return
-        waiter = self._waiting.join(urgent)
+        waiter = self._waiting.join(0 if urgent else 1)
         try:
             await waiter  # the slot is handed over by _release
         except asyncio.CancelledError:

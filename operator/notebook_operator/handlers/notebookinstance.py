@@ -16,7 +16,7 @@ from notebook_operator.api.meta import GROUP, VERSION
 from notebook_operator.api.notebookinstance import NotebookInstanceSpec
 from notebook_operator.handlers.events import emit
 from notebook_operator.notebook_reconciler import NotebookReconciler
-from notebook_operator.providers.errors import ProviderError, Throttled
+from notebook_operator.providers.errors import ProviderError, RateLimited
 from notebook_operator.reconcile.decide import WAIT_S
 from notebook_operator.reconcile.notebook import Notebook, deletion_policy
 from notebook_operator.registry import AccountNotReady
@@ -97,7 +97,7 @@ async def reconcile_notebook(body: kopf.Body, memo: object, **_: Any) -> None:
     try:
         observed = listed or await reconciler.observe(notebook)
         result = await reconciler.reconcile(notebook, observed, now(), spec_pass=True)
-    except Throttled as e:  # no turn at the account's rate limit: soon again, when the next listing may serve it
+    except RateLimited as e:  # no turn at the account's own rate limit: soon again, when the next listing may serve it
         raise kopf.TemporaryError(str(e), delay=ACCOUNT_WAIT_S) from e
     except ProviderError as e:
         raise kopf.TemporaryError(str(e), delay=30) from e

@@ -108,6 +108,11 @@ class Throttled(Transient):
         super().__init__(message, **kwargs)  # type: ignore[arg-type]
 
 
+class RateLimited(Throttled):
+    """No turn at the account's own rate limit within the call's budget: the operator's limit, not the cloud's;
+    nothing was sent."""
+
+
 class Unsupported(ProviderError):
     """The provider has no such capability (e.g. starting a ROMA Connect instance)."""
 

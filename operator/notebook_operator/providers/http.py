@@ -21,7 +21,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from notebook_operator.providers import priority
-from notebook_operator.providers.errors import InvalidRequest, ProviderError, Throttled, Transient
+from notebook_operator.providers.errors import InvalidRequest, ProviderError, RateLimited, Throttled, Transient
 from notebook_operator.providers.priority import CallClass
 from notebook_operator.providers.ratelimit import LocalThrottle, TokenBucket
 from notebook_operator.waiters import waiting_on
@@ -134,7 +134,7 @@ class CloudHTTP:
                 with waiting_on(f"a turn at the rate limit for {operation}"):
                     await self._bucket.acquire(kind, namespace, within=max(0.0, deadline - time.monotonic()))
             except LocalThrottle as e:
-                raise Throttled(str(e), provider=self.provider, operation=operation) from None
+                raise RateLimited(str(e), provider=self.provider, operation=operation) from None
             call_started = time.monotonic()
             error: ProviderError
             try:

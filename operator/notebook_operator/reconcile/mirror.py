@@ -80,7 +80,7 @@ def observed_fields(
     due = next_timer_stop(shutdown, observed.started_at, now, snoozed_until) if running else None
     fields["nextShutdownAt"] = rfc3339(due.at) if due else None
     fields["nextShutdownReason"] = due.reason if due else None
-    unusable = shutdown_problem(shutdown, now)
+    unusable = shutdown_problem(shutdown)
     if unusable and not due:  # said where the next shutdown would be; the other timers still hold
         fields["nextShutdownReason"] = unusable
     elif unusable and due:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
@@ -23,21 +24,23 @@ class Shutdown:
 INVALID_SCHEDULE = "InvalidSchedule"
 
 
-def schedule_problem(expr: str, zone: str, now: datetime) -> str | None:
+@functools.lru_cache(maxsize=4096)
+def schedule_problem(expr: str, zone: str) -> str | None:
     """Why a cron expression the schema admits cannot be used (a zero step, a day that never comes such as
-    31 February), or None: named, never raised."""
+    31 February), or None: named, never raised. Whether it ever fires does not depend on when it is asked: checked
+    once per expression, not on every pass."""
     try:
-        croniter(expr, now.astimezone(ZoneInfo(zone))).get_next(datetime)
+        croniter(expr, datetime.now(ZoneInfo(zone))).get_next(datetime)
     except (CroniterError, ValueError, KeyError, OverflowError) as e:
         return f"{INVALID_SCHEDULE}: schedule {expr[:64]!r} cannot be used ({type(e).__name__}); ignored"
     return None
 
 
-def shutdown_problem(shutdown: ShutdownSpec | None, now: datetime) -> str | None:
+def shutdown_problem(shutdown: ShutdownSpec | None) -> str | None:
     """What of a notebook's shutdown cannot be used, named (InvalidSchedule), or None."""
     if shutdown is None or not shutdown.schedule:
         return None
-    return schedule_problem(shutdown.schedule, shutdown.time_zone or "UTC", now)
+    return schedule_problem(shutdown.schedule, shutdown.time_zone or "UTC")
 
 
 def _last_cron_fire(expr: str, zone: str, after: datetime, now: datetime) -> datetime | None:
@@ -69,7 +72,7 @@ def next_shutdown(shutdown: ShutdownSpec | None, started_at: datetime | None, no
         at = shutdown.at if shutdown.at.tzinfo else shutdown.at.replace(tzinfo=UTC)
         if at > started_at:
             candidates.append(Shutdown(at, f"at {rfc3339(at)}"))
-    if shutdown.schedule and schedule_problem(shutdown.schedule, shutdown.time_zone or "UTC", now) is None:
+    if shutdown.schedule and shutdown_problem(shutdown) is None:
         zone = shutdown.time_zone or "UTC"
         fired = _last_cron_fire(shutdown.schedule, zone, started_at, now)
         when = fired or _next_cron_fire(shutdown.schedule, zone, now)
